@@ -1,0 +1,45 @@
+"""A real S3 endpoint over HTTP on 127.0.0.1: moto in server mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from moto.server import ThreadedMotoServer
+
+REGION = "us-east-1"
+ACCESS_KEY = "bg-local-access"
+SECRET_KEY = "bg-local-secret"  # moto accepts any credentials; fixed so local runs are repeatable
+
+
+@dataclass
+class LocalS3:
+    port: int
+    host: str = "127.0.0.1"
+    _server: ThreadedMotoServer | None = field(default=None, repr=False)
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> LocalS3:
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def client(self):  # -> botocore S3 client
+        import boto3
+
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint_url, region_name=REGION,
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+        )
+
+    def airflow_connection(self) -> dict[str, object]:
+        """The connection in Airflow's JSON form (for ``AIRFLOW_CONN_<ID>``)."""
+        return {"conn_type": "aws", "login": ACCESS_KEY, "password": SECRET_KEY,
+                "extra": {"region_name": REGION, "endpoint_url": self.endpoint_url}}

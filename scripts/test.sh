@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: installs the pinned environment, lints, tests.
+# Fails (non-zero) on any failure, including "no tests collected".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/_env.sh
+
+echo "== ruff"
+uv run --frozen ruff check .
+uv run --frozen ruff format --check .
+
+echo "== pytest"
+set +e
+uv run --frozen pytest "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "pytest collected no tests: that is a failure" >&2
+  exit 1
+fi
+exit "$rc"
