@@ -76,8 +76,14 @@ class LocalPostgres:
             pwfile.chmod(0o644)
             try:
                 initdb(
-                    ["--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=utf8",
-                     "-U", self.user, f"--pwfile={pwfile}"],
+                    [
+                        "--auth-local=trust",
+                        "--auth-host=scram-sha-256",
+                        "--encoding=utf8",
+                        "-U",
+                        self.user,
+                        f"--pwfile={pwfile}",
+                    ],
                     pgdata=self.pgdata,
                     user=sys_user,
                 )
@@ -86,13 +92,22 @@ class LocalPostgres:
         if self.is_running():
             return self
         options = f"-h {self.host} -p {self.port} -k {self.socket_dir}"
-        pg_ctl(["-w", "-t", "30", "-o", options, "-l", str(self.log_file), "start"],
-               pgdata=self.pgdata, user=sys_user, timeout=60)
+        pg_ctl(
+            ["-w", "-t", "30", "-o", options, "-l", str(self.log_file), "start"],
+            pgdata=self.pgdata,
+            user=sys_user,
+            timeout=60,
+        )
         return self
 
     def is_running(self) -> bool:
-        status = subprocess.run([str(PG_BIN_DIR / "pg_ctl"), "-D", str(self.pgdata), "status"],
-                                capture_output=True, user=_run_as_user(), timeout=10, check=False)
+        status = subprocess.run(
+            [str(PG_BIN_DIR / "pg_ctl"), "-D", str(self.pgdata), "status"],
+            capture_output=True,
+            user=_run_as_user(),
+            timeout=10,
+            check=False,
+        )
         return status.returncode == 0
 
     def stop(self) -> None:
@@ -108,14 +123,24 @@ class LocalPostgres:
 
     def env(self) -> dict[str, str]:
         """Environment for the wheel's client tools (password never on a command line)."""
-        return {**os.environ, "PGHOST": self.host, "PGPORT": str(self.port), "PGUSER": self.user,
-                "PGPASSWORD": self.password}
+        return {
+            **os.environ,
+            "PGHOST": self.host,
+            "PGPORT": str(self.port),
+            "PGUSER": self.user,
+            "PGPASSWORD": self.password,
+        }
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run SQL through ``psql`` (stops at the first error) and return its tuples-only output."""
         out = subprocess.run(
             [str(PG_BIN_DIR / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database],
-            input=sql, text=True, capture_output=True, env=self.env(), check=False, timeout=300,
+            input=sql,
+            text=True,
+            capture_output=True,
+            env=self.env(),
+            check=False,
+            timeout=300,
         )
         if out.returncode != 0:
             raise RuntimeError(f"psql on {database} failed: {out.stderr.strip()}")
@@ -133,5 +158,11 @@ class LocalPostgres:
 
     def airflow_connection(self, database: str) -> dict[str, object]:
         """The connection in Airflow's JSON form (for ``AIRFLOW_CONN_<ID>``)."""
-        return {"conn_type": "postgres", "host": self.host, "port": self.port, "login": self.user,
-                "password": self.password, "schema": database}
+        return {
+            "conn_type": "postgres",
+            "host": self.host,
+            "port": self.port,
+            "login": self.user,
+            "password": self.password,
+            "schema": database,
+        }

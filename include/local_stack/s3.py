@@ -35,11 +35,18 @@ class LocalS3:
         import boto3
 
         return boto3.client(
-            "s3", endpoint_url=self.endpoint_url, region_name=REGION,
-            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
         )
 
     def airflow_connection(self) -> dict[str, object]:
         """The connection in Airflow's JSON form (for ``AIRFLOW_CONN_<ID>``)."""
-        return {"conn_type": "aws", "login": ACCESS_KEY, "password": SECRET_KEY,
-                "extra": {"region_name": REGION, "endpoint_url": self.endpoint_url}}
+        return {
+            "conn_type": "aws",
+            "login": ACCESS_KEY,
+            "password": SECRET_KEY,
+            "extra": {"region_name": REGION, "endpoint_url": self.endpoint_url},
+        }

@@ -117,7 +117,9 @@ class Instance(BaseModel):
     health: Health
     in_rotation: bool
     in_flight: int = Field(default=0, description="Requests the gateway has in flight to this instance.")
-    url: str | None = Field(default=None, description="Direct address of the instance (None when not running).")
+    url: str | None = Field(
+        default=None, description="Direct address of the instance (None when not running)."
+    )
 
 
 class Service(BaseModel):
@@ -169,7 +171,8 @@ class ReleaseCreate(BaseModel):
         default=None, description="Test configuration prepared with this release (stored, referenced)."
     )
     production_config: dict[str, str] | None = Field(
-        default=None, description="New production configuration values (sandbox only; only a digest is readable)."
+        default=None,
+        description="New production configuration values (sandbox only; only a digest is readable).",
     )
 
 

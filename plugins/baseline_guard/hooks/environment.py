@@ -1,0 +1,307 @@
+"""Hook for the company's environment manager, spoken through the environment API contract v1.
+
+The contract (paths and models) is in :mod:`baseline_guard.environment_contract`; the
+project's reference server publishes it as OpenAPI. A company adapts its own environment
+manager to it, or subclasses this hook and overrides the calls that differ.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from functools import cached_property
+from typing import Any, TypeVar
+
+import httpx
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowException
+from pydantic import TypeAdapter
+
+from baseline_guard.environment_contract import (
+    API_VERSION,
+    TRACE_ID_HEADER,
+    AppliedTestConfig,
+    CatalogVersion,
+    ConfigDigest,
+    Database,
+    Environment,
+    EnvironmentKind,
+    HealthReport,
+    Instance,
+    Operation,
+    Release,
+    ReleaseCreate,
+    Service,
+    TestConfig,
+)
+from baseline_guard.errors import ProductionWriteRefused
+
+T = TypeVar("T")
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+
+
+class EnvironmentApiError(AirflowException):
+    """The environment API answered with an error, or could not be reached.
+
+    :param call: what was asked, e.g. ``deploy baseline/quote#0``
+    :param status: HTTP status, or None when no answer came
+    :param detail: the server's explanation (or the transport error)
+    """
+
+    def __init__(self, call: str, status: int | None, detail: str) -> None:
+        self.call = call
+        self.status = status
+        self.detail = detail
+        where = f"HTTP {status}" if status is not None else "no answer"
+        super().__init__(f"environment API call '{call}' failed ({where}): {detail}")
+
+
+class EnvironmentHook(BaseHook):
+    """Talks to the environment manager over HTTP (contract v1).
+
+    The connection: host (with or without ``http(s)://``), port, optional schema ``https``,
+    and the bearer token in the password field. Every call carries ``X-Trace-Id``.
+
+    :param env_api_conn_id: Airflow connection id of the environment API
+    :param trace_id: id sent as ``X-Trace-Id`` on every call (a new one if not given)
+    :param timeout: seconds for each HTTP call
+    :param max_retries: retries on connection errors and 5xx answers, with exponential backoff
+    :param backoff_s: first backoff delay; doubles on each retry
+    """
+
+    conn_name_attr = "env_api_conn_id"
+    default_conn_name = "baseline_env_api"
+    conn_type = "http"
+    hook_name = "Baseline Guard environment API"
+
+    def __init__(
+        self,
+        env_api_conn_id: str = default_conn_name,
+        *,
+        trace_id: str | None = None,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        backoff_s: float = 0.5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.env_api_conn_id = env_api_conn_id
+        self.trace_id = trace_id or uuid.uuid4().hex
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+
+    # --- connection ----------------------------------------------------------------------
+
+    @cached_property
+    def base_url(self) -> str:
+        conn = self.get_connection(self.env_api_conn_id)
+        host = (conn.host or "").rstrip("/")
+        if not host:
+            raise ValueError(
+                f"connection '{self.env_api_conn_id}' has no host; expected the environment API host"
+            )
+        if "://" not in host:
+            host = f"{conn.schema or 'http'}://{host}"
+        if conn.port:
+            host = f"{host}:{conn.port}"
+        return f"{host}/{API_VERSION}"
+
+    def get_conn(self) -> httpx.Client:
+        """The HTTP client (created once, keeps connections alive)."""
+        return self._client
+
+    @cached_property
+    def _client(self) -> httpx.Client:
+        conn = self.get_connection(self.env_api_conn_id)
+        headers = {"Accept": "application/json"}
+        if conn.password:
+            headers["Authorization"] = f"Bearer {conn.password}"
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=self.timeout)
+
+    def close(self) -> None:
+        if "_client" in self.__dict__:
+            self._client.close()
+
+    def test_connection(self) -> tuple[bool, str]:
+        try:
+            envs = self.list_environments()
+        except Exception as err:
+            return False, str(err)
+        return True, f"connected: {len(envs)} environments"
+
+    # --- transport -----------------------------------------------------------------------
+
+    def _call(
+        self,
+        call: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """One API call with retries on connection errors and 5xx; returns the decoded JSON."""
+        attempt = 0
+        while True:
+            try:
+                response = self.get_conn().request(
+                    method, path, json=json, params=params, headers={TRACE_ID_HEADER: self.trace_id}
+                )
+            except httpx.TransportError as err:
+                retriable = (
+                    isinstance(err, httpx.ConnectError | httpx.ConnectTimeout) or method in _IDEMPOTENT
+                )
+                if not retriable or attempt >= self.max_retries:
+                    raise EnvironmentApiError(call, None, f"{type(err).__name__}: {err}") from err
+            else:
+                if response.status_code < 400:
+                    return response.json() if response.content else None
+                if response.status_code < 500 or attempt >= self.max_retries:
+                    raise EnvironmentApiError(call, response.status_code, _detail(response))
+            delay = self.backoff_s * (2**attempt)
+            attempt += 1
+            self.log.warning(
+                "environment API call %s failed, retry %d/%d in %.1fs (trace %s)",
+                call,
+                attempt,
+                self.max_retries,
+                delay,
+                self.trace_id,
+            )
+            time.sleep(delay)
+
+    def _get(self, call: str, path: str, model: type[T] | Any, **params: Any) -> T:
+        return TypeAdapter(model).validate_python(self._call(call, "GET", path, params=_clean(params)))
+
+    # --- environments and services -------------------------------------------------------
+
+    def list_environments(self) -> list[Environment]:
+        return self._get("list environments", "/environments", list[Environment])
+
+    def get_environment(self, name: str) -> Environment:
+        return self._get(f"get environment {name}", f"/environments/{name}", Environment)
+
+    def require_writable(self, name: str) -> Environment:
+        """The environment, after checking it is not production (raises ProductionWriteRefused)."""
+        env = self.get_environment(name)
+        if env.kind == EnvironmentKind.PRODUCTION:
+            raise ProductionWriteRefused(
+                f"environment '{name}' is of kind production: Baseline Guard never writes to production"
+            )
+        return env
+
+    def list_services(self, environment: str) -> list[Service]:
+        return self._get(
+            f"list services of {environment}", f"/environments/{environment}/services", list[Service]
+        )
+
+    def get_service(self, environment: str, service: str) -> Service:
+        return self._get(
+            f"get service {environment}/{service}", f"/environments/{environment}/services/{service}", Service
+        )
+
+    def list_databases(self, environment: str) -> list[Database]:
+        return self._get(
+            f"list databases of {environment}", f"/environments/{environment}/databases", list[Database]
+        )
+
+    # --- instances -----------------------------------------------------------------------
+
+    @staticmethod
+    def _instance_path(environment: str, service: str, index: int) -> str:
+        return f"/environments/{environment}/services/{service}/instances/{index}"
+
+    def deploy(self, environment: str, service: str, index: int, version: str) -> Operation:
+        """Start deploying ``version`` to one instance; poll the returned operation."""
+        path = self._instance_path(environment, service, index) + "/deploy"
+        body = self._call(
+            f"deploy {environment}/{service}#{index} {version}", "POST", path, json={"version": version}
+        )
+        return Operation.model_validate(body)
+
+    def restart(self, environment: str, service: str, index: int) -> Operation:
+        path = self._instance_path(environment, service, index) + "/restart"
+        return Operation.model_validate(self._call(f"restart {environment}/{service}#{index}", "POST", path))
+
+    def get_operation(self, op_id: str) -> Operation:
+        return self._get(f"get operation {op_id}", f"/operations/{op_id}", Operation)
+
+    def set_rotation(self, environment: str, service: str, index: int, in_rotation: bool) -> Instance:
+        path = self._instance_path(environment, service, index) + "/rotation"
+        verb = "into" if in_rotation else "out of"
+        body = self._call(
+            f"put {environment}/{service}#{index} {verb} rotation",
+            "PUT",
+            path,
+            json={"in_rotation": in_rotation},
+        )
+        return Instance.model_validate(body)
+
+    def instance_health(self, environment: str, service: str, index: int) -> HealthReport:
+        path = self._instance_path(environment, service, index) + "/health"
+        return self._get(f"health of {environment}/{service}#{index}", path, HealthReport)
+
+    # --- releases and configuration ------------------------------------------------------
+
+    def list_releases(self, service: str | None = None, until: datetime | None = None) -> list[Release]:
+        """Production release records, oldest first; ``until`` bounds ``released_at`` (inclusive)."""
+        return self._get(
+            "list releases",
+            "/releases",
+            list[Release],
+            service=service,
+            until=until.isoformat() if until else None,
+        )
+
+    def create_release(self, release: ReleaseCreate) -> Release:
+        body = self._call(
+            f"record release {release.service} {release.version}",
+            "POST",
+            "/releases",
+            json=release.model_dump(mode="json", exclude_none=True),
+        )
+        return Release.model_validate(body)
+
+    def get_test_config(self, ref: str) -> TestConfig:
+        return self._get(f"get test config {ref}", f"/test-configs/{ref}", TestConfig)
+
+    def get_applied_test_config(self, environment: str, service: str) -> AppliedTestConfig:
+        path = f"/environments/{environment}/services/{service}/test-config"
+        return self._get(f"get test config of {environment}/{service}", path, AppliedTestConfig)
+
+    def apply_test_config(
+        self, environment: str, service: str, ref: str, values: dict[str, str]
+    ) -> AppliedTestConfig:
+        path = f"/environments/{environment}/services/{service}/test-config"
+        body = self._call(
+            f"apply test config {ref} to {environment}/{service}",
+            "PUT",
+            path,
+            json={"ref": ref, "values": values},
+        )
+        return AppliedTestConfig.model_validate(body)
+
+    def get_config_digest(self, service: str) -> ConfigDigest:
+        path = f"/environments/production/services/{service}/config-digest"
+        return self._get(f"get production config digest of {service}", path, ConfigDigest)
+
+    def list_catalog(self) -> list[CatalogVersion]:
+        return self._get("list release catalog", "/catalog", list[CatalogVersion])
+
+
+def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _detail(response: httpx.Response) -> str:
+    """The server's error explanation, short, from a JSON ``detail`` or the body's start."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    return str(detail)[:500]
