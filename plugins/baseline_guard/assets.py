@@ -1,0 +1,12 @@
+"""Assets shared between DAGs.
+
+``ENVIRONMENT_CHANGED`` is updated by every DAG that changes an environment (code, schema,
+test-config sync, restore); ``business_check`` is scheduled on it, so checks follow every change.
+The event's ``extra`` says what changed: ``{"environment": ..., "source": <dag id>, "changes": [...]}``.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+ENVIRONMENT_CHANGED = Asset(name="environment_changed", uri="baseline-guard://environment/changed")

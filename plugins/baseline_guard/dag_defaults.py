@@ -1,0 +1,42 @@
+"""Defaults every Baseline Guard DAG shares: owner, retries with exponential backoff, timeouts.
+
+Errors a retry cannot fix (bad input, safety refusals, a rollout that already rolled back) fail
+at once through a retry policy instead of burning retries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
+
+from baseline_guard.errors import InvalidInput, ProductionWriteRefused
+
+OWNER = "platform-qa"
+START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
+
+NO_RETRY_FOR = [InvalidInput, ProductionWriteRefused]
+
+
+def default_args(
+    *, execution_timeout: timedelta = timedelta(minutes=30), no_retry_for: list[type] = ()
+) -> dict[str, Any]:
+    """``default_args`` for a DAG; ``no_retry_for`` adds exception types that fail at once."""
+    return {
+        "owner": OWNER,
+        "retries": 2,
+        "retry_delay": timedelta(seconds=20),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=5),
+        "execution_timeout": execution_timeout,
+        "retry_policy": ExceptionRetryPolicy(
+            rules=[
+                RetryRule(
+                    exception=[*NO_RETRY_FOR, *no_retry_for],
+                    action=RetryAction.FAIL,
+                    reason="retrying cannot fix this",
+                )
+            ]
+        ),
+    }
