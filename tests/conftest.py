@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from local_stack.connections import env_api_connections
 from local_stack.ports import free_port
 from local_stack.postgres import LocalPostgres
 from local_stack.s3 import LocalS3
+from reference_env.launcher import ReferenceEnvironment
+
+os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}")
+Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +34,37 @@ def s3() -> Iterator[LocalS3]:
     server = LocalS3(port=free_port()).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def make_env_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], ReferenceEnvironment]]:
+    """Factory for a fresh reference environment (API + gateway + sandbox) for tests that change it."""
+    started: list[ReferenceEnvironment] = []
+
+    def make() -> ReferenceEnvironment:
+        env = ReferenceEnvironment(
+            tmp_path_factory.mktemp("envapi"), free_port(), free_port(), secrets.token_urlsafe(16)
+        ).start()
+        started.append(env)
+        return env
+
+    yield make
+    for env in started:
+        env.stop()
+
+
+@pytest.fixture(scope="session")
+def env_api(make_env_api: Callable[[], ReferenceEnvironment]) -> Iterator[ReferenceEnvironment]:
+    """The shared reference environment; Airflow connections to it are set for the whole session.
+
+    Tests that deploy faulty versions or change rotation use their own (``make_env_api``).
+    """
+    env = make_env_api()
+    saved = {k: os.environ.get(k) for k in env_api_connections(env.api_port, env.token)}
+    os.environ.update(env_api_connections(env.api_port, env.token))
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
