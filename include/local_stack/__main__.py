@@ -1,0 +1,64 @@
+"""``python -m local_stack up | down | env | status``: the whole local stack with one command.
+
+Ports come from ``BG_AIRFLOW_PORT`` (28080), ``BG_ENV_API_PORT`` (28081), ``BG_GATEWAY_PORT`` (28082),
+``BG_S3_PORT`` (28083), ``BG_PG_PORT`` (28432), ``BG_AIRFLOW_WORKER_LOG_PORT`` (28084) and
+``BG_AIRFLOW_TRIGGER_LOG_PORT`` (28085).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from local_stack.airflow_env import shell_exports
+from local_stack.config import DEFAULT_STATE_DIR, StackConfig
+from local_stack.stack import read_pid_file, run_down, run_up, stack_rss_bytes
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                        help=f"where the stack keeps its data, secrets and logs (default {DEFAULT_STATE_DIR})")  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start everything in the foreground; Ctrl-C or SIGTERM stops it")
+    up.add_argument("--no-airflow", action="store_true",
+                    help="start PostgreSQL, S3 and the reference environment API only")  # fmt: skip
+    up.add_argument("--airflow-timeout", type=float, default=240.0,
+                    help="seconds to wait for every Airflow component to be healthy (default 240)")  # fmt: skip
+    sub.add_parser("down", help="stop a stack started in another terminal")
+    sub.add_parser("status", help="say whether a stack runs, and its memory (RSS)")
+    sub.add_parser(
+        "env",
+        help="print `export AIRFLOW_CONN_...` lines for a shell. They CONTAIN SECRETS "
+        "(the Postgres password, the API token): do not paste them into logs or tickets",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = StackConfig.load(args.state_dir)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "up":
+        return run_up(config, with_airflow=not args.no_airflow, airflow_timeout=args.airflow_timeout)
+    if args.command == "down":
+        return run_down(config)
+    if args.command == "env":
+        print(shell_exports(config))
+        return 0
+    running = read_pid_file(config.pid_file)
+    if running is None or not running.is_alive():
+        print(f"No local stack is running from {config.state_dir}.")
+        return 1
+    rss = stack_rss_bytes(config, running.pid)
+    print(f"Local stack running (pid {running.pid}); memory (RSS of all its processes): {rss / 2**20:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The Airflow configuration of the local stack: every setting and connection as environment variables.
+
+Connections are ``AIRFLOW_CONN_<ID>`` in JSON form (safest: see docs/AIRFLOW3 notes); nothing is
+written to Airflow's metadata database, so a fresh ``AIRFLOW_HOME`` needs no set-up step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from local_stack.config import AIRFLOW_USERS, BACKUP_BUCKET, StackConfig, write_private
+from local_stack.s3 import ACCESS_KEY, REGION, SECRET_KEY
+from local_stack.seed import all_databases
+
+ENV_API_CONN_ID = "baseline_env_api"
+BACKUPS_CONN_ID = "aws_backups"
+APPRISE_ADMINS_CONN_ID = "apprise_admins"
+APPRISE_ONCALL_CONN_ID = "apprise_oncall"
+BACKUP_BUCKET_VARIABLE = "baseline_guard_backup_bucket"
+
+
+def postgres_conn_id(prefix: str, service_db: str) -> str:
+    """``pg_baseline_hotel_search``: the connection reaching database ``baseline_hotel_search``."""
+    return f"pg_{prefix}_{service_db}"
+
+
+POSTGRES_CONN_IDS: tuple[str, ...] = tuple(postgres_conn_id(p, db) for p, db, _ in all_databases())
+
+# Every connection id the local stack defines (docker-compose.yaml defines the same set).
+CONNECTION_IDS: tuple[str, ...] = (
+    ENV_API_CONN_ID,
+    BACKUPS_CONN_ID,
+    APPRISE_ADMINS_CONN_ID,
+    APPRISE_ONCALL_CONN_ID,
+    *POSTGRES_CONN_IDS,
+)
+
+
+def conn_env_var(conn_id: str) -> str:
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+def apprise_connection(api_port: int, audience: str, host: str = "127.0.0.1") -> dict[str, object]:
+    """An Apprise connection posting JSON to the reference API's notification sink for ``audience``."""
+    return {
+        "conn_type": "apprise",
+        "extra": {"config": {"path": f"json://{host}:{api_port}/v1/notifications/{audience}", "tag": "all"}},
+    }
+
+
+def connections(config: StackConfig) -> dict[str, dict[str, object]]:
+    """Every connection of the local stack, by id, in Airflow's JSON form."""
+    ports, host = config.ports, config.host
+    conns: dict[str, dict[str, object]] = {
+        ENV_API_CONN_ID: {
+            "conn_type": "http",
+            "host": host,
+            "port": ports.env_api_port,
+            "schema": "http",
+            "password": config.secrets.env_api_token,
+        },
+        BACKUPS_CONN_ID: {
+            "conn_type": "aws",
+            "login": ACCESS_KEY,
+            "password": SECRET_KEY,
+            "extra": {"region_name": REGION, "endpoint_url": config.s3_endpoint_url},
+        },
+        APPRISE_ADMINS_CONN_ID: apprise_connection(ports.env_api_port, "admins", host),
+        APPRISE_ONCALL_CONN_ID: apprise_connection(ports.env_api_port, "oncall", host),
+    }
+    for prefix, service_db, database in all_databases():
+        conns[postgres_conn_id(prefix, service_db)] = {
+            "conn_type": "postgres",
+            "host": host,
+            "port": ports.pg_port,
+            "login": "postgres",
+            "password": config.secrets.postgres_password,
+            "schema": database,
+        }
+    return conns
+
+
+def connection_env(config: StackConfig) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` and ``AIRFLOW_VAR_*`` variables (these hold secrets)."""
+    env = {conn_env_var(cid): json.dumps(conn) for cid, conn in connections(config).items()}
+    env[f"AIRFLOW_VAR_{BACKUP_BUCKET_VARIABLE.upper()}"] = BACKUP_BUCKET
+    return env
+
+
+def airflow_env(config: StackConfig) -> dict[str, str]:
+    """Every environment variable Airflow needs in the local stack (added to ``os.environ`` to run it)."""
+    home = config.airflow_home
+    repo = config.repo_root
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__PARALLELISM": "6",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(repo / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(repo / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__FERNET_KEY": config.secrets.fernet_key,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{config.airflow_url}/execution/",
+        "AIRFLOW__API__HOST": config.host,
+        "AIRFLOW__API__PORT": str(config.ports.airflow_port),
+        "AIRFLOW__API_AUTH__JWT_SECRET": config.secrets.jwt_secret,
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(config.ports.worker_log_port),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(config.ports.trigger_log_port),
+        "AIRFLOW__CORE__AUTH_MANAGER": (
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+        ),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+            f"{u}:{r}" for u, (r, _) in AIRFLOW_USERS.items()
+        ),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(config.airflow_passwords_file),
+        # standalone starts each component as `airflow ...` found on PATH: use this environment's.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+    }
+    env.update(connection_env(config))
+    return env
+
+
+def write_airflow_passwords(config: StackConfig) -> Path:
+    """The SimpleAuthManager passwords file (fixed local credentials; mode 600 all the same)."""
+    config.airflow_home.mkdir(parents=True, exist_ok=True)
+    path = config.airflow_passwords_file
+    write_private(path, json.dumps({user: password for user, (_, password) in AIRFLOW_USERS.items()}))
+    return path
+
+
+def shell_exports(config: StackConfig) -> str:
+    """``export AIRFLOW_CONN_...='...'`` lines for a shell (they contain the stack's secrets)."""
+    return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in sorted(connection_env(config).items()))

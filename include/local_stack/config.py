@@ -1,0 +1,176 @@
+"""Where the local stack lives, which ports it uses, and its generated secrets."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_STATE_DIR = REPO_ROOT / ".local" / "stack"
+
+BACKUP_BUCKET = "baseline-guard-backups"
+
+# (field, env var, default, what listens there)
+PORT_SETTINGS: tuple[tuple[str, str, int, str], ...] = (
+    ("airflow_port", "BG_AIRFLOW_PORT", 28080, "Airflow UI / REST API"),
+    ("env_api_port", "BG_ENV_API_PORT", 28081, "reference environment API"),
+    ("gateway_port", "BG_GATEWAY_PORT", 28082, "sandbox gateway"),
+    ("s3_port", "BG_S3_PORT", 28083, "S3 endpoint (moto)"),
+    ("pg_port", "BG_PG_PORT", 28432, "PostgreSQL"),
+    ("worker_log_port", "BG_AIRFLOW_WORKER_LOG_PORT", 28084, "Airflow worker log server"),
+    ("trigger_log_port", "BG_AIRFLOW_TRIGGER_LOG_PORT", 28085, "Airflow triggerer log server"),
+)
+
+
+@dataclass(frozen=True)
+class Ports:
+    airflow_port: int
+    env_api_port: int
+    gateway_port: int
+    s3_port: int
+    pg_port: int
+    worker_log_port: int
+    trigger_log_port: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Ports:
+        """Ports from the ``BG_*_PORT`` variables, defaults otherwise; bad values raise ``ValueError``."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, int] = {}
+        for field_name, var, default, _ in PORT_SETTINGS:
+            raw = environ.get(var, "").strip()
+            if not raw:
+                values[field_name] = default
+                continue
+            if not raw.isdigit() or not 1024 <= int(raw) <= 65535:
+                raise ValueError(f"{var}={raw!r} is not a valid port: expected an integer from 1024 to 65535")
+            values[field_name] = int(raw)
+        ports = cls(**values)
+        ports.check_distinct()
+        return ports
+
+    def check_distinct(self) -> None:
+        seen: dict[int, str] = {}
+        for field_name, var, _, _ in PORT_SETTINGS:
+            port = getattr(self, field_name)
+            if port in seen:
+                raise ValueError(f"{var} and {seen[port]} are both {port}: every port must be different")
+            seen[port] = var
+
+    def described(self) -> list[tuple[int, str, str]]:
+        """``(port, env var, what)`` for each port."""
+        return [(getattr(self, f), var, what) for f, var, _, what in PORT_SETTINGS]
+
+
+@dataclass(frozen=True)
+class StackSecrets:
+    """Generated once per state directory, kept in ``secrets.json`` (mode 600), never printed."""
+
+    postgres_password: str
+    env_api_token: str
+    fernet_key: str
+    jwt_secret: str
+
+    @classmethod
+    def generate(cls) -> StackSecrets:
+        return cls(
+            postgres_password=secrets.token_urlsafe(24),
+            env_api_token=secrets.token_urlsafe(32),
+            fernet_key=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+            jwt_secret=secrets.token_urlsafe(32),
+        )
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> StackSecrets:
+        if path.exists():
+            try:
+                return cls(**json.loads(path.read_text(encoding="utf-8")))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(
+                    f"{path} is not a valid secrets file ({exc}): expected a JSON object with keys "
+                    f"postgres_password, env_api_token, fernet_key, jwt_secret; delete the state "
+                    f"directory {path.parent} to start afresh"
+                ) from None
+        fresh = cls.generate()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_private(path, json.dumps(fresh.__dict__, indent=2))
+        return fresh
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (created with mode 600, never world-readable)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    path.chmod(0o600)
+
+
+# Fixed local users of the sandbox Airflow (SimpleAuthManager): user -> (role, password).
+AIRFLOW_USERS: dict[str, tuple[str, str]] = {"admin": ("admin", "admin"), "ci": ("user", "ci")}
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    state_dir: Path
+    ports: Ports
+    secrets: StackSecrets
+    repo_root: Path = REPO_ROOT
+    host: str = "127.0.0.1"
+
+    @classmethod
+    def load(cls, state_dir: Path | None = None, environ: Mapping[str, str] | None = None) -> StackConfig:
+        """Ports from the environment, secrets from (or newly into) ``<state_dir>/secrets.json``."""
+        state_dir = (state_dir or DEFAULT_STATE_DIR).resolve()
+        ports = Ports.from_env(environ)
+        return cls(
+            state_dir=state_dir, ports=ports, secrets=StackSecrets.load_or_create(state_dir / "secrets.json")
+        )
+
+    @property
+    def pgdata(self) -> Path:
+        return self.state_dir / "pg"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.state_dir / "airflow"
+
+    @property
+    def env_api_state_dir(self) -> Path:
+        return self.state_dir / "envapi"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / "stack.pid"
+
+    @property
+    def processes_file(self) -> Path:
+        return self.state_dir / "processes.json"
+
+    @property
+    def airflow_passwords_file(self) -> Path:
+        return self.airflow_home / "passwords.json"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://{self.host}:{self.ports.airflow_port}"
+
+    @property
+    def env_api_url(self) -> str:
+        return f"http://{self.host}:{self.ports.env_api_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.host}:{self.ports.gateway_port}"
+
+    @property
+    def s3_endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.ports.s3_port}"

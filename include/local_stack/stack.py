@@ -1,0 +1,362 @@
+"""The whole local stack in one process tree: PostgreSQL (seeded), S3 (moto), the reference environment
+API with its sandbox, and Airflow standalone. Started in that order, stopped in the reverse order."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from local_stack.airflow_env import airflow_env, write_airflow_passwords
+from local_stack.config import AIRFLOW_USERS, BACKUP_BUCKET, StackConfig, write_private
+from local_stack.postgres import LocalPostgres
+from local_stack.processes import (
+    ManagedProcess,
+    kill_recorded,
+    port_answers,
+    port_is_free,
+    record_tree,
+    tree_rss_bytes,
+    wait_for,
+)
+from local_stack.s3 import ACCESS_KEY, REGION, SECRET_KEY
+from local_stack.seed import SERVICE_DATABASES, seed_all
+
+AIRFLOW_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+READY_BANNER = "Baseline Guard local stack is up"
+RECORD_EVERY_S = 10.0
+
+
+class StackError(RuntimeError):
+    """The local stack cannot start (the message says why and what to change)."""
+
+
+class StopRequested(Exception):
+    """SIGINT or SIGTERM arrived."""
+
+
+@dataclass
+class Running:
+    """What ``stack.pid`` says about a running ``up`` process."""
+
+    pid: int
+    create_time: float
+
+    def is_alive(self) -> bool:
+        try:
+            return abs(psutil.Process(self.pid).create_time() - self.create_time) < 0.5
+        except psutil.Error:
+            return False
+
+
+def read_pid_file(path: Path) -> Running | None:
+    try:
+        data = json.loads(path.read_text())
+        return Running(pid=int(data["pid"]), create_time=float(data["create_time"]))
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+
+
+def airflow_health(base_url: str) -> dict[str, str]:
+    """Component -> status from ``/api/v2/monitor/health`` (it answers 200 even when unhealthy)."""
+    with urllib.request.urlopen(f"{base_url}/api/v2/monitor/health", timeout=3) as resp:
+        body = json.loads(resp.read())
+    return {name: (info or {}).get("status") or "unknown" for name, info in body.items()}
+
+
+def airflow_is_healthy(base_url: str) -> bool:
+    try:
+        health = airflow_health(base_url)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+    return all(health.get(c) == "healthy" for c in AIRFLOW_COMPONENTS)
+
+
+class LocalStack:
+    def __init__(
+        self,
+        config: StackConfig,
+        *,
+        with_airflow: bool = True,
+        airflow_timeout: float = 240.0,
+        out: Callable[[str], None] = print,
+    ) -> None:
+        self.config = config
+        self.with_airflow = with_airflow
+        self.airflow_timeout = airflow_timeout
+        self.out = out
+        self.postgres = LocalPostgres(
+            pgdata=config.pgdata, port=config.ports.pg_port, password=config.secrets.postgres_password
+        )
+        self.moto: ManagedProcess | None = None
+        self.reference_env = None  # reference_env.launcher.ReferenceEnvironment once started
+        self.airflow: ManagedProcess | None = None
+        self.started_in_s: float | None = None
+
+    # --- start ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start every part in order; on any failure stop what started and raise."""
+        t0 = time.monotonic()
+        self._claim_state_dir()
+        self._start_postgres()
+        self._start_s3()
+        self._start_reference_env()
+        if self.with_airflow:
+            self._start_airflow()
+        self.started_in_s = time.monotonic() - t0
+        record_tree(self.config.processes_file, os.getpid())
+
+    def _claim_state_dir(self) -> None:
+        cfg = self.config
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        running = read_pid_file(cfg.pid_file)
+        if running and running.pid != os.getpid() and running.is_alive():
+            raise StackError(
+                f"a local stack is already running from {cfg.state_dir} (pid {running.pid}): "
+                f"stop it with `python -m local_stack down` first"
+            )
+        leftovers = kill_recorded(cfg.processes_file)
+        if leftovers:
+            self.out(f"Stopped {leftovers} process(es) left behind by a previous stack that was killed.")
+        self.postgres.stop()  # a server left running by a killed stack (pg_ctl start detaches it)
+        self._check_ports_free()
+        me = psutil.Process()
+        write_private(cfg.pid_file, json.dumps({"pid": me.pid, "create_time": me.create_time()}))
+
+    def _check_ports_free(self) -> None:
+        airflow_only = {"BG_AIRFLOW_PORT", "BG_AIRFLOW_WORKER_LOG_PORT", "BG_AIRFLOW_TRIGGER_LOG_PORT"}
+        for port, var, what in self.config.ports.described():
+            if not self.with_airflow and var in airflow_only:
+                continue
+            if not port_is_free(port, self.config.host):
+                raise StackError(
+                    f"port {port} ({what}) on {self.config.host} is already in use: stop what uses it, "
+                    f"or set {var} to a free port"
+                )
+
+    def _start_postgres(self) -> None:
+        self.out(f"Starting PostgreSQL on {self.config.host}:{self.config.ports.pg_port} ...")
+        self.postgres.start()
+        results = seed_all(self.postgres)
+        seeded = [r.database for r in results if r.seeded]
+        kept = len(results) - len(seeded)
+        self.out(f"  databases: {len(seeded)} created and seeded, {kept} already there (left as they are)")
+
+    def _start_s3(self) -> None:
+        cfg = self.config
+        self.out(f"Starting the S3 endpoint (moto) on {cfg.s3_endpoint_url} ...")
+        self.moto = ManagedProcess(
+            name="moto",
+            argv=[sys.executable, "-m", "moto.server", "-H", cfg.host, "-p", str(cfg.ports.s3_port)],
+            env=dict(os.environ),
+            log_file=cfg.log_dir / "moto.log",
+        ).start()
+        wait_for(lambda: port_answers(cfg.ports.s3_port, cfg.host), 30, "S3 endpoint (moto)",
+                 alive=self.moto.is_running)  # fmt: skip
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=cfg.s3_endpoint_url, region_name=REGION,
+                          aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)  # fmt: skip
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=BACKUP_BUCKET)
+        self.out(f"  bucket: {BACKUP_BUCKET}")
+
+    def _start_reference_env(self) -> None:
+        cfg = self.config
+        if not reference_env_available():
+            self.out("  (the reference environment API is not installed in this checkout: skipped)")
+            return
+        from reference_env.launcher import ReferenceEnvironment
+
+        self.out(
+            f"Starting the reference environment API on {cfg.env_api_url} (gateway {cfg.gateway_url}) ..."
+        )
+        self.reference_env = ReferenceEnvironment(
+            cfg.env_api_state_dir, cfg.ports.env_api_port, cfg.ports.gateway_port, cfg.secrets.env_api_token
+        ).start()
+
+    def _start_airflow(self) -> None:
+        cfg = self.config
+        self.out(f"Starting Airflow standalone on {cfg.airflow_url} (first start migrates its database) ...")
+        write_airflow_passwords(cfg)
+        env = {**os.environ, **airflow_env(cfg)}
+        self.airflow = ManagedProcess(
+            name="airflow",
+            argv=[sys.executable, "-m", "airflow", "standalone"],
+            env=env,
+            log_file=cfg.log_dir / "airflow.log",
+        ).start()
+        try:
+            wait_for(lambda: airflow_is_healthy(cfg.airflow_url), self.airflow_timeout,
+                     "Airflow (every component healthy)", interval=1.0, alive=self.airflow.is_running)  # fmt: skip
+        except (TimeoutError, RuntimeError) as exc:
+            raise StackError(
+                f"{exc}; last lines of {self.airflow.log_file}:\n{self.airflow.log_tail()}"
+            ) from None
+
+    # --- run, stop ------------------------------------------------------------------------------
+
+    def wait(self) -> None:
+        """Block until a stop is requested (signal) or a part dies (then raise ``StackError``)."""
+        last_record = time.monotonic()
+        while True:
+            time.sleep(0.5)
+            for part in (self.moto, self.airflow):
+                if part is not None and not part.is_running():
+                    raise StackError(f"{part.name} exited unexpectedly; see {part.log_file}")
+            if self.reference_env is not None and not self.reference_env.is_running():
+                raise StackError(f"the reference environment API exited; see {self.reference_env.log_path}")
+            if time.monotonic() - last_record > RECORD_EVERY_S:
+                record_tree(self.config.processes_file, os.getpid())
+                last_record = time.monotonic()
+
+    def stop(self) -> None:
+        """Stop every part in reverse order (each one even if an earlier one fails)."""
+        steps: list[tuple[str, Callable[[], object]]] = []
+        if self.airflow is not None:
+            steps.append(("Airflow", self.airflow.stop))
+        if self.reference_env is not None:
+            steps.append(("reference environment API", self.reference_env.stop))
+        if self.moto is not None:
+            steps.append(("S3 endpoint", lambda: self.moto.stop(timeout=10)))
+        steps.append(("PostgreSQL", self.postgres.stop))
+        for name, stop in steps:
+            self.out(f"Stopping {name} ...")
+            try:
+                stop()
+            except Exception as exc:  # keep stopping the other parts
+                self.out(f"  could not stop {name} cleanly: {exc}")
+        kill_recorded(self.config.processes_file)
+        running = read_pid_file(self.config.pid_file)
+        if running and running.pid == os.getpid():
+            self.config.pid_file.unlink(missing_ok=True)
+        self.out("Stopped.")
+
+    # --- reporting ------------------------------------------------------------------------------
+
+    def memory_rss_bytes(self) -> int:
+        return stack_rss_bytes(self.config, os.getpid())
+
+    def banner(self) -> str:
+        cfg = self.config
+        users = ", ".join(f"{u}/{pw} ({role})" for u, (role, pw) in AIRFLOW_USERS.items())
+        dbs = ", ".join(SERVICE_DATABASES)
+        rows = []
+        if self.with_airflow:
+            rows.append(f"Airflow UI + REST API  {cfg.airflow_url}   users: {users}")
+        if self.reference_env is not None:
+            rows.append(f"Environment API        {cfg.env_api_url}   docs: {cfg.env_api_url}/docs")
+            rows.append(f"Sandbox gateway        {cfg.gateway_url}")
+        rows += [
+            f"S3 endpoint            {cfg.s3_endpoint_url}   bucket: {BACKUP_BUCKET}",
+            f"PostgreSQL             {cfg.host}:{cfg.ports.pg_port}   databases prod_<db>, baseline_<db>: {dbs}",
+            "",
+            *_port_rows(cfg),
+            f"Secrets (Postgres password, API token): {cfg.state_dir / 'secrets.json'}"
+            "   (`python -m local_stack env` prints them as AIRFLOW_CONN_* exports)",
+            f"Logs: {cfg.log_dir}   Stop: Ctrl-C here, or `python -m local_stack down`",
+            f"Started in {self.started_in_s:.1f} s; memory (RSS of all its processes) "
+            f"{self.memory_rss_bytes() / 2**20:.0f} MB",
+        ]
+        width = max(len(r) for r in rows) + 2
+        title = f" {READY_BANNER} "
+        lines = ["┌─" + title + "─" * max(0, width - len(title) - 1) + "┐"]
+        lines += [f"│ {r.ljust(width - 1)}│" for r in rows]
+        lines.append("└" + "─" * (width + 1) + "┘")
+        return "\n".join(lines)
+
+
+def _port_rows(cfg: StackConfig, per_row: int = 4) -> list[str]:
+    """``Ports (env var to change each): BG_AIRFLOW_PORT=28080, ...`` over a few lines."""
+    items = [f"{var}={port}" for port, var, _ in cfg.ports.described()]
+    chunks = [", ".join(items[i : i + per_row]) for i in range(0, len(items), per_row)]
+    return ["Ports (env var to change each):", *(f"  {c}" for c in chunks)]
+
+
+def reference_env_available() -> bool:
+    """The launcher and the server's ``python -m reference_env`` entry point are both there."""
+    try:
+        return all(importlib.util.find_spec(m) for m in ("reference_env.launcher", "reference_env.__main__"))
+    except ImportError:
+        return False
+
+
+def postmaster_pid(pgdata: Path) -> int | None:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().splitlines()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
+def stack_rss_bytes(config: StackConfig, up_pid: int) -> int:
+    """RSS of the ``up`` process, everything under it, and the PostgreSQL server (detached by pg_ctl)."""
+    roots = [up_pid]
+    if (pm := postmaster_pid(config.pgdata)) is not None:
+        roots.append(pm)
+    return tree_rss_bytes(roots)
+
+
+def run_up(config: StackConfig, *, with_airflow: bool, airflow_timeout: float = 240.0) -> int:
+    """``python -m local_stack up``: start, print the banner, wait for Ctrl-C / SIGTERM, stop; exit code."""
+    stack = LocalStack(config, with_airflow=with_airflow, airflow_timeout=airflow_timeout,
+                       out=lambda s: print(s, flush=True))  # fmt: skip
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        if not stopping:
+            raise StopRequested(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    code = 0
+    try:
+        stack.start()
+        print(stack.banner(), flush=True)
+        stack.wait()
+    except StopRequested as req:
+        print(f"\n{req} received: stopping the local stack.", flush=True)
+    except (StackError, TimeoutError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        stopping = True
+        for s in old:
+            signal.signal(s, signal.SIG_IGN)
+        stack.stop()
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    return code
+
+
+def run_down(config: StackConfig, timeout: float = 120.0) -> int:
+    """``python -m local_stack down``: SIGTERM the ``up`` process and wait until it has stopped."""
+    running = read_pid_file(config.pid_file)
+    if running is None or not running.is_alive():
+        killed = kill_recorded(config.processes_file)
+        LocalPostgres(pgdata=config.pgdata, port=config.ports.pg_port, password="").stop()
+        config.pid_file.unlink(missing_ok=True)
+        note = f" (stopped {killed} process(es) a killed stack left behind)" if killed else ""
+        print(f"No local stack is running from {config.state_dir}{note}.")
+        return 0
+    print(f"Stopping the local stack (pid {running.pid}) ...", flush=True)
+    os.kill(running.pid, signal.SIGTERM)
+    try:
+        psutil.Process(running.pid).wait(timeout=timeout)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        print(f"error: the stack (pid {running.pid}) did not stop within {timeout:.0f}s", file=sys.stderr)
+        return 1
+    print("Stopped.")
+    return 0
