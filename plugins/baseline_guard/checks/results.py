@@ -1,0 +1,182 @@
+"""Results of a business-check run: what passed, and for what failed, exactly where and why.
+
+A failed step stops its scenario and records a :class:`Failure`: the module and interface, the
+request (secrets redacted), a response excerpt, the failed assertion (expected vs actual), the trace
+id, and the ``X-Service``/``X-Instance``/``X-Version`` headers of the instance that answered.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class StepStatus(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_RUN = "not_run"
+
+
+class FailureKind(StrEnum):
+    ASSERTION = "assertion"  # the service answered, but not as the scenario expects
+    TRANSPORT = "transport"  # no answer: connection refused/reset, protocol error
+    TIMEOUT = "timeout"  # no answer within the step timeout
+    TEMPLATE = "template"  # a variable could not be rendered (e.g. arithmetic on a captured string)
+    CAPTURE = "capture"  # a value to capture was not in the response
+
+
+class RequestRecord(BaseModel):
+    method: str
+    url: str
+    headers: dict[str, str] = Field(description="Headers sent; Authorization and other secrets redacted.")
+    body: Any = None
+
+
+class ResponseRecord(BaseModel):
+    status: int
+    headers: dict[str, str] = Field(default_factory=dict, description="X-Service, X-Instance, X-Version, ...")
+    body_excerpt: str = Field(default="", description="The first ~2 KB of the body, as text.")
+    body_truncated: bool = False
+    elapsed_ms: float
+
+
+class Failure(BaseModel):
+    kind: FailureKind
+    module: str
+    interface: str
+    step: str
+    step_number: int = Field(description="1-based position of the step in its scenario.")
+    check: str = Field(description="What was checked, e.g. 'status', '$.total equals_expr price * 3'.")
+    expected: Any = None
+    actual: Any = None
+    message: str
+    trace_id: str
+    request: RequestRecord | None = None
+    response: ResponseRecord | None = None
+    service: str | None = Field(default=None, description="X-Service of the instance that answered.")
+    instance: str | None = Field(default=None, description="X-Instance, e.g. baseline/quote/2.")
+    version: str | None = Field(default=None, description="X-Version of the instance that answered.")
+
+    @property
+    def where(self) -> str:
+        """``pricing · POST /quotes``."""
+        return f"{self.module} · {self.interface}"
+
+    @property
+    def instance_label(self) -> str:
+        """``baseline/quote/2 v1.4.1`` or ``""`` when the answer carried no instance headers."""
+        parts = [p for p in (self.instance, f"v{self.version}" if self.version else None) if p]
+        return " ".join(parts)
+
+
+class StepResult(BaseModel):
+    name: str
+    module: str
+    interface: str
+    status: StepStatus
+    duration_ms: float = 0.0
+    attempts: int = 0
+    http_status: int | None = None
+    instance: str | None = None
+    version: str | None = None
+
+
+class ScenarioResult(BaseModel):
+    name: str
+    suite: str
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    passed: bool
+    trace_id: str
+    duration_ms: float
+    steps: list[StepResult]
+    failure: Failure | None = None
+
+
+class InterfaceHealth(BaseModel):
+    """How one module interface fared across the run, and on which instances."""
+
+    module: str
+    interface: str
+    passed: int = 0
+    failed: int = 0
+    not_run: int = 0
+    failed_on: dict[str, int] = Field(default_factory=dict, description="instance (and version) -> failures")
+    passed_on: dict[str, int] = Field(default_factory=dict, description="instance (and version) -> passes")
+
+
+class CheckRun(BaseModel):
+    environment: str
+    routing_key: str | None = None
+    base_url: str
+    tags: list[str] = Field(default_factory=list, description="Tag filter the run used (empty: all).")
+    started_at: datetime
+    duration_ms: float
+    scenarios: list[ScenarioResult]
+
+    @property
+    def passed(self) -> bool:
+        return all(s.passed for s in self.scenarios)
+
+    @property
+    def failed_scenarios(self) -> list[ScenarioResult]:
+        return [s for s in self.scenarios if not s.passed]
+
+    @property
+    def passed_count(self) -> int:
+        return sum(1 for s in self.scenarios if s.passed)
+
+    def broken_modules(self) -> dict[str, dict[str, list[str]]]:
+        """module -> interface -> names of the scenarios that broke there (most-broken first)."""
+        broken: dict[str, dict[str, list[str]]] = {}
+        for scenario in self.failed_scenarios:
+            assert scenario.failure is not None
+            where = broken.setdefault(scenario.failure.module, {})
+            where.setdefault(scenario.failure.interface, []).append(scenario.name)
+        ordered = sorted(broken.items(), key=lambda kv: -sum(len(v) for v in kv[1].values()))
+        return {m: dict(sorted(i.items(), key=lambda kv: -len(kv[1]))) for m, i in ordered}
+
+    def broken_interfaces(self) -> list[tuple[str, str, int]]:
+        """``(module, interface, failed scenario count)``, most-broken first."""
+        counts = Counter((s.failure.module, s.failure.interface) for s in self.failed_scenarios if s.failure)
+        return [(m, i, n) for (m, i), n in counts.most_common()]
+
+    def interface_health(self) -> list[InterfaceHealth]:
+        """Per module interface: passes, failures, and which instances answered them.
+
+        When one instance of a service fails and the other passes the same interface, this names
+        the bad instance (and version) even though round robin spread the scenarios over both.
+        """
+        table: dict[tuple[str, str], InterfaceHealth] = {}
+        for scenario in self.scenarios:
+            for step in scenario.steps:
+                row = table.setdefault(
+                    (step.module, step.interface),
+                    InterfaceHealth(module=step.module, interface=step.interface),
+                )
+                label = " ".join(
+                    p for p in (step.instance, f"v{step.version}" if step.version else None) if p
+                )
+                if step.status is StepStatus.PASSED:
+                    row.passed += 1
+                    if label:
+                        row.passed_on[label] = row.passed_on.get(label, 0) + 1
+                elif step.status is StepStatus.FAILED:
+                    row.failed += 1
+                    if label:
+                        row.failed_on[label] = row.failed_on.get(label, 0) + 1
+                else:
+                    row.not_run += 1
+        return list(table.values())
+
+    def module_order(self) -> list[str]:
+        """Modules in the order scenarios first call them (search, catalog, pricing, booking, ...)."""
+        order: dict[str, None] = {}
+        for scenario in self.scenarios:
+            for step in scenario.steps:
+                order.setdefault(step.module, None)
+        return list(order)
