@@ -12,7 +12,6 @@ The token reaches the server through its environment (``REFENV_TOKEN``), never i
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -23,15 +22,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Child preexec: get SIGTERM when the parent dies, so a killed test run leaves no server behind."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:  # not Linux: best effort only
-        pass
+from reference_env.procutil import die_with_parent
 
 
 class ReferenceEnvironmentError(RuntimeError):
@@ -121,7 +112,7 @@ class ReferenceEnvironment:
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, preexec_fn=_die_with_parent,
+                env=env, preexec_fn=die_with_parent,
             )  # fmt: skip
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
