@@ -60,8 +60,11 @@ def env_api(make_env_api: Callable[[], ReferenceEnvironment]) -> Iterator[Refere
     Tests that deploy faulty versions or change rotation use their own (``make_env_api``).
     """
     env = make_env_api()
-    saved = {k: os.environ.get(k) for k in env_api_connections(env.api_port, env.token)}
-    os.environ.update(env_api_connections(env.api_port, env.token))
+    saved = {
+        k: os.environ.get(k)
+        for k in env_api_connections(env.api_port, env.token, gateway_port=env.gateway_port)
+    }
+    os.environ.update(env_api_connections(env.api_port, env.token, gateway_port=env.gateway_port))
     yield env
     for key, value in saved.items():
         if value is None:

@@ -98,17 +98,7 @@ class EnvironmentHook(BaseHook):
 
     @cached_property
     def base_url(self) -> str:
-        conn = self.get_connection(self.env_api_conn_id)
-        host = (conn.host or "").rstrip("/")
-        if not host:
-            raise ValueError(
-                f"connection '{self.env_api_conn_id}' has no host; expected the environment API host"
-            )
-        if "://" not in host:
-            host = f"{conn.schema or 'http'}://{host}"
-        if conn.port:
-            host = f"{host}:{conn.port}"
-        return f"{host}/{API_VERSION}"
+        return f"{connection_base_url(self.get_connection(self.env_api_conn_id))}/{API_VERSION}"
 
     def get_conn(self) -> httpx.Client:
         """The HTTP client (created once, keeps connections alive)."""
@@ -291,6 +281,18 @@ class EnvironmentHook(BaseHook):
 
     def list_catalog(self) -> list[CatalogVersion]:
         return self._get("list release catalog", "/catalog", list[CatalogVersion])
+
+
+def connection_base_url(conn: Any) -> str:
+    """``scheme://host[:port]`` of an HTTP-like Airflow connection (host may carry the scheme)."""
+    host = (conn.host or "").rstrip("/")
+    if not host:
+        raise ValueError(
+            f"connection '{conn.conn_id}' has no host; expected the service's host name or address"
+        )
+    if "://" not in host:
+        host = f"{conn.schema or 'http'}://{host}"
+    return f"{host}:{conn.port}" if conn.port else host
 
 
 def _clean(params: Mapping[str, Any]) -> dict[str, Any]:

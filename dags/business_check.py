@@ -1,0 +1,100 @@
+"""
+### Business checks
+
+Can people use this environment right now, and if not, which **module** and which
+**interface** broke? Runs the business scenario suites (`include/scenarios/*.yaml`: chains
+of HTTP calls across modules with assertions) against an environment through its gateway.
+
+Runs **hourly** on the baseline, **whenever an environment changes** (the `environment_changed`
+asset, updated by code/schema/config sync and restore: the environment named in the event is
+checked), and **from CI** through the REST API:
+
+```
+POST /api/v2/dags/business_check/dagRuns
+{"logical_date": null, "conf": {"environment": "proj-a", "tags": ["smoke"]}}
+```
+
+Params: `environment` (default `baseline`), `tags` (empty = all scenarios), `routing_key`
+(for a project environment; default: the environment's own). The run fails when any
+scenario fails, naming scenario, module and interface; the environment admins are notified
+with the summary and the report link. Reports (HTML, JUnit XML, JSON) are stored in S3 under
+the run and linked from the task (*Business check report*).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import AssetOrTimeSchedule, Param, dag, task
+from airflow.timetables.trigger import CronTriggerTimetable
+from baseline_guard.assets import ENVIRONMENT_CHANGED
+from baseline_guard.dag_defaults import START_DATE, default_args
+from baseline_guard.environment_contract import NAME_PATTERN
+from baseline_guard.operators.business_check import BusinessCheckOperator, BusinessChecksFailed
+
+
+@dag(
+    dag_id="business_check",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("30 * * * *", timezone="UTC"), assets=ENVIRONMENT_CHANGED
+    ),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=4,
+    doc_md=__doc__,
+    tags=["baseline-guard", "business-check", "ci"],
+    default_args={
+        **default_args(execution_timeout=timedelta(minutes=10), no_retry_for=[BusinessChecksFailed])
+    },
+    params={
+        "environment": Param(
+            "baseline",
+            type="string",
+            pattern=NAME_PATTERN,
+            description="Environment to check: baseline or a project environment's name.",
+        ),
+        "tags": Param(
+            [],
+            type="array",
+            items={"type": "string", "pattern": "^[a-z0-9_-]+$"},
+            description="Run only scenarios with any of these tags (e.g. smoke); empty runs all.",
+        ),
+        "routing_key": Param(
+            None,
+            type=["null", "string"],
+            description="Routing key of a project environment; empty: the environment's own.",
+        ),
+    },
+)
+def business_check() -> None:
+    @task
+    def choose_target(params: dict[str, Any], triggering_asset_events: Any = None) -> dict[str, Any]:
+        """The environment named by the asset event that triggered the run, else the params."""
+        target = {
+            "environment": params["environment"],
+            "tags": params["tags"],
+            "routing_key": params["routing_key"],
+        }
+        for events in (triggering_asset_events or {}).values():
+            for event in events:
+                if event.extra.get("environment"):
+                    target = {"environment": event.extra["environment"], "tags": [], "routing_key": None}
+        print(f"checking {target}")
+        return target
+
+    target = choose_target()
+    checks = BusinessCheckOperator(
+        task_id="run_business_checks",
+        environment="{{ ti.xcom_pull(task_ids='choose_target')['environment'] }}",
+        routing_key="{{ ti.xcom_pull(task_ids='choose_target')['routing_key'] or '' }}",
+        tags="{{ ti.xcom_pull(task_ids='choose_target')['tags'] | join(',') }}",
+        bucket="{{ var.value.get('baseline_guard_backup_bucket', '') }}",
+    )
+    target >> checks
+
+
+dag = business_check()
+
+if __name__ == "__main__":
+    dag.test()

@@ -1,0 +1,174 @@
+"""Run business-check scenario suites against an environment, publish the reports, fail loudly."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.sdk import BaseHook, BaseOperatorLink
+from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.execution_time.xcom import XCom
+
+from baseline_guard.checks import CheckRun, load_suites, reports, run_checks
+from baseline_guard.environment_contract import EnvironmentKind
+from baseline_guard.hooks.environment import connection_base_url
+from baseline_guard.operators.base import EnvironmentApiOperator
+
+DEFAULT_SUITES = Path(__file__).resolve().parents[3] / "include" / "scenarios"
+REPORT_URL_TTL_S = 7 * 24 * 3600
+
+
+class BusinessChecksFailed(AirflowException):
+    """At least one scenario failed; the message names scenario, module and interface."""
+
+
+class BusinessCheckReportLink(BaseOperatorLink):
+    """'Business check report' button on the task: the HTML report (a presigned URL, valid 7 days)."""
+
+    name = "Business check report"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        return XCom.get_value(ti_key=ti_key, key=self.xcom_key) or ""
+
+
+class BusinessCheckOperator(EnvironmentApiOperator):
+    """Run the scenario suites against an environment through its gateway.
+
+    Writes a JSON result, a JUnit XML file and an HTML report to S3 under the run, links the
+    HTML report from the task, logs a summary table, and fails naming the broken scenario,
+    module and interface. On failure the environment admins are notified with the summary.
+
+    :param environment: environment to check (templated)
+    :param routing_key: routing key of a project environment (templated; default: the
+        environment's own, found through the environment API)
+    :param tags: run only scenarios with any of these tags; empty runs all (templated)
+    :param suites_path: file or folder of scenario suites
+    :param gateway_conn_id: HTTP connection of the environments' gateway
+    :param aws_conn_id: S3 connection for the reports
+    :param bucket: bucket for the reports (templated)
+    :param report_prefix: key prefix for this run's reports (templated)
+    :param concurrency: scenarios in flight at once
+    :param timeout_s: per-step timeout
+    :param notify_on_failure: tell the environment admins when checks fail
+    """
+
+    template_fields: Sequence[str] = ("environment", "routing_key", "tags", "bucket", "report_prefix")
+    operator_extra_links = (BusinessCheckReportLink(),)
+    ui_color = "#d5f5e3"
+
+    def __init__(
+        self,
+        *,
+        environment: str = "baseline",
+        routing_key: str | None = None,
+        tags: Sequence[str] | str = (),
+        suites_path: str | Path = DEFAULT_SUITES,
+        gateway_conn_id: str = "baseline_gateway",
+        aws_conn_id: str | None = "aws_backups",
+        bucket: str | None = None,
+        report_prefix: str = "reports/{{ dag.dag_id }}/{{ run_id }}/{{ ti.task_id }}",
+        concurrency: int = 32,
+        timeout_s: float = 10.0,
+        notify_on_failure: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.environment = environment
+        self.routing_key = routing_key
+        self.tags = tags
+        self.suites_path = suites_path
+        self.gateway_conn_id = gateway_conn_id
+        self.aws_conn_id = aws_conn_id
+        self.bucket = bucket
+        self.report_prefix = report_prefix
+        self.concurrency = concurrency
+        self.timeout_s = timeout_s
+        self.notify_on_failure = notify_on_failure
+
+    @cached_property
+    def gateway_url(self) -> str:
+        return connection_base_url(BaseHook.get_connection(self.gateway_conn_id))
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        self.bind_trace_id(context)
+        env = self.env_api.get_environment(self.environment)
+        routing_key = self.routing_key or (env.routing_key if env.kind == EnvironmentKind.PROJECT else None)
+        tags = [t for t in (self.tags.split(",") if isinstance(self.tags, str) else self.tags) if t]
+        suites = load_suites(self.suites_path)
+        self.log.info(
+            "running business checks",
+            environment=env.name,
+            routing_key=routing_key,
+            tags=tags,
+            gateway=self.gateway_url,
+        )
+        run = run_checks(
+            suites, self.gateway_url, environment=env.name, routing_key=routing_key, tags=tags,
+            concurrency=self.concurrency, timeout_s=self.timeout_s,
+        )  # fmt: skip
+        self.log.info("business checks finished\n%s", reports.summary_table(run))
+        report_url = self._publish(run, context)
+        result = {
+            "environment": env.name,
+            "passed": run.passed,
+            "scenarios": len(run.scenarios),
+            "failed": [s.name for s in run.failed_scenarios],
+            "broken": [{"module": m, "interface": i, "scenarios": n} for m, i, n in run.broken_interfaces()],
+            "report_url": report_url,
+        }
+        if not run.passed:
+            message = failure_message(run)
+            if self.notify_on_failure:
+                from baseline_guard.notifiers.admins import notify
+
+                notify(f"Business checks failed on {env.name}", f"{message}\nReport: {report_url or 'not uploaded'}",
+                       failure=True)  # fmt: skip
+            raise BusinessChecksFailed(message)
+        return result
+
+    def _publish(self, run: CheckRun, context: Any) -> str | None:
+        """Upload JSON, JUnit and HTML reports; return a presigned URL of the HTML one."""
+        if not (self.aws_conn_id and self.bucket):
+            self.log.warning("no report bucket configured: reports are not uploaded")
+            return None
+        s3 = S3Hook(aws_conn_id=self.aws_conn_id)
+        prefix = self.report_prefix.rstrip("/")
+        files = {
+            "result.json": (reports.render_json(run), "application/json"),
+            "junit.xml": (reports.render_junit(run), "application/xml"),
+            "report.html": (reports.render_html(run), "text/html; charset=utf-8"),
+        }
+        client = s3.get_conn()
+        for name, (text, content_type) in files.items():
+            client.put_object(
+                Bucket=self.bucket, Key=f"{prefix}/{name}", Body=text.encode(), ContentType=content_type
+            )
+        url = client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": f"{prefix}/report.html"},
+            ExpiresIn=REPORT_URL_TTL_S,
+        )
+        self.log.info("reports uploaded", bucket=self.bucket, prefix=prefix, files=sorted(files))
+        ti = context.get("ti") if hasattr(context, "get") else None
+        if ti is not None:
+            ti.xcom_push(key=BusinessCheckReportLink().xcom_key, value=url)
+        return url
+
+
+def failure_message(run: CheckRun, limit: int = 5) -> str:
+    """``business checks failed on baseline: 3 of 40 scenarios; broken: pricing · POST /quotes (...)``."""
+    parts = []
+    for module, interfaces in run.broken_modules().items():
+        for interface, scenarios in interfaces.items():
+            names = ", ".join(scenarios[:limit]) + (
+                f" and {len(scenarios) - limit} more" if len(scenarios) > limit else ""
+            )
+            parts.append(f"{module} · {interface} ({len(scenarios)}: {names})")
+    failed = len(run.failed_scenarios)
+    return (
+        f"business checks failed on {run.environment}: {failed} of {len(run.scenarios)} scenarios; broken: "
+        + "; ".join(parts)
+    )
