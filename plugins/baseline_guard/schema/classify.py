@@ -1,0 +1,535 @@
+"""Sort DDL statements into safe (applied by the hourly sync) and destructive (held for a person).
+
+Every statement is parsed with pglast; nothing is decided on the SQL text. The rules are a
+list of what is known to be safe: anything the classifier does not recognise is held.
+A safe statement that relies on a held one (same object, by its :mod:`footprint`) is held
+too, so the safe subset still applies in a valid order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from pglast import ast, parse_sql
+from pglast.enums import AlterTableType, ConstrType, ObjectType
+from pglast.parser import ParseError
+
+from baseline_guard.schema import footprint as fp
+from baseline_guard.schema.models import ClassifiedStatement
+
+OLD_ENUM_SUFFIX = "__old_version_to_be_dropped"  # migra renames an enum to this before re-creating it
+
+# Functions whose value differs per row: a column added with such a default rewrites the table.
+VOLATILE_FUNCTIONS = frozenset(
+    {
+        "random",
+        "gen_random_uuid",
+        "uuid_generate_v4",
+        "uuid_generate_v1",
+        "clock_timestamp",
+        "timeofday",
+        "nextval",
+        "uuidv4",
+        "uuidv7",
+        "txid_current",
+        "statement_timestamp",
+    }
+)
+# Same-family changes PostgreSQL does without rewriting the table or converting a value.
+_LENGTH_TYPES = frozenset({"varchar", "varbit"})
+_TEXT_LIKE = frozenset({"varchar", "text"})
+# Changes that never lose a value but rewrite the whole table.
+_LOSSLESS_REWRITES = {
+    "int2": {"int4", "int8", "numeric", "float8"},
+    "int4": {"int8", "numeric", "float8"},
+    "int8": {"numeric"},
+    "float4": {"float8", "numeric"},
+    "timestamp": {"timestamptz"},
+}
+_CONSTRAINT_KINDS = {
+    ConstrType.CONSTR_PRIMARY: "primary key",
+    ConstrType.CONSTR_UNIQUE: "unique",
+    ConstrType.CONSTR_FOREIGN: "foreign key",
+    ConstrType.CONSTR_CHECK: "check",
+    ConstrType.CONSTR_EXCLUSION: "exclusion",
+    ConstrType.CONSTR_NOTNULL: "not null",
+}
+# Objects that hold no data: dropping one is safe when the plan re-creates it.
+_RECREATABLE = {
+    ObjectType.OBJECT_VIEW: "view",
+    ObjectType.OBJECT_MATVIEW: "materialized view",
+    ObjectType.OBJECT_FUNCTION: "function",
+    ObjectType.OBJECT_PROCEDURE: "procedure",
+    ObjectType.OBJECT_TRIGGER: "trigger",
+    ObjectType.OBJECT_POLICY: "policy",
+}
+
+
+class TargetFacts(Protocol):
+    """What the classifier needs to know about the target database as it is now."""
+
+    def column_type(self, schema: str, table: str, column: str) -> str | None:
+        """``format_type`` of the column, or None if it does not exist."""
+
+    def table_has_rows(self, schema: str, table: str) -> bool:
+        """True if the table exists and holds at least one row."""
+
+    def constraint_of_index(self, schema: str, index: str) -> str | None:
+        """Name of the constraint the index backs, or None."""
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    safe: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Planned:
+    sql: str
+    stmts: tuple[ast.Node, ...]
+    footprint: fp.Footprint
+    verdict: _Verdict
+
+
+def _safe(reason: str) -> _Verdict:
+    return _Verdict(True, reason)
+
+
+def _held(reason: str) -> _Verdict:
+    return _Verdict(False, reason)
+
+
+def _qname(schema: str, name: str) -> str:
+    return f"{schema}.{name}"
+
+
+@dataclass(frozen=True)
+class _Type:
+    schema: str | None
+    name: str
+    mods: tuple[int, ...]
+
+    @classmethod
+    def of(cls, tn: ast.TypeName) -> _Type:
+        parts = fp.names(tn.names)
+        mods = tuple(
+            m.val.ival
+            for m in tn.typmods or ()
+            if isinstance(m, ast.A_Const) and isinstance(m.val, ast.Integer)
+        )
+        schema = parts[-2] if len(parts) >= 2 and parts[-2] != "pg_catalog" else None
+        return cls(schema, parts[-1], mods)
+
+    @classmethod
+    def parse(cls, text: str) -> _Type:
+        cast = parse_sql(f"SELECT NULL::{text}")[0].stmt.targetList[0].val
+        return cls.of(cast.typeName)
+
+    def same_as(self, other: _Type) -> bool:
+        same_schema = self.schema is None or other.schema is None or self.schema == other.schema
+        return same_schema and self.name == other.name and self.mods == other.mods
+
+    def __str__(self) -> str:
+        mods = f"({','.join(map(str, self.mods))})" if self.mods else ""
+        return f"{self.name}{mods}"
+
+
+def _widens_in_place(old: _Type, new: _Type) -> bool:
+    """True when PostgreSQL changes ``old`` to ``new`` without touching or rewriting stored values."""
+    if old.name in _LENGTH_TYPES and new.name == old.name:
+        return not new.mods or (bool(old.mods) and new.mods[0] >= old.mods[0])
+    if old.name in _TEXT_LIKE and new.name in _TEXT_LIKE:
+        return new.name == "text" or not new.mods
+    if old.name == new.name == "numeric":
+        if not new.mods:
+            return True
+        old_scale = old.mods[1] if len(old.mods) > 1 else 0
+        new_scale = new.mods[1] if len(new.mods) > 1 else 0
+        return bool(old.mods) and new.mods[0] >= old.mods[0] and new_scale == old_scale
+    return False
+
+
+class _Classifier:
+    def __init__(self, facts: TargetFacts, recreated_enums: set[tuple[str, str]], later_writes: set[fp.Key]):
+        self.facts = facts
+        self.recreated_enums = recreated_enums
+        self.later_writes = later_writes
+
+    def statement(self, stmt: ast.Node, schema: str) -> _Verdict:
+        handler = getattr(self, f"_{type(stmt).__name__}", None)
+        if handler is None:
+            return _held(f"{type(stmt).__name__} is not a change the sync knows to be safe; a person decides")
+        return handler(stmt, schema)
+
+    # --- creations: safe -------------------------------------------------------------------
+
+    def _CreateSchemaStmt(self, stmt: ast.CreateSchemaStmt, schema: str) -> _Verdict:
+        return _safe(f"creates schema {stmt.schemaname}")
+
+    def _CreateExtensionStmt(self, stmt: ast.CreateExtensionStmt, schema: str) -> _Verdict:
+        return _safe(f"creates extension {stmt.extname}")
+
+    def _CreateStmt(self, stmt: ast.CreateStmt, schema: str) -> _Verdict:
+        return _safe(f"creates table {_qname(*fp.range_var(stmt.relation, schema))} (new, empty)")
+
+    def _CreateSeqStmt(self, stmt: ast.CreateSeqStmt, schema: str) -> _Verdict:
+        return _safe(f"creates sequence {_qname(*fp.range_var(stmt.sequence, schema))}")
+
+    def _AlterSeqStmt(self, stmt: ast.AlterSeqStmt, schema: str) -> _Verdict:
+        name = _qname(*fp.range_var(stmt.sequence, schema))
+        if any(opt.defname == "restart" for opt in stmt.options or ()):
+            return _held(f"restarts sequence {name}: new rows could reuse existing ids")
+        return _safe(f"changes options or owner of sequence {name} (its current value is kept)")
+
+    def _IndexStmt(self, stmt: ast.IndexStmt, schema: str) -> _Verdict:
+        table = _qname(*fp.range_var(stmt.relation, schema))
+        kind = "unique index" if stmt.unique else "index"
+        return _safe(f"creates {kind} {stmt.idxname} on {table} (no data changes)")
+
+    def _ViewStmt(self, stmt: ast.ViewStmt, schema: str) -> _Verdict:
+        verb = "creates or replaces" if stmt.replace else "creates"
+        return _safe(f"{verb} view {_qname(*fp.range_var(stmt.view, schema))} (a view holds no data)")
+
+    def _CreateTableAsStmt(self, stmt: ast.CreateTableAsStmt, schema: str) -> _Verdict:
+        return _safe(f"creates materialized view {_qname(*fp.range_var(stmt.into.rel, schema))}")
+
+    def _CreateEnumStmt(self, stmt: ast.CreateEnumStmt, schema: str) -> _Verdict:
+        name = fp.qualified(fp.names(stmt.typeName), schema)
+        if name in self.recreated_enums:
+            return _held(
+                f"creates the new version of enum {_qname(*name)} (part of re-creating it, see the rename)"
+            )
+        return _safe(f"creates enum type {_qname(*name)}")
+
+    def _AlterEnumStmt(self, stmt: ast.AlterEnumStmt, schema: str) -> _Verdict:
+        name = _qname(*fp.qualified(fp.names(stmt.typeName), schema))
+        if stmt.oldVal:
+            return _held(f"renames value {stmt.oldVal!r} of enum {name}: rows and code using it would change")
+        return _safe(f"adds value {stmt.newVal!r} to enum {name} (existing values are unchanged)")
+
+    def _CreateDomainStmt(self, stmt: ast.CreateDomainStmt, schema: str) -> _Verdict:
+        return _safe(f"creates domain {_qname(*fp.qualified(fp.names(stmt.domainname), schema))}")
+
+    def _CompositeTypeStmt(self, stmt: ast.CompositeTypeStmt, schema: str) -> _Verdict:
+        return _safe(f"creates composite type {_qname(*fp.range_var(stmt.typevar, schema))}")
+
+    def _CreateFunctionStmt(self, stmt: ast.CreateFunctionStmt, schema: str) -> _Verdict:
+        verb = "creates or replaces" if stmt.replace else "creates"
+        return _safe(f"{verb} function {_qname(*fp.qualified(fp.names(stmt.funcname), schema))}")
+
+    def _CreateTrigStmt(self, stmt: ast.CreateTrigStmt, schema: str) -> _Verdict:
+        return _safe(f"creates trigger {stmt.trigname} on {_qname(*fp.range_var(stmt.relation, schema))}")
+
+    def _CreatePolicyStmt(self, stmt: ast.CreatePolicyStmt, schema: str) -> _Verdict:
+        return _safe(f"creates row security policy {stmt.policy_name}")
+
+    def _CommentStmt(self, stmt: ast.CommentStmt, schema: str) -> _Verdict:
+        return _safe("sets a comment (no data changes)")
+
+    # --- renames and drops ------------------------------------------------------------------
+
+    def _RenameStmt(self, stmt: ast.RenameStmt, schema: str) -> _Verdict:
+        if stmt.renameType == ObjectType.OBJECT_TYPE and stmt.newname.endswith(OLD_ENUM_SUFFIX):
+            name = _qname(*fp.qualified(fp.names(stmt.object), schema))
+            return _held(
+                f"re-creates enum {name} because production removed or reordered values: "
+                "rows holding a removed value would fail to convert"
+            )
+        return _held(
+            f"renames {stmt.renameType.name.removeprefix('OBJECT_').lower()}: code using the old name breaks"
+        )
+
+    def _DropStmt(self, stmt: ast.DropStmt, schema: str) -> _Verdict:
+        kind = stmt.removeType
+        objects = [fp.object_names(o) for o in stmt.objects or ()]
+        label = ", ".join(".".join(o) for o in objects)
+        if kind == ObjectType.OBJECT_INDEX:
+            backing = [self.facts.constraint_of_index(*fp.qualified(o, schema)) for o in objects]
+            if any(backing):
+                return _held(
+                    f"drops index {label}, which backs constraint {', '.join(filter(None, backing))}"
+                )
+            return _safe(f"drops index {label} (holds no data and backs no constraint)")
+        if kind in _RECREATABLE:
+            written = fp.footprint(stmt, schema).writes
+            if written and written <= self.later_writes:
+                return _safe(
+                    f"drops {_RECREATABLE[kind]} {label} to re-create it below with production's definition"
+                )
+            return _held(f"drops {_RECREATABLE[kind]} {label}: whatever uses it breaks")
+        if kind == ObjectType.OBJECT_TABLE:
+            return _held(f"drops table {label} and all its rows")
+        if kind == ObjectType.OBJECT_SEQUENCE:
+            return _held(f"drops sequence {label} and its current value")
+        if kind == ObjectType.OBJECT_TYPE and any(o[-1].endswith(OLD_ENUM_SUFFIX) for o in objects):
+            return _held(f"drops the old version of a re-created enum ({label})")
+        return _held(f"drops {kind.name.removeprefix('OBJECT_').lower()} {label}")
+
+    # --- table changes ----------------------------------------------------------------------
+
+    def _AlterTableStmt(self, stmt: ast.AlterTableStmt, schema: str) -> _Verdict:
+        table = fp.range_var(stmt.relation, schema)
+        verdicts = [self._command(cmd, table) for cmd in stmt.cmds or ()]
+        held = [v.reason for v in verdicts if not v.safe]
+        if held:
+            return _held("; ".join(held))
+        return _safe("; ".join(v.reason for v in verdicts))
+
+    def _command(self, cmd: ast.AlterTableCmd, table: tuple[str, str]) -> _Verdict:
+        t = _qname(*table)
+        col = f"{t}.{cmd.name}"
+        match cmd.subtype:
+            case AlterTableType.AT_AddColumn:
+                return self._add_column(cmd.def_, table)
+            case AlterTableType.AT_DropColumn:
+                return _held(f"drops column {col} and its data")
+            case AlterTableType.AT_AlterColumnType:
+                return self._column_type(cmd, table)
+            case AlterTableType.AT_ColumnDefault:
+                verb = "sets" if cmd.def_ is not None else "drops"
+                return _safe(f"{verb} the default of {col} (stored rows are unchanged)")
+            case AlterTableType.AT_DropNotNull:
+                return _safe(f"allows NULL in {col}")
+            case AlterTableType.AT_SetNotNull:
+                if self.facts.table_has_rows(*table):
+                    return _held(
+                        f"adds NOT NULL to {col} of a non-empty table: fails if a row holds NULL, "
+                        "and scans the table under an exclusive lock"
+                    )
+                return _safe(f"adds NOT NULL to {col} (the table is empty)")
+            case AlterTableType.AT_AddConstraint:
+                con = cmd.def_
+                kind = _CONSTRAINT_KINDS.get(con.contype, con.contype.name)
+                checked = " (not validated yet)" if con.skip_validation else ""
+                return _safe(f"adds {kind} constraint {con.conname} to {t}{checked}")
+            case AlterTableType.AT_ValidateConstraint:
+                return _safe(
+                    f"validates constraint {cmd.name} of {t} (fails, and nothing applies, if a row breaks it)"
+                )
+            case AlterTableType.AT_DropConstraint:
+                return _held(
+                    f"drops constraint {cmd.name} of {t}: rows it would reject are accepted from now on"
+                )
+            case _:
+                return _held(f"{cmd.subtype.name} on {t} is not a change the sync knows to be safe")
+
+    def _add_column(self, col: ast.ColumnDef, table: tuple[str, str]) -> _Verdict:
+        name = f"{_qname(*table)}.{col.colname}"
+        constraints = list(col.constraints or ())
+        kinds = {c.contype for c in constraints}
+        default = next(
+            (c.raw_expr for c in constraints if c.contype == ConstrType.CONSTR_DEFAULT), col.raw_default
+        )
+        rewrites = ConstrType.CONSTR_IDENTITY in kinds or ConstrType.CONSTR_GENERATED in kinds
+        volatile = default is not None and any(
+            isinstance(n, ast.FuncCall) and fp.names(n.funcname)[-1] in VOLATILE_FUNCTIONS
+            for n in fp.walk(default)
+        )
+        not_null = col.is_not_null or ConstrType.CONSTR_NOTNULL in kinds or ConstrType.CONSTR_PRIMARY in kinds
+        if (rewrites or volatile or (not_null and default is None)) and self.facts.table_has_rows(*table):
+            if not_null and default is None and not rewrites:
+                return _held(
+                    f"adds NOT NULL column {name} without a default to a non-empty table: it would fail"
+                )
+            return _held(f"adds column {name} whose value is computed per row: rewrites the non-empty table")
+        if default is not None:
+            return _safe(f"adds column {name} with a default")
+        return _safe(f"adds {'NOT NULL column to an empty table' if not_null else 'nullable column'} {name}")
+
+    def _column_type(self, cmd: ast.AlterTableCmd, table: tuple[str, str]) -> _Verdict:
+        name = f"{_qname(*table)}.{cmd.name}"
+        new = _Type.of(cmd.def_.typeName)
+        old_text = self.facts.column_type(*table, cmd.name)
+        if old_text is None:
+            return _held(f"changes the type of {name}, which the target does not have")
+        old = _Type.parse(old_text)
+        if new.schema and (new.schema, new.name) in self.recreated_enums and old.name == new.name:
+            return _held(
+                f"converts {name} to the re-created enum {new.name}: rows holding a removed value would fail"
+            )
+        if old.same_as(new):
+            return _safe(f"re-casts {name} to its own type {new} (values were only added): no value changes")
+        if _widens_in_place(old, new):
+            return _safe(f"widens {name} from {old} to {new} (no rewrite, no value changes)")
+        if new.name in _LOSSLESS_REWRITES.get(old.name, ()):
+            return _held(
+                f"widens {name} from {old} to {new} but rewrites the whole table under an exclusive lock"
+            )
+        return _held(
+            f"changes {name} from {old} to {new}: values may fail to convert or lose data; rewrites the table"
+        )
+
+
+def _parse(sql: str) -> tuple[ast.Node, ...] | None:
+    try:
+        return tuple(raw.stmt for raw in parse_sql(sql))
+    except ParseError:
+        return None
+
+
+def _recreated_enums(parsed: Sequence[tuple[ast.Node, ...] | None], schema: str) -> set[tuple[str, str]]:
+    names = set()
+    for stmts in parsed:
+        for stmt in stmts or ():
+            if (
+                isinstance(stmt, ast.RenameStmt)
+                and stmt.renameType == ObjectType.OBJECT_TYPE
+                and stmt.newname.endswith(OLD_ENUM_SUFFIX)
+            ):
+                names.add(fp.qualified(fp.names(stmt.object), schema))
+    return names
+
+
+def _plan(statements: Sequence[str], facts: TargetFacts, default_schema: str) -> list[_Planned]:
+    parsed = [_parse(sql) for sql in statements]
+    recreated = _recreated_enums(parsed, default_schema)
+    footprints = [
+        fp.Footprint(
+            writes=frozenset(k for s in stmts for k in fp.footprint(s, default_schema).writes),
+            reads=frozenset(k for s in stmts for k in fp.footprint(s, default_schema).reads),
+        )
+        if stmts
+        else fp.Footprint(frozenset(), frozenset())
+        for stmts in parsed
+    ]
+    planned = []
+    for i, (sql, stmts) in enumerate(zip(statements, parsed, strict=True)):
+        if not stmts:
+            verdict = _held("could not be parsed as PostgreSQL; a person decides")
+        else:
+            later = {k for f in footprints[i + 1 :] for k in f.writes}
+            classifier = _Classifier(facts, recreated, later)
+            verdicts = [classifier.statement(s, fp.statement_schema(s, default_schema)) for s in stmts]
+            held = [v.reason for v in verdicts if not v.safe]
+            verdict = _held("; ".join(held)) if held else _safe("; ".join(v.reason for v in verdicts))
+        planned.append(_Planned(sql, stmts or (), footprints[i], verdict))
+    return planned
+
+
+def _short(sql: str, limit: int = 90) -> str:
+    one_line = " ".join(sql.split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 3] + "..."
+
+
+def _column_type_change(p: _Planned) -> set[fp.Key]:
+    """Columns whose type the statement changes."""
+    keys = set()
+    for stmt in p.stmts:
+        if isinstance(stmt, ast.AlterTableStmt):
+            for cmd in stmt.cmds or ():
+                if cmd.subtype == AlterTableType.AT_AlterColumnType:
+                    keys |= {k for k in p.footprint.writes if k[-2:] == ("col", cmd.name)}
+    return keys
+
+
+def _hold_dependents(planned: list[_Planned]) -> list[ClassifiedStatement]:
+    """Hold every safe statement that relies on a held one, until nothing changes."""
+    reasons: dict[int, str] = {i: p.verdict.reason for i, p in enumerate(planned)}
+    held = {i for i, p in enumerate(planned) if not p.verdict.safe}
+    changed = True
+    while changed:
+        changed = False
+        for i, p in enumerate(planned):
+            if i in held:
+                continue
+            cause = next(
+                (j for j in sorted(held) if j < i and p.footprint.touches(planned[j].footprint.writes)), None
+            )
+            if cause is None:
+                cause = _companion_cause(i, planned, held)
+            if cause is not None:
+                held.add(i)
+                reasons[i] = (
+                    f"held with statement {cause + 1} ({_short(planned[cause].sql)}), which is held and "
+                    f"which it relies on or belongs with; on its own it {p.verdict.reason}"
+                )
+                changed = True
+    return [
+        ClassifiedStatement(sql=p.sql, safe=i not in held, reason=reasons[i]) for i, p in enumerate(planned)
+    ]
+
+
+def _companion_cause(i: int, planned: list[_Planned], held: set[int]) -> int | None:
+    """A held statement that statement ``i`` only makes sense with, even though it comes later.
+
+    - any change to a column whose type change is held (e.g. migra drops a default before re-casting);
+    - a drop of a view/function that is re-created by a held statement.
+    """
+    mine = planned[i].footprint.writes
+    for j in sorted(held):
+        retyped = _column_type_change(planned[j])
+        if any(fp.covers(r, k) for r in retyped for k in mine):
+            return j
+        drops = [s for s in planned[i].stmts if isinstance(s, ast.DropStmt) and s.removeType in _RECREATABLE]
+        if drops and j > i and mine & planned[j].footprint.writes:
+            return j
+    return None
+
+
+def _view_rebuilds(planned: list[_Planned]) -> dict[int, int]:
+    """Drop-of-view statement index -> index of the later statement that re-creates that view."""
+    pairs = {}
+    for i, p in enumerate(planned):
+        if any(isinstance(s, ast.DropStmt) and s.removeType in _RECREATABLE for s in p.stmts):
+            later = (
+                j for j in range(i + 1, len(planned)) if p.footprint.writes & planned[j].footprint.writes
+            )
+            creator = next(later, None)
+            if creator is not None and any(isinstance(s, ast.ViewStmt) for s in planned[creator].stmts):
+                pairs[i] = creator
+    return pairs
+
+
+def _mark_unneeded_rebuilds(
+    planned: list[_Planned], result: list[ClassifiedStatement], unchanged_views: set[fp.Key]
+) -> list[ClassifiedStatement]:
+    """Mark drop+re-create of an unchanged view as not required when no applied statement needs it.
+
+    migra drops every view on a table it changes and re-creates it. When the change that needed
+    that is held, the re-creation is a no-op that would repeat every hour; it is kept only when a
+    statement the safe subset applies changes something the view reads (PostgreSQL refuses to
+    change the type of a column a view uses).
+    """
+    pairs = _view_rebuilds(planned)
+    in_pairs = set(pairs) | set(pairs.values())
+    needed = {i for i, j in pairs.items() if not (planned[j].footprint.writes <= unchanged_views)}
+    changed = True
+    while changed:
+        changed = False
+        for i, j in pairs.items():
+            if i in needed:
+                continue
+            view_reads = planned[j].footprint.reads
+            causes = [k for k in range(i + 1, j) if result[k].safe and (k not in in_pairs or k in needed)]
+            if any(planned[k].footprint.touches_any(view_reads) for k in causes):
+                needed.add(i)
+                changed = True
+    unneeded = {k for i, j in pairs.items() if i not in needed for k in (i, j)}
+    return [
+        ClassifiedStatement(
+            s.sql,
+            s.safe,
+            f"{s.reason}; not needed now: the view is unchanged and only re-built for held changes",
+            required=False,
+        )
+        if k in unneeded and s.safe
+        else s
+        for k, s in enumerate(result)
+    ]
+
+
+def classify(
+    statements: Sequence[str],
+    facts: TargetFacts,
+    default_schema: str = "public",
+    unchanged_views: set[fp.Key] | frozenset[fp.Key] = frozenset(),
+) -> list[ClassifiedStatement]:
+    """Classify a plan's statements (in plan order) as safe or destructive, each with a reason.
+
+    :param unchanged_views: relation keys of views whose definition is the same on both sides
+    """
+    planned = _plan(statements, facts, default_schema)
+    return _mark_unneeded_rebuilds(planned, _hold_dependents(planned), set(unchanged_views))

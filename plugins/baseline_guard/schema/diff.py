@@ -1,0 +1,112 @@
+"""Compute the DDL that turns a target schema into the source's, with migradiff (module ``migra``).
+
+Both databases are inspected once, filtered to the requested schemas, and handed to
+``migra.Migration`` as inspectors, so one plan covers all schemas in a valid order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from migra import Migration
+from schemainspect import get_inspector
+from schemainspect.pg.obj import PROPS
+from sqlalchemy.engine import Connection
+
+from baseline_guard.errors import InvalidInput
+from baseline_guard.schema.footprint import Key, relation
+
+
+def inspect(conn: Connection, schemas: Sequence[str]):  # -> schemainspect PostgreSQL inspector
+    """Inspect the whole database once, then keep only objects of ``schemas``."""
+    inspector = get_inspector(conn)
+    keep = set(schemas)
+    for prop in PROPS.split():
+        objects = getattr(inspector, prop)
+        setattr(inspector, prop, {k: v for k, v in objects.items() if getattr(v, "schema", None) in keep})
+    return inspector
+
+
+def existing_schemas(conn: Connection) -> set[str]:
+    rows = conn.execute(sa.text("SELECT nspname FROM pg_namespace"))
+    return {r[0] for r in rows}
+
+
+def check_schemas(schemas: Sequence[str], conn: Connection, label: str) -> list[str]:
+    """The requested schema names, deduplicated in order; each must exist in the source."""
+    if isinstance(schemas, str) or not schemas:
+        raise InvalidInput(f"schemas must be a non-empty list of schema names, got {schemas!r}")
+    wanted = list(dict.fromkeys(schemas))
+    bad = [s for s in wanted if not isinstance(s, str) or not s]
+    if bad:
+        raise InvalidInput(f"schema names must be non-empty strings, got {bad!r}")
+    missing = [s for s in wanted if s not in existing_schemas(conn)]
+    if missing:
+        raise InvalidInput(
+            f"schema(s) {', '.join(missing)} not found in the {label}; expected existing schemas"
+        )
+    return wanted
+
+
+@dataclass(frozen=True)
+class Plan:
+    statements: list[str]
+    unchanged_views: frozenset[Key]  # views defined the same way on both sides
+
+
+def plan_statements(source: Connection, target: Connection, schemas: Sequence[str]) -> Plan:
+    """Statements that make ``target`` match ``source`` in ``schemas``, in the order to run them."""
+    source_inspector, target_inspector = inspect(source, schemas), inspect(target, schemas)
+    migration = Migration(target_inspector, source_inspector)
+    migration.set_safety(False)  # classification is ours, per statement
+    migration.add_all_changes()
+    unchanged = frozenset(
+        relation(view.schema, view.name)
+        for name, view in source_inspector.views.items()
+        if target_inspector.views.get(name) == view
+    )
+    return Plan([str(s).strip() for s in migration.statements if str(s).strip()], unchanged)
+
+
+class CatalogFacts:
+    """:class:`~baseline_guard.schema.classify.TargetFacts` read from the target's catalog."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def column_type(self, schema: str, table: str, column: str) -> str | None:
+        return self.conn.execute(
+            sa.text(
+                "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = :s AND c.relname = :t AND a.attname = :c AND a.attnum > 0 "
+                "AND NOT a.attisdropped"
+            ),
+            {"s": schema, "t": table, "c": column},
+        ).scalar()
+
+    def table_has_rows(self, schema: str, table: str) -> bool:
+        exists = self.conn.execute(
+            sa.text("SELECT to_regclass(format('%I.%I', CAST(:s AS text), CAST(:t AS text))) IS NOT NULL"),
+            {"s": schema, "t": table},
+        ).scalar()
+        if not exists:
+            return False
+        quote = self.conn.dialect.identifier_preparer.quote
+        return bool(
+            self.conn.execute(
+                sa.text(f"SELECT EXISTS (SELECT 1 FROM {quote(schema)}.{quote(table)})")
+            ).scalar()
+        )
+
+    def constraint_of_index(self, schema: str, index: str) -> str | None:
+        return self.conn.execute(
+            sa.text(
+                "SELECT con.conname FROM pg_constraint con JOIN pg_class i ON i.oid = con.conindid "
+                "JOIN pg_namespace n ON n.oid = i.relnamespace WHERE n.nspname = :s AND i.relname = :i "
+                "AND con.contype IN ('p', 'u', 'x') LIMIT 1"
+            ),
+            {"s": schema, "i": index},
+        ).scalar()
