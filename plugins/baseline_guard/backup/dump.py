@@ -1,0 +1,379 @@
+"""Streaming backup: ``pg_dump -Fc`` piped straight into an S3 multipart upload.
+
+Memory is bounded by ``(parts_in_flight + 1) * part_size``; nothing touches local disk. SHA-256 and
+size are computed on the way. The dump runs in a snapshot exported by a repeatable-read
+transaction, so the table and row counts recorded beside it describe exactly what was dumped.
+
+Nothing half-written survives a failure: any error (pg_dump exit status, S3 error, an exception
+from the progress callback, KeyboardInterrupt) stops pg_dump, waits for parts in flight and aborts
+the multipart upload. The object only appears on ``complete_multipart_upload`` (with
+``IfNoneMatch='*'``, so an existing key is never replaced), and its DumpRecord right after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from os import PathLike
+from typing import Any, BinaryIO
+
+from botocore.exceptions import ClientError
+
+from baseline_guard.backup.errors import BackupError, BackupExists, ChecksumMismatch
+from baseline_guard.backup.manifest import DumpRecord, load_record, write_record
+from baseline_guard.backup.pgtools import (
+    PgConnectionInfo,
+    StderrTail,
+    client_env,
+    format_version,
+    major_of_server,
+    require_tool_for_server,
+    resolve_compression,
+    server_version_num,
+    table_stats,
+    tool_failed,
+    tool_path,
+    tool_version,
+)
+from baseline_guard.backup.s3io import (
+    MIB,
+    ServerSideEncryption,
+    head_or_none,
+    is_precondition_failed,
+    sse_args,
+)
+from baseline_guard.errors import InvalidInput
+
+log = logging.getLogger(__name__)
+
+MIN_PART_SIZE = 5 * MIB
+MAX_PARTS = 10_000
+READ_CHUNK = 1 * MIB
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a stream got: bytes so far and seconds since it started."""
+
+    bytes_done: int
+    elapsed_s: float
+
+    @property
+    def rate_mib_s(self) -> float:
+        return self.bytes_done / MIB / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class ProgressMeter:
+    """Calls ``callback`` each time another ``every`` bytes went through, and once at the end."""
+
+    def __init__(self, callback: ProgressCallback | None, every: int) -> None:
+        if every <= 0:
+            raise InvalidInput(f"progress interval {every} bytes: expected a positive number")
+        self._callback, self._every = callback, every
+        self._start = time.monotonic()
+        self._next = every
+        self.bytes_done = 0
+
+    def add(self, n: int) -> None:
+        self.bytes_done += n
+        if self._callback is not None and self.bytes_done >= self._next:
+            self._next = (self.bytes_done // self._every + 1) * self._every
+            self._callback(Progress(self.bytes_done, time.monotonic() - self._start))
+
+    def finish(self) -> None:
+        if self._callback is not None:
+            self._callback(Progress(self.bytes_done, time.monotonic() - self._start))
+
+
+@dataclass(frozen=True)
+class DumpOutcome:
+    record: DumpRecord
+    reused: bool
+
+
+class _MultipartUpload:
+    """One multipart upload with at most ``in_flight`` parts uploading while the next is read."""
+
+    def __init__(self, client: Any, bucket: str, key: str, sse: ServerSideEncryption | None, in_flight: int):
+        self._client, self._bucket, self._key = client, bucket, key
+        self._pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="bg-upload")
+        self._slots = threading.BoundedSemaphore(in_flight)
+        self._futures: list[Future[dict[str, Any]]] = []
+        created = client.create_multipart_upload(
+            Bucket=bucket, Key=key, ContentType="application/octet-stream", **sse_args(sse)
+        )
+        self.upload_id: str = created["UploadId"]
+
+    def submit(self, body: bytes | bytearray) -> None:
+        number = len(self._futures) + 1
+        if number > MAX_PARTS:
+            raise BackupError(f"dump needs more than {MAX_PARTS} parts: raise part_size")
+        for done in self._futures:  # surface a failed part early instead of after the whole dump
+            if done.done() and done.exception() is not None:
+                raise done.exception()  # type: ignore[misc]
+        self._slots.acquire()
+        try:
+            future = self._pool.submit(self._upload, number, body)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _f: self._slots.release())
+        self._futures.append(future)
+
+    def _upload(self, number: int, body: bytes | bytearray) -> dict[str, Any]:
+        answer = self._client.upload_part(
+            Bucket=self._bucket, Key=self._key, UploadId=self.upload_id, PartNumber=number, Body=body
+        )
+        part = {"PartNumber": number, "ETag": answer["ETag"]}
+        for name in (
+            "ChecksumCRC32",
+            "ChecksumCRC32C",
+            "ChecksumCRC64NVME",
+            "ChecksumSHA1",
+            "ChecksumSHA256",
+        ):
+            if answer.get(name):
+                part[name] = answer[name]
+        return part
+
+    def complete(self) -> None:
+        parts = [f.result() for f in self._futures]
+        self._pool.shutdown(wait=True)
+        try:
+            self._client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self.upload_id,
+                MultipartUpload={"Parts": parts},
+                IfNoneMatch="*",
+            )
+        except ClientError as err:
+            if is_precondition_failed(err):
+                raise BackupExists(
+                    f"s3://{self._bucket}/{self._key} appeared while dumping; it was not overwritten"
+                ) from None
+            raise
+
+    def abort(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self.upload_id)
+
+
+def _read_part(stream: BinaryIO, size: int) -> bytearray:
+    """Up to ``size`` bytes from a pipe (fewer only at end of stream)."""
+    buf = bytearray(size)
+    view = memoryview(buf)
+    filled = 0
+    while filled < size:
+        n = stream.readinto(view[filled : filled + READ_CHUNK])
+        if not n:
+            break
+        filled += n
+    view.release()
+    if filled < size:
+        del buf[filled:]
+    return buf
+
+
+def hash_object(client: Any, bucket: str, key: str, chunk: int = 8 * MIB) -> tuple[str, int]:
+    """SHA-256 and size of an object, streamed."""
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    digest, size = hashlib.sha256(), 0
+    with contextlib.closing(body):
+        while block := body.read(chunk):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def _reuse_existing(
+    client: Any, bucket: str, key: str, head: dict[str, Any], database: str, verify: bool
+) -> DumpOutcome:
+    record = load_record(client, bucket, key)
+    where = f"s3://{bucket}/{key}"
+    if record is None:
+        raise BackupExists(
+            f"{where} already exists without its dump record (an earlier try stopped between "
+            "upload and record); it is never overwritten: use a new backup id, or let retention "
+            "clean it up"
+        )
+    if record.database != database or record.key != key:
+        raise BackupExists(f"{where} already exists and holds database {record.database}, not {database}")
+    if head["ContentLength"] != record.size:
+        raise ChecksumMismatch(f"{where} is {head['ContentLength']} bytes but its record says {record.size}")
+    if verify:
+        sha, size = hash_object(client, bucket, key)
+        if (sha, size) != (record.sha256, record.size):
+            raise ChecksumMismatch(
+                f"{where} has sha256 {sha} ({size} bytes), its record says "
+                f"{record.sha256} ({record.size} bytes)"
+            )
+    return DumpOutcome(record=record, reused=True)
+
+
+def backup_database(
+    client: Any,
+    *,
+    source: PgConnectionInfo,
+    bucket: str,
+    key: str,
+    compression: str = "auto",
+    sse: ServerSideEncryption | None = ServerSideEncryption(),  # noqa: B008 (frozen, immutable)
+    service: str | None = None,
+    part_size: int = 16 * MIB,
+    parts_in_flight: int = 2,
+    exact_row_counts: bool = True,
+    reuse_existing: bool = True,
+    verify_reused: bool = True,
+    pg_bin_dir: str | PathLike[str] | None = None,
+    progress: ProgressCallback | None = None,
+    progress_every: int = 64 * MIB,
+) -> DumpOutcome:
+    """Dump ``source`` with ``pg_dump -Fc`` straight into ``s3://bucket/key`` and record what was dumped.
+
+    :param client: a boto3 S3 client
+    :param compression: ``auto`` (zstd:3 when pg_dump supports it, else gzip:6), ``gzip[:0-9]``,
+        ``zstd[:1-22]``, ``lz4[:1-12]`` or ``none``
+    :param sse: server-side encryption for the dump and its record; None sends no SSE header
+    :param reuse_existing: when ``key`` already holds a complete dump with its record (a retry of the
+        same backup), return that record instead of failing; the object is never overwritten
+    :param verify_reused: re-read a reused object and check its SHA-256 against the record
+    :param exact_row_counts: count rows (in the dump's snapshot) rather than take planner estimates
+    """
+    if not bucket or not key or key.endswith("/"):
+        raise InvalidInput(f"bucket {bucket!r} / key {key!r}: expected a bucket name and an object key")
+    if part_size < MIN_PART_SIZE:
+        raise InvalidInput(f"part_size {part_size} bytes: S3 needs at least {MIN_PART_SIZE} (5 MiB)")
+    if parts_in_flight < 1:
+        raise InvalidInput(f"parts_in_flight {parts_in_flight}: expected at least 1")
+    meter = ProgressMeter(progress, progress_every)
+    pg_dump = tool_path("pg_dump", pg_bin_dir)
+    dump_version = tool_version(pg_dump)
+
+    head = head_or_none(client, bucket, key)
+    if head is not None:
+        if not reuse_existing:
+            raise BackupExists(f"s3://{bucket}/{key} already exists; a backup object is never overwritten")
+        return _reuse_existing(client, bucket, key, head, source.database, verify_reused)
+
+    chosen = resolve_compression(compression, pg_dump, dump_version)
+    started_at = datetime.now(UTC)
+    conn = source.connect()
+    try:
+        conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+        server_num = server_version_num(conn)
+        require_tool_for_server(pg_dump, dump_version, server_num)
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_export_snapshot()")
+            snapshot = cur.fetchone()[0]
+        upload = _MultipartUpload(client, bucket, key, sse, parts_in_flight)
+        try:
+            digest, size = _stream_dump(
+                pg_dump,
+                dump_version,
+                chosen.pg_dump_arg(dump_version),
+                snapshot,
+                source,
+                upload,
+                part_size,
+                meter,
+            )
+            stats = table_stats(conn, exact=exact_row_counts)
+            upload.complete()
+        except BaseException as err:
+            _abort_quietly(upload, err)
+            raise
+    finally:
+        conn.close()
+
+    record = DumpRecord(
+        key=key,
+        database=source.database,
+        service=service,
+        size=size,
+        sha256=digest,
+        compression=str(chosen),
+        pg_dump_version=format_version(dump_version),
+        server_version=format_version(major_of_server(server_num)) + f" ({server_num})",
+        table_count=stats.table_count,
+        row_counts=stats.rows,
+        row_counts_exact=stats.exact,
+        server_side_encryption=sse.algorithm if sse else None,
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+    )
+    try:
+        write_record(client, bucket, record, sse)
+    except BaseException:
+        # The dump was created by this call: without its record it could never be reused, so remove it.
+        with contextlib.suppress(Exception):
+            client.delete_object(Bucket=bucket, Key=key)
+        raise
+    return DumpOutcome(record=record, reused=False)
+
+
+def _stream_dump(
+    pg_dump: str,
+    version: tuple[int, ...],
+    compress_arg: str,
+    snapshot: str,
+    source: PgConnectionInfo,
+    upload: _MultipartUpload,
+    part_size: int,
+    meter: ProgressMeter,
+) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    tail = StderrTail()
+    argv = [
+        pg_dump,
+        "--format=custom",
+        f"--compress={compress_arg}",
+        f"--snapshot={snapshot}",
+        "--no-password",
+    ]
+    with client_env(source) as env:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, bufsize=0
+        )
+        drain = threading.Thread(target=tail.drain, args=(proc.stderr,), daemon=True)
+        drain.start()
+        try:
+            while part := _read_part(proc.stdout, part_size):  # type: ignore[arg-type]
+                digest.update(part)
+                upload.submit(part)
+                meter.add(len(part))
+            returncode = proc.wait()
+            drain.join(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()  # type: ignore[union-attr]
+    if returncode != 0:
+        raise tool_failed(
+            f"pg_dump {format_version(version)} of {source.database}", returncode, tail.text(source)
+        )
+    if meter.bytes_done == 0:
+        raise BackupError(f"pg_dump of {source.database} produced no output")
+    meter.finish()
+    return digest.hexdigest(), meter.bytes_done
+
+
+def _abort_quietly(upload: _MultipartUpload, cause: BaseException) -> None:
+    """Abort the upload; if that fails too, say so on the original error rather than hide it."""
+    try:
+        upload.abort()
+    except Exception as err:
+        cause.add_note(f"aborting multipart upload {upload.upload_id} failed too: {err}")
+        log.warning("aborting multipart upload failed", exc_info=True)

@@ -1,0 +1,326 @@
+"""Backup ids, key layout and the manifest: the commit point of a backup.
+
+Layout in the bucket::
+
+    backups/<environment>/<backup_id>/<database>.dump        pg_dump -Fc archive
+    backups/<environment>/<backup_id>/<database>.dump.json   DumpRecord, written right after the dump
+    backups/<environment>/<backup_id>/manifest.json          Manifest, written last
+
+A backup exists only once ``manifest.json`` exists. ``<backup_id>`` is
+``<yyyymmddThhmmssZ>-<phase>-<8 hex of sha256(run id)>``: sortable by time, and the same for every
+try of one Airflow run, so a retry lands on the same keys and can reuse a complete dump.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from baseline_guard.backup.errors import BackupError, BackupExists, BackupNotFound
+from baseline_guard.backup.s3io import (
+    ServerSideEncryption,
+    get_bytes_or_none,
+    head_or_none,
+    list_keys,
+    put_once,
+)
+from baseline_guard.environment_contract import NAME_PATTERN
+from baseline_guard.errors import InvalidInput
+
+PREFIX = "backups"
+MANIFEST_NAME = "manifest.json"
+DUMP_SUFFIX = ".dump"
+RECORD_SUFFIX = ".dump.json"
+DATABASE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$"
+_BACKUP_ID = re.compile(r"^(\d{8}T\d{6}Z)-(pre_test|post_test|manual)-([0-9a-f]{8})$")
+
+
+class Phase(StrEnum):
+    PRE_TEST = "pre_test"
+    POST_TEST = "post_test"
+    MANUAL = "manual"
+
+
+def parse_phase(value: str) -> Phase:
+    try:
+        return Phase(value)
+    except ValueError:
+        raise InvalidInput(f"phase {value!r} is not known: expected one of {', '.join(Phase)}") from None
+
+
+def check_environment(environment: str) -> str:
+    if not isinstance(environment, str) or not re.match(NAME_PATTERN, environment):
+        raise InvalidInput(f"environment {environment!r}: expected a name matching {NAME_PATTERN}")
+    return environment
+
+
+def check_database(database: str) -> str:
+    if not isinstance(database, str) or not re.match(DATABASE_PATTERN, database):
+        raise InvalidInput(f"database {database!r}: expected 1-63 characters of letters, digits, _ . -")
+    return database
+
+
+def make_backup_id(run_at: datetime, phase: str, run_id: str) -> str:
+    """Deterministic, time-sortable id for the backup taken by one Airflow run (same on every retry)."""
+    if run_at.tzinfo is None:
+        raise InvalidInput(f"run time {run_at.isoformat()} has no time zone: expected an aware datetime")
+    if not run_id:
+        raise InvalidInput("run id is empty: expected the Airflow run id the backup belongs to")
+    digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]
+    return f"{run_at.astimezone(UTC):%Y%m%dT%H%M%SZ}-{parse_phase(phase).value}-{digest}"
+
+
+@dataclass(frozen=True)
+class BackupIdParts:
+    created_at: datetime
+    phase: Phase
+
+
+def parse_backup_id(backup_id: str) -> BackupIdParts:
+    match = _BACKUP_ID.match(backup_id) if isinstance(backup_id, str) else None
+    if match is None:
+        raise InvalidInput(
+            f"backup id {backup_id!r}: expected <yyyymmddThhmmssZ>-<phase>-<8 hex>, "
+            "e.g. 20250101T120000Z-pre_test-1a2b3c4d"
+        )
+    created = datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return BackupIdParts(created_at=created, phase=Phase(match.group(2)))
+
+
+def backup_prefix(environment: str, backup_id: str) -> str:
+    parse_backup_id(backup_id)
+    return f"{PREFIX}/{check_environment(environment)}/{backup_id}/"
+
+
+def dump_key(environment: str, backup_id: str, database: str) -> str:
+    return f"{backup_prefix(environment, backup_id)}{check_database(database)}{DUMP_SUFFIX}"
+
+
+def manifest_key(environment: str, backup_id: str) -> str:
+    return f"{backup_prefix(environment, backup_id)}{MANIFEST_NAME}"
+
+
+def record_key(dump_object_key: str) -> str:
+    """Key of the DumpRecord written beside a dump object."""
+    return dump_object_key.removesuffix(DUMP_SUFFIX) + RECORD_SUFFIX
+
+
+class DumpRecord(BaseModel):
+    """What one uploaded ``pg_dump`` archive is: where, how big, its checksum, what it holds."""
+
+    key: str
+    database: str
+    service: str | None = None
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    compression: str
+    pg_dump_version: str
+    server_version: str
+    table_count: int = Field(ge=0)
+    row_counts: dict[str, int]
+    row_counts_exact: bool
+    server_side_encryption: str | None = None
+    started_at: datetime
+    finished_at: datetime
+
+    @model_validator(mode="after")
+    def _tables_match(self) -> DumpRecord:
+        if self.table_count != len(self.row_counts):
+            raise ValueError(f"table_count {self.table_count} != {len(self.row_counts)} tables in row_counts")
+        return self
+
+    def same_content(self, other: DumpRecord) -> bool:
+        return (self.key, self.size, self.sha256) == (other.key, other.size, other.sha256)
+
+
+class Manifest(BaseModel):
+    """The commit point of one backup: every dump it holds, with checksums. Written last, never replaced."""
+
+    format_version: Literal[1] = 1
+    backup_id: str
+    environment: str = Field(pattern=NAME_PATTERN)
+    phase: Phase
+    ci_pipeline_id: str | None = None
+    airflow_run_id: str | None = None
+    started_at: datetime
+    finished_at: datetime
+    databases: list[DumpRecord] = Field(min_length=1)
+
+    @field_validator("backup_id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        parse_backup_id(value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Manifest:
+        if parse_backup_id(self.backup_id).phase != self.phase:
+            raise ValueError(f"phase {self.phase} differs from the phase in backup id {self.backup_id}")
+        prefix = backup_prefix(self.environment, self.backup_id)
+        names = [d.database for d in self.databases]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a database appears twice: {sorted(names)}")
+        for record in self.databases:
+            if not record.key.startswith(prefix):
+                raise ValueError(f"dump key {record.key} is outside the backup prefix {prefix}")
+        return self
+
+    def database(self, name: str) -> DumpRecord:
+        for record in self.databases:
+            if record.database == name:
+                return record
+        known = ", ".join(d.database for d in self.databases)
+        raise InvalidInput(f"backup {self.backup_id} has no database {name!r}: it holds {known}")
+
+    def same_content(self, other: Manifest) -> bool:
+        mine = sorted((d.key, d.size, d.sha256) for d in self.databases)
+        theirs = sorted((d.key, d.size, d.sha256) for d in other.databases)
+        return (self.backup_id, self.environment, mine) == (other.backup_id, other.environment, theirs)
+
+
+# --- reading and writing -------------------------------------------------------------------------
+
+
+def load_record(client: Any, bucket: str, dump_object_key: str) -> DumpRecord | None:
+    raw = get_bytes_or_none(client, bucket, record_key(dump_object_key))
+    if raw is None:
+        return None
+    try:
+        return DumpRecord.model_validate_json(raw)
+    except ValidationError as err:
+        raise BackupError(f"dump record {record_key(dump_object_key)} is malformed: {err}") from None
+
+
+def write_record(client: Any, bucket: str, record: DumpRecord, sse: ServerSideEncryption | None) -> None:
+    key = record_key(record.key)
+    if not put_once(client, bucket, key, record.model_dump_json(indent=2).encode(), sse):
+        existing = load_record(client, bucket, record.key)
+        if existing is None or not existing.same_content(record):
+            raise BackupExists(f"s3://{bucket}/{key} already exists with other content; it is never replaced")
+
+
+def load_manifest(client: Any, bucket: str, environment: str, backup_id: str) -> Manifest:
+    key = manifest_key(environment, backup_id)
+    raw = get_bytes_or_none(client, bucket, key)
+    if raw is None:
+        raise BackupNotFound(
+            f"no backup {backup_id} in environment {environment}: s3://{bucket}/{key} is missing"
+        )
+    try:
+        return Manifest.model_validate_json(raw)
+    except ValidationError as err:
+        raise BackupError(f"manifest s3://{bucket}/{key} is malformed: {err}") from None
+
+
+def write_manifest(
+    client: Any, bucket: str, manifest: Manifest, sse: ServerSideEncryption | None
+) -> Manifest:
+    """Write the manifest once (``IfNoneMatch='*'``). A retry finding the same manifest returns it."""
+    key = manifest_key(manifest.environment, manifest.backup_id)
+    if put_once(client, bucket, key, manifest.model_dump_json(indent=2).encode(), sse):
+        return manifest
+    existing = load_manifest(client, bucket, manifest.environment, manifest.backup_id)
+    if not existing.same_content(manifest):
+        raise BackupExists(
+            f"s3://{bucket}/{key} already exists with other dumps; a manifest is never replaced"
+        )
+    return existing
+
+
+def commit_backup(
+    client: Any,
+    bucket: str,
+    *,
+    environment: str,
+    backup_id: str,
+    databases: list[str],
+    ci_pipeline_id: str | None = None,
+    airflow_run_id: str | None = None,
+    sse: ServerSideEncryption | None = None,
+    now: datetime | None = None,
+) -> Manifest:
+    """Write the manifest of a backup whose dumps are all uploaded: the backup exists from then on.
+
+    Every expected database must have its dump object and DumpRecord, with the object's size
+    matching the record; otherwise nothing is written and the error names what is missing.
+    """
+    if not databases:
+        raise InvalidInput("no databases given: expected the names of the databases the backup must hold")
+    phase = parse_backup_id(backup_id).phase
+    records: list[DumpRecord] = []
+    problems: list[str] = []
+    for database in databases:
+        key = dump_key(environment, backup_id, database)
+        head = head_or_none(client, bucket, key)
+        record = load_record(client, bucket, key) if head is not None else None
+        if head is None:
+            problems.append(f"{database}: dump s3://{bucket}/{key} is missing")
+        elif record is None:
+            problems.append(f"{database}: dump record s3://{bucket}/{record_key(key)} is missing")
+        elif head["ContentLength"] != record.size:
+            problems.append(f"{database}: object is {head['ContentLength']} bytes, record says {record.size}")
+        else:
+            records.append(record)
+    if problems:
+        raise BackupError(f"backup {backup_id} is incomplete, manifest not written: " + "; ".join(problems))
+    manifest = Manifest(
+        backup_id=backup_id,
+        environment=environment,
+        phase=phase,
+        ci_pipeline_id=ci_pipeline_id,
+        airflow_run_id=airflow_run_id,
+        started_at=min(r.started_at for r in records),
+        finished_at=now or datetime.now(UTC),
+        databases=records,
+    )
+    return write_manifest(client, bucket, manifest, sse)
+
+
+@dataclass(frozen=True)
+class BackupRef:
+    """A committed backup as seen in a listing (its manifest exists)."""
+
+    environment: str
+    backup_id: str
+    phase: Phase
+    created_at: datetime
+    manifest_key: str
+
+
+def list_backups(client: Any, bucket: str, environment: str, phase: str | None = None) -> list[BackupRef]:
+    """Committed backups of ``environment`` (optionally one phase), newest first."""
+    wanted = parse_phase(phase) if phase is not None else None
+    prefix = f"{PREFIX}/{check_environment(environment)}/"
+    refs: list[BackupRef] = []
+    for obj in list_keys(client, bucket, prefix):
+        backup_id, _, name = obj["Key"][len(prefix) :].partition("/")
+        if name != MANIFEST_NAME or not _BACKUP_ID.match(backup_id):
+            continue
+        parts = parse_backup_id(backup_id)
+        if wanted is None or parts.phase == wanted:
+            refs.append(BackupRef(environment, backup_id, parts.phase, parts.created_at, obj["Key"]))
+    refs.sort(key=lambda r: (r.created_at, r.backup_id), reverse=True)
+    return refs
+
+
+def resolve_backup_id(client: Any, bucket: str, environment: str, selector: str) -> str:
+    """``latest``, ``latest:<phase>`` or a backup id -> the id of a committed backup, or a clear error."""
+    selector = (selector or "").strip()
+    if selector == "latest" or selector.startswith("latest:"):
+        phase = selector.partition(":")[2] or None
+        refs = list_backups(client, bucket, environment, phase)
+        if not refs:
+            what = f"{phase} backup" if phase else "backup"
+            raise BackupNotFound(f"environment {environment} has no committed {what} in s3://{bucket}")
+        return refs[0].backup_id
+    parse_backup_id(selector)
+    if head_or_none(client, bucket, manifest_key(environment, selector)) is None:
+        recent = ", ".join(r.backup_id for r in list_backups(client, bucket, environment)[:5]) or "none"
+        raise BackupNotFound(f"no committed backup {selector} in environment {environment}; newest: {recent}")
+    return selector
