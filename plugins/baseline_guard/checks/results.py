@@ -174,9 +174,21 @@ class CheckRun(BaseModel):
         return list(table.values())
 
     def module_order(self) -> list[str]:
-        """Modules in the order scenarios first call them (search, catalog, pricing, booking, ...)."""
-        order: dict[str, None] = {}
+        """Modules in business-chain order (search, catalog, pricing, booking): a module comes after
+        every module that some scenario calls before it; ties (and cycles) keep first-seen order."""
+        first_seen: dict[str, int] = {}
+        before: dict[str, set[str]] = {}
         for scenario in self.scenarios:
+            seen: list[str] = []
             for step in scenario.steps:
-                order.setdefault(step.module, None)
-        return list(order)
+                first_seen.setdefault(step.module, len(first_seen))
+                before.setdefault(step.module, set()).update(m for m in seen if m != step.module)
+                if step.module not in seen:
+                    seen.append(step.module)
+        order: list[str] = []
+        remaining = sorted(first_seen, key=first_seen.__getitem__)
+        while remaining:
+            ready = [m for m in remaining if not (before[m] - set(order))] or remaining[:1]
+            order.append(ready[0])
+            remaining.remove(ready[0])
+        return order

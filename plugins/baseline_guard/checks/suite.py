@@ -268,6 +268,10 @@ class SuiteFile(_Strict):
 
     name: str | None = Field(default=None, description="Suite name; defaults to the file name without .yaml.")
     description: str = ""
+    templates: dict[str, Any] = Field(
+        default_factory=dict,
+        description="A place to define YAML anchors (&step) reused below with '<<: *step'; not run.",
+    )
     vars: dict[str, Any] = Field(default_factory=dict)
     scenarios: list[Scenario] = Field(min_length=1)
 
