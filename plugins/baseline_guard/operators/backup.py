@@ -1,0 +1,426 @@
+"""Operators for test-data backup and restore: thin wrappers over :mod:`baseline_guard.backup`.
+
+A backup of an environment is one ``PgDumpToS3Operator`` per database (mapped), then one
+``WriteBackupManifestOperator``: the manifest is written last and is the commit point. A restore
+is ``RestoreFromBackupOperator`` (by backup id or ``latest``) or ``S3ToPgRestoreOperator`` (by key
+and checksum). Passwords come from Airflow connections and reach the tools only through a 0600
+passfile; they are never logged, never in XCom.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from baseline_guard.backup import (
+    ExpectedDump,
+    PgConnectionInfo,
+    Progress,
+    ServerSideEncryption,
+    backup_database,
+    commit_backup,
+    dump_key,
+    load_manifest,
+    manifest_key,
+    resolve_backup_id,
+    restore_database,
+)
+from baseline_guard.backup.s3io import MIB
+from baseline_guard.errors import InvalidInput
+
+PG_BIN_DIR_ENV = "BASELINE_GUARD_PG_BIN_DIR"
+
+
+def pg_connection_info(postgres_conn_id: str, database: str | None = None) -> PgConnectionInfo:
+    """Connection details from an Airflow postgres connection (``schema`` is the database)."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    conn = PostgresHook.get_connection(postgres_conn_id)
+    name = database or conn.schema
+    if not name:
+        raise InvalidInput(f"connection {postgres_conn_id} names no database (schema) and none was given")
+    extra = conn.extra_dejson
+    return PgConnectionInfo(
+        host=conn.host or "localhost",
+        port=int(conn.port or 5432),
+        user=conn.login or "postgres",
+        password=conn.password or None,
+        database=name,
+        sslmode=extra.get("sslmode"),
+    )
+
+
+class BackupBaseOperator(BaseOperator):
+    """Owns the AWS connection id, the lazily built S3 client, the pg tools dir and progress logging.
+
+    :param aws_conn_id: Airflow connection id of the S3 endpoint
+    :param bucket: bucket holding the backups (templated)
+    :param pg_bin_dir: directory of pg_dump/pg_restore; default ``$BASELINE_GUARD_PG_BIN_DIR``, else PATH
+    :param progress_every_mib: log progress every this many MiB
+    """
+
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        aws_conn_id: str = "aws_default",
+        pg_bin_dir: str | None = None,
+        progress_every_mib: int = 256,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bucket = bucket
+        self.aws_conn_id = aws_conn_id
+        self.pg_bin_dir = pg_bin_dir
+        self.progress_every_mib = progress_every_mib
+
+    @cached_property
+    def s3_client(self) -> Any:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        return S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
+
+    @property
+    def tools_dir(self) -> str | None:
+        return self.pg_bin_dir or os.environ.get(PG_BIN_DIR_ENV) or None
+
+    def progress_logger(self, event: str, **fields: Any) -> Any:
+        def log_progress(progress: Progress) -> None:
+            self.log.info(event, bytes=progress.bytes_done, mib_per_s=round(progress.rate_mib_s, 1), **fields)
+
+        return log_progress
+
+
+class PgDumpToS3Operator(BackupBaseOperator):
+    """Stream ``pg_dump -Fc`` of one database into S3 (multipart, checksummed, never overwriting).
+
+    The key is ``key`` or, when not given, ``backups/<environment>/<backup_id>/<database>.dump``.
+    A retry of the same backup reuses a complete dump after checking its SHA-256.
+
+    :param postgres_conn_id: Airflow connection of the database server (templated)
+    :param database: database to dump; default the connection's schema (templated)
+    :param key: object key (templated)
+    :param environment: environment name, to derive the key (templated)
+    :param backup_id: backup id, to derive the key (templated)
+    :param service: service owning the database, recorded in the manifest (templated)
+    :param compression: ``auto``, ``gzip[:level]``, ``zstd[:level]``, ``lz4[:level]`` or ``none`` (templated)
+    :param sse: ``AES256``, ``aws:kms`` or ``none`` (templated)
+    :param kms_key_id: KMS key for ``aws:kms`` (templated)
+    :param part_size_mib: multipart part size; memory use is about three parts
+    :param exact_row_counts: count rows (in the dump's snapshot) instead of planner estimates
+    """
+
+    template_fields: Sequence[str] = (
+        "postgres_conn_id",
+        "database",
+        "bucket",
+        "key",
+        "environment",
+        "backup_id",
+        "service",
+        "compression",
+        "sse",
+        "kms_key_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        postgres_conn_id: str,
+        database: str | None = None,
+        key: str | None = None,
+        environment: str | None = None,
+        backup_id: str | None = None,
+        service: str | None = None,
+        compression: str = "auto",
+        sse: str | None = "AES256",
+        kms_key_id: str | None = None,
+        part_size_mib: int = 16,
+        exact_row_counts: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.postgres_conn_id = postgres_conn_id
+        self.database = database
+        self.key = key
+        self.environment = environment
+        self.backup_id = backup_id
+        self.service = service
+        self.compression = compression
+        self.sse = sse
+        self.kms_key_id = kms_key_id
+        self.part_size_mib = part_size_mib
+        self.exact_row_counts = exact_row_counts
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        source = pg_connection_info(self.postgres_conn_id, self.database)
+        key = self.key or self._derived_key(source.database)
+        self.log.info(
+            "dump starting",
+            database=source.database,
+            bucket=self.bucket,
+            key=key,
+            compression=self.compression,
+        )
+        outcome = backup_database(
+            self.s3_client,
+            source=source,
+            bucket=self.bucket,
+            key=key,
+            compression=self.compression,
+            sse=ServerSideEncryption.parse(self.sse, self.kms_key_id),
+            service=self.service,
+            part_size=self.part_size_mib * MIB,
+            exact_row_counts=self.exact_row_counts,
+            pg_bin_dir=self.tools_dir,
+            progress=self.progress_logger("dump progress", database=source.database),
+            progress_every=self.progress_every_mib * MIB,
+        )
+        record = outcome.record
+        self.log.info(
+            "dump uploaded",
+            database=record.database,
+            key=record.key,
+            bytes=record.size,
+            sha256=record.sha256,
+            tables=record.table_count,
+            reused=outcome.reused,
+        )
+        return {**record.model_dump(mode="json"), "reused": outcome.reused}
+
+    def _derived_key(self, database: str) -> str:
+        if not (self.environment and self.backup_id):
+            raise InvalidInput("no key given: expected key, or environment and backup_id to derive it")
+        return dump_key(self.environment, self.backup_id, database)
+
+
+class WriteBackupManifestOperator(BackupBaseOperator):
+    """Commit a backup: check every expected dump and its record, then write ``manifest.json`` once.
+
+    Returns a summary (backup id, manifest key, per-database key/size/sha256) for downstream tasks.
+
+    :param environment: environment the backup belongs to (templated)
+    :param backup_id: the backup's id (templated)
+    :param databases: names of the databases the backup must hold (templated)
+    :param ci_pipeline_id: CI pipeline that asked for the backup, if any (templated)
+    :param sse: ``AES256``, ``aws:kms`` or ``none`` for the manifest (templated)
+    :param kms_key_id: KMS key for ``aws:kms`` (templated)
+    """
+
+    template_fields: Sequence[str] = (
+        "bucket",
+        "environment",
+        "backup_id",
+        "databases",
+        "ci_pipeline_id",
+        "sse",
+        "kms_key_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        environment: str,
+        backup_id: str,
+        databases: list[str],
+        ci_pipeline_id: str | None = None,
+        sse: str | None = "AES256",
+        kms_key_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.environment = environment
+        self.backup_id = backup_id
+        self.databases = databases
+        self.ci_pipeline_id = ci_pipeline_id
+        self.sse = sse
+        self.kms_key_id = kms_key_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        manifest = commit_backup(
+            self.s3_client,
+            self.bucket,
+            environment=self.environment,
+            backup_id=self.backup_id,
+            databases=list(self.databases),
+            ci_pipeline_id=self.ci_pipeline_id or None,
+            airflow_run_id=context.get("run_id"),
+            sse=ServerSideEncryption.parse(self.sse, self.kms_key_id),
+        )
+        total = sum(d.size for d in manifest.databases)
+        self.log.info(
+            "backup committed", backup_id=manifest.backup_id, databases=len(manifest.databases), bytes=total
+        )
+        return {
+            "backup_id": manifest.backup_id,
+            "environment": manifest.environment,
+            "phase": manifest.phase.value,
+            "manifest_key": manifest_key(manifest.environment, manifest.backup_id),
+            "databases": [
+                {"database": d.database, "key": d.key, "size": d.size, "sha256": d.sha256}
+                for d in manifest.databases
+            ],
+        }
+
+
+class _RestoreOperatorBase(BackupBaseOperator):
+    def __init__(
+        self,
+        *,
+        postgres_conn_id: str,
+        database: str | None = None,
+        target_environment: str | None = None,
+        env_api_conn_id: str = "baseline_env_api",
+        maintenance_database: str = "postgres",
+        no_owner: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.postgres_conn_id = postgres_conn_id
+        self.database = database
+        self.target_environment = target_environment
+        self.env_api_conn_id = env_api_conn_id
+        self.maintenance_database = maintenance_database
+        self.no_owner = no_owner
+
+    def _target_kind(self) -> str | None:
+        """Ask the environment API first: a production target is refused before anything else happens."""
+        if not self.target_environment:
+            return None
+        from baseline_guard.hooks.environment import EnvironmentHook
+
+        return EnvironmentHook(self.env_api_conn_id).require_writable(self.target_environment).kind.value
+
+    def _restore(self, key: str, expected: ExpectedDump, target_kind: str | None) -> dict[str, Any]:
+        target = pg_connection_info(self.postgres_conn_id, self.database)
+        self.log.info(
+            "restore starting",
+            database=target.database,
+            bucket=self.bucket,
+            key=key,
+            environment=self.target_environment,
+        )
+        result = restore_database(
+            self.s3_client,
+            bucket=self.bucket,
+            key=key,
+            expected=expected,
+            target=target,
+            target_kind=target_kind,
+            maintenance_database=self.maintenance_database,
+            no_owner=self.no_owner,
+            pg_bin_dir=self.tools_dir,
+            progress=self.progress_logger("restore progress", database=target.database),
+            progress_every=self.progress_every_mib * MIB,
+        )
+        self.log.info(
+            "restore verified and swapped in",
+            database=result.database,
+            bytes=result.size,
+            tables=result.table_count,
+            replaced_existing=result.replaced_existing,
+        )
+        return {
+            "database": result.database,
+            "key": result.key,
+            "sha256": result.sha256,
+            "size": result.size,
+            "table_count": result.table_count,
+            "row_counts": result.row_counts,
+        }
+
+
+class S3ToPgRestoreOperator(_RestoreOperatorBase):
+    """Restore one dump object into a database, checking its SHA-256 (and size) while streaming.
+
+    The database is rebuilt beside the old one and swapped in only once verified; a target in a
+    production environment is refused before anything is read or written.
+
+    :param key: dump object key (templated)
+    :param sha256: SHA-256 recorded in the manifest (templated)
+    :param postgres_conn_id: Airflow connection of the target server (templated)
+    :param database: target database; default the connection's schema (templated)
+    :param size: size recorded in the manifest, checked before and while streaming (templated)
+    :param expected_row_counts: ``{"schema.table": rows}`` from the manifest, checked before the swap
+    :param target_environment: environment of the target; checked writable with the environment API (templated)
+    :param env_api_conn_id: Airflow connection id of the environment API
+    """
+
+    template_fields: Sequence[str] = (
+        "bucket",
+        "key",
+        "sha256",
+        "size",
+        "postgres_conn_id",
+        "database",
+        "target_environment",
+        "expected_row_counts",
+    )
+
+    def __init__(
+        self,
+        *,
+        key: str,
+        sha256: str,
+        size: int | None = None,
+        expected_row_counts: dict[str, int] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.key = key
+        self.sha256 = sha256
+        self.size = size
+        self.expected_row_counts = expected_row_counts
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        target_kind = self._target_kind()
+        size = int(self.size) if self.size not in (None, "") else None
+        expected = ExpectedDump(sha256=self.sha256, size=size, row_counts=self.expected_row_counts or None)
+        return self._restore(self.key, expected, target_kind)
+
+
+class RestoreFromBackupOperator(_RestoreOperatorBase):
+    """Restore one database of a committed backup, chosen by id, ``latest`` or ``latest:<phase>``.
+
+    Checksum, size and row counts come from the backup's manifest.
+
+    :param environment: environment the backup was taken of (templated)
+    :param backup: backup id, ``latest`` or ``latest:<phase>`` (templated)
+    :param source_database: database name in the backup; default the target database (templated)
+    :param postgres_conn_id: Airflow connection of the target server (templated)
+    :param database: target database; default the connection's schema (templated)
+    :param target_environment: environment of the target; checked writable with the environment API (templated)
+    """
+
+    template_fields: Sequence[str] = (
+        "bucket",
+        "environment",
+        "backup",
+        "source_database",
+        "postgres_conn_id",
+        "database",
+        "target_environment",
+    )
+
+    def __init__(
+        self, *, environment: str, backup: str = "latest", source_database: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.environment = environment
+        self.backup = backup
+        self.source_database = source_database
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        target_kind = self._target_kind()
+        backup_id = resolve_backup_id(self.s3_client, self.bucket, self.environment, self.backup)
+        manifest = load_manifest(self.s3_client, self.bucket, self.environment, backup_id)
+        name = self.source_database or self.database or pg_connection_info(self.postgres_conn_id).database
+        record = manifest.database(name)
+        result = self._restore(record.key, ExpectedDump.from_record(record), target_kind)
+        return {**result, "backup_id": backup_id}

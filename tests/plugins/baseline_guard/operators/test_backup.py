@@ -1,0 +1,168 @@
+"""Backup/restore operators with connections from AIRFLOW_CONN_* (real PostgreSQL, real S3 endpoint)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime
+
+import pytest
+from baseline_guard.backup import list_backups, make_backup_id
+from baseline_guard.backup.errors import ChecksumMismatch
+from baseline_guard.errors import InvalidInput, ProductionWriteRefused
+from baseline_guard.operators.backup import (
+    PgDumpToS3Operator,
+    RestoreFromBackupOperator,
+    S3ToPgRestoreOperator,
+    WriteBackupManifestOperator,
+)
+from local_stack.postgres import PG_BIN_DIR, LocalPostgres
+from local_stack.s3 import LocalS3
+
+SOURCE_SQL = """
+CREATE TABLE room (id int PRIMARY KEY, hotel text NOT NULL, price numeric(8, 2));
+INSERT INTO room SELECT i, 'hotel ' || (i % 17), i * 1.5 FROM generate_series(1, 700) i;
+CREATE TABLE booking (id serial PRIMARY KEY, room_id int REFERENCES room(id), guest text);
+INSERT INTO booking (room_id, guest) SELECT 1 + i % 700, 'guest ' || i FROM generate_series(1, 300) i;
+"""
+OLD_SQL = "CREATE TABLE leftover (v text); INSERT INTO leftover VALUES ('before restore');"
+
+
+@pytest.fixture
+def setup(postgres: LocalPostgres, s3: LocalS3, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A seeded source database, an older target database, a bucket, and Airflow connections to them."""
+    tag = secrets.token_hex(4)
+    names = {"source": f"opsrc_{tag}", "target": f"optgt_{tag}", "bucket": f"bg-ops-{tag}"}
+    postgres.create_database(names["source"])
+    postgres.psql(SOURCE_SQL, names["source"])
+    postgres.create_database(names["target"])
+    postgres.psql(OLD_SQL, names["target"])
+    s3.client().create_bucket(Bucket=names["bucket"])
+    monkeypatch.setenv("AIRFLOW_CONN_BG_SOURCE_PG", json.dumps(postgres.airflow_connection(names["source"])))
+    monkeypatch.setenv("AIRFLOW_CONN_BG_TARGET_PG", json.dumps(postgres.airflow_connection(names["target"])))
+    monkeypatch.setenv("AIRFLOW_CONN_BG_S3", json.dumps(s3.airflow_connection()))
+    monkeypatch.setenv("BASELINE_GUARD_PG_BIN_DIR", str(PG_BIN_DIR))
+    return names
+
+
+def _rows(postgres: LocalPostgres, database: str, sql: str) -> list[str]:
+    return postgres.psql(sql, database).split()
+
+
+def test_dump_commit_and_restore_latest_with_no_password_in_logs(
+    postgres: LocalPostgres,
+    s3: LocalS3,
+    setup: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    backup_id = make_backup_id(datetime(2025, 5, 6, 7, 8, 9, tzinfo=UTC), "pre_test", "manual__ops")
+    dumped = PgDumpToS3Operator(
+        task_id="dump",
+        postgres_conn_id="bg_source_pg",
+        aws_conn_id="bg_s3",
+        bucket=setup["bucket"],
+        environment="env-ops",
+        backup_id=backup_id,
+        service="booking",
+        compression="gzip:1",
+        progress_every_mib=1,
+    ).execute(context={})
+    committed = WriteBackupManifestOperator(
+        task_id="commit",
+        aws_conn_id="bg_s3",
+        bucket=setup["bucket"],
+        environment="env-ops",
+        backup_id=backup_id,
+        databases=[setup["source"]],
+        ci_pipeline_id="ci-77",
+    ).execute(context={"run_id": "manual__ops"})
+    restored = RestoreFromBackupOperator(
+        task_id="restore",
+        aws_conn_id="bg_s3",
+        bucket=setup["bucket"],
+        environment="env-ops",
+        backup="latest",
+        source_database=setup["source"],
+        postgres_conn_id="bg_target_pg",
+    ).execute(context={})
+
+    assert dumped["key"] == f"backups/env-ops/{backup_id}/{setup['source']}.dump"
+    assert dumped["row_counts"] == {"public.booking": 300, "public.room": 700} and not dumped["reused"]
+    assert committed["backup_id"] == backup_id
+    assert committed["databases"] == [
+        {
+            "database": setup["source"],
+            "key": dumped["key"],
+            "size": dumped["size"],
+            "sha256": dumped["sha256"],
+        }
+    ]
+    assert [r.backup_id for r in list_backups(s3.client(), setup["bucket"], "env-ops")] == [backup_id]
+    assert restored["backup_id"] == backup_id and restored["sha256"] == dumped["sha256"]
+    target = setup["target"]
+    assert _rows(postgres, target, "SELECT count(*), sum(price) FROM room") == ["700|368025.00"]
+    assert _rows(postgres, target, "SELECT count(*) FROM booking") == ["300"]
+    assert "leftover" not in postgres.psql(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'", target
+    )
+
+    captured = capsys.readouterr()
+    logs = captured.out + captured.err + caplog.text
+    assert "dump uploaded" in logs and "backup committed" in logs and "restore verified" in logs
+    assert postgres.password not in logs
+
+
+def test_restore_into_a_production_environment_is_refused_before_anything(
+    postgres: LocalPostgres, setup: dict[str, str], env_api: object
+) -> None:
+    databases_before = postgres.psql("SELECT datname FROM pg_database ORDER BY 1")
+
+    with pytest.raises(ProductionWriteRefused, match="production"):
+        S3ToPgRestoreOperator(
+            task_id="restore",
+            aws_conn_id="bg_s3",
+            bucket=setup["bucket"],
+            key="backups/x/y/z.dump",
+            sha256="0" * 64,
+            postgres_conn_id="bg_target_pg",
+            target_environment="production",
+        ).execute(context={})
+
+    assert postgres.psql("SELECT datname FROM pg_database ORDER BY 1") == databases_before
+    assert _rows(postgres, setup["target"], "SELECT v FROM leftover") == ["before", "restore"]
+
+
+def test_restore_with_the_wrong_checksum_keeps_the_old_data(
+    postgres: LocalPostgres, setup: dict[str, str], env_api: object
+) -> None:
+    dumped = PgDumpToS3Operator(
+        task_id="dump",
+        postgres_conn_id="bg_source_pg",
+        aws_conn_id="bg_s3",
+        bucket=setup["bucket"],
+        key="adhoc/source.dump",
+        compression="none",
+        sse="none",
+    ).execute(context={})
+
+    with pytest.raises(ChecksumMismatch, match="not restored"):
+        S3ToPgRestoreOperator(
+            task_id="restore",
+            aws_conn_id="bg_s3",
+            bucket=setup["bucket"],
+            key=dumped["key"],
+            sha256="f" * 64,
+            size=str(dumped["size"]),
+            postgres_conn_id="bg_target_pg",
+            target_environment="baseline",
+        ).execute(context={})
+
+    assert _rows(postgres, setup["target"], "SELECT v FROM leftover") == ["before", "restore"]
+
+
+def test_dump_without_a_key_or_backup_names_what_is_missing(setup: dict[str, str]) -> None:
+    with pytest.raises(InvalidInput, match="expected key, or environment and backup_id"):
+        PgDumpToS3Operator(
+            task_id="dump", postgres_conn_id="bg_source_pg", aws_conn_id="bg_s3", bucket=setup["bucket"]
+        ).execute(context={})
