@@ -50,7 +50,7 @@ def broken_lines(run: CheckRun) -> list[str]:
 def _failing_instances(run: CheckRun, module: str, interface: str) -> list[str]:
     for row in run.interface_health():
         if (row.module, row.interface) == (module, interface):
-            return sorted(row.failed_on, key=lambda k: -row.failed_on[k])
+            return sorted(row.failed_on, key=lambda k: (-row.failed_on[k], k))
     return []
 
 
