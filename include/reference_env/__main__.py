@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -41,6 +41,15 @@ class _SharedLoopServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (uvicorn[standard] brings it): the gateway sits on every business call."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -114,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: set the API bearer token in the environment variable {TOKEN_ENV}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(serve(args, token))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(serve(args, token))
     except (TopologyError, StateError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
