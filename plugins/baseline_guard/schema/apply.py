@@ -14,7 +14,7 @@ DEFAULT_LOCK_TIMEOUT_MS = 5_000
 DEFAULT_STATEMENT_TIMEOUT_MS = 300_000
 
 
-def _check_timeout(name: str, value: object) -> int:
+def check_timeout(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise InvalidInput(f"{name} must be a positive number of milliseconds, got {value!r}")
     return value
@@ -37,8 +37,8 @@ def apply_statements(
     transaction. If any statement fails, the transaction is rolled back, the target is exactly
     as before, and :class:`SchemaApplyFailed` says which statement failed and why.
     """
-    lock_ms = _check_timeout("lock_timeout_ms", lock_timeout_ms)
-    statement_ms = _check_timeout("statement_timeout_ms", statement_timeout_ms)
+    lock_ms = check_timeout("lock_timeout_ms", lock_timeout_ms)
+    statement_ms = check_timeout("statement_timeout_ms", statement_timeout_ms)
     if isinstance(statements, str):
         raise InvalidInput("statements must be a list of SQL statements, got a single string")
     todo = [s for s in statements if s.strip()]

@@ -16,6 +16,7 @@ from baseline_guard.schema.errors import DatabaseUnreachable
 
 APPLICATION_NAME = "baseline_guard_schema_sync"
 CONNECT_TIMEOUT_S = 10
+READ_LOCK_TIMEOUT_MS = 30_000
 _SCHEMES = ("postgresql", "postgres")
 
 
@@ -64,7 +65,10 @@ class Database:
     @contextmanager
     def connect(self, *, read_only: bool) -> Iterator[Connection]:
         """A connection; with ``read_only`` every transaction of the session is read-only."""
-        options = "-c default_transaction_read_only=on" if read_only else ""
+        # Reads wait for locks no longer than this, so a long DDL elsewhere cannot hang the diff.
+        options = f"-c lock_timeout={READ_LOCK_TIMEOUT_MS}"
+        if read_only:
+            options += " -c default_transaction_read_only=on"
         engine = sa.create_engine(
             self.url,
             poolclass=NullPool,

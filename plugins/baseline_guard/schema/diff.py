@@ -65,7 +65,7 @@ def plan_statements(source: Connection, target: Connection, schemas: Sequence[st
     unchanged = frozenset(
         relation(view.schema, view.name)
         for name, view in source_inspector.views.items()
-        if target_inspector.views.get(name) == view
+        if name in target_inspector.views and target_inspector.views[name] == view
     )
     return Plan([str(s).strip() for s in migration.statements if str(s).strip()], unchanged)
 
