@@ -38,7 +38,7 @@ MANIFEST_NAME = "manifest.json"
 DUMP_SUFFIX = ".dump"
 RECORD_SUFFIX = ".dump.json"
 DATABASE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$"
-_BACKUP_ID = re.compile(r"^(\d{8}T\d{6}Z)-(pre_test|post_test|manual)-([0-9a-f]{8})$")
+BACKUP_ID_RE = re.compile(r"^(\d{8}T\d{6}Z)-(pre_test|post_test|manual)-([0-9a-f]{8})$")
 
 
 class Phase(StrEnum):
@@ -83,7 +83,7 @@ class BackupIdParts:
 
 
 def parse_backup_id(backup_id: str) -> BackupIdParts:
-    match = _BACKUP_ID.match(backup_id) if isinstance(backup_id, str) else None
+    match = BACKUP_ID_RE.match(backup_id) if isinstance(backup_id, str) else None
     if match is None:
         raise InvalidInput(
             f"backup id {backup_id!r}: expected <yyyymmddThhmmssZ>-<phase>-<8 hex>, "
@@ -300,7 +300,7 @@ def list_backups(client: Any, bucket: str, environment: str, phase: str | None =
     refs: list[BackupRef] = []
     for obj in list_keys(client, bucket, prefix):
         backup_id, _, name = obj["Key"][len(prefix) :].partition("/")
-        if name != MANIFEST_NAME or not _BACKUP_ID.match(backup_id):
+        if name != MANIFEST_NAME or not BACKUP_ID_RE.match(backup_id):
             continue
         parts = parse_backup_id(backup_id)
         if wanted is None or parts.phase == wanted:

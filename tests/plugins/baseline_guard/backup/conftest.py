@@ -76,6 +76,15 @@ def make_db(postgres: LocalPostgres) -> Callable[..., str]:
 
 
 @pytest.fixture
+def big_db(make_db: Callable[..., str]) -> str:
+    """About 14 MiB of incompressible-ish rows: three 5 MiB parts when dumped without compression."""
+    return make_db(
+        "big",
+        "CREATE TABLE blob AS SELECT i, repeat(md5(i::text), 4) AS filler FROM generate_series(1, 110000) i;",
+    )
+
+
+@pytest.fixture
 def seeded_db(make_db: Callable[..., str]) -> str:
     return make_db("src", SEED_SQL)
 
@@ -139,14 +148,15 @@ def fake_pg_bin(tmp_path: Path) -> Callable[[str], Path]:
 
 
 class FaultyS3Front:
-    """An HTTP front to the real moto server that breaks UploadPart requests from part ``fail_from_part`` on.
+    """An HTTP front to the real moto server that drops the requests ``fails(method, path)`` picks.
 
-    A broken request gets its connection closed with no answer, as when an endpoint dies mid-upload;
-    every other request (create, abort, list, get) is passed through, so the state the engine leaves
-    behind can be read afterwards from the live server.
+    A dropped request gets its connection closed with no answer, as when an endpoint fails
+    mid-upload. Other requests are passed through, unless ``dies``: then every request after the
+    first dropped one fails too (the endpoint is gone; not even an abort gets through). Either way
+    the storage behind it lives on, so what was left can be read from the live server.
     """
 
-    def __init__(self, backend_port: int, fail_from_part: int) -> None:
+    def __init__(self, backend_port: int, fails: Callable[[str, str], bool], dies: bool = False) -> None:
         front = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -158,8 +168,7 @@ class FaultyS3Front:
             def _relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                part = re.search(r"[?&]partNumber=(\d+)", self.path)
-                if self.command == "PUT" and part and int(part.group(1)) >= front.fail_from_part:
+                if fails(self.command, self.path) or (front.dies and front.broken_requests):
                     front.broken_requests += 1
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -179,7 +188,7 @@ class FaultyS3Front:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _relay
 
-        self.fail_from_part = fail_from_part
+        self.dies = dies
         self.broken_requests = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -203,12 +212,29 @@ class FaultyS3Front:
         )
 
 
+def part_upload_from(number: int) -> Callable[[str, str], bool]:
+    """Picks UploadPart requests of part ``number`` and later."""
+
+    def fails(method: str, path: str) -> bool:
+        part = re.search(r"[?&]partNumber=(\d+)", path)
+        return method == "PUT" and part is not None and int(part.group(1)) >= number
+
+    return fails
+
+
 @pytest.fixture
-def faulty_s3(s3: LocalS3) -> Iterator[Callable[[int], FaultyS3Front]]:
+def faulty_s3(s3: LocalS3) -> Iterator[Callable[..., FaultyS3Front]]:
+    """Factory: ``faulty_s3(fail_from_part=2)`` or ``faulty_s3(fails=predicate, dies=True)``."""
     fronts: list[FaultyS3Front] = []
 
-    def make(fail_from_part: int) -> FaultyS3Front:
-        front = FaultyS3Front(s3.port, fail_from_part)
+    def make(
+        fail_from_part: int | None = None,
+        *,
+        fails: Callable[[str, str], bool] | None = None,
+        dies: bool = False,
+    ) -> FaultyS3Front:
+        predicate = fails or part_upload_from(fail_from_part or 1)
+        front = FaultyS3Front(s3.port, predicate, dies)
         front.thread.start()
         fronts.append(front)
         return front

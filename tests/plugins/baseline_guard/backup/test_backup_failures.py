@@ -165,15 +165,14 @@ def test_a_real_pg_dump_error_is_reported_without_the_password(
 
 
 def test_an_s3_endpoint_failing_mid_upload_leaves_no_object_and_no_parts(
-    s3_client, bucket, conn_info, make_db, faulty_s3
+    s3_client, bucket, conn_info, big_db, faulty_s3
 ):
-    big = make_db("big", BIG_TABLE_SQL)  # about 14 MiB uncompressed: three 5 MiB parts
     front = faulty_s3(2)
 
     with pytest.raises((ClientError, BotoCoreError)):
         backup_database(
             front.client(),
-            source=conn_info(big),
+            source=conn_info(big_db),
             bucket=bucket,
             key=KEY,
             compression="none",
@@ -185,8 +184,7 @@ def test_an_s3_endpoint_failing_mid_upload_leaves_no_object_and_no_parts(
     _nothing_left(s3_client, bucket)  # read straight from the live server, not through the broken front
 
 
-def test_an_interrupt_during_the_stream_aborts_the_upload(s3_client, bucket, conn_info, make_db):
-    big = make_db("big", BIG_TABLE_SQL)
+def test_an_interrupt_during_the_stream_aborts_the_upload(s3_client, bucket, conn_info, big_db):
 
     def interrupt(progress) -> None:
         raise KeyboardInterrupt
@@ -194,7 +192,7 @@ def test_an_interrupt_during_the_stream_aborts_the_upload(s3_client, bucket, con
     with pytest.raises(KeyboardInterrupt):
         backup_database(
             s3_client,
-            source=conn_info(big),
+            source=conn_info(big_db),
             bucket=bucket,
             key=KEY,
             compression="none",
