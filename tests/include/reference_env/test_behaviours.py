@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -133,3 +134,22 @@ def test_a_version_that_cannot_start_fails_its_deploy_operation(
     assert op["state"] == "succeeded"  # restart-fails affects restarts only
     inst = instance(api, env, "order", 1)
     assert (inst["version"], inst["previous_version"], inst["health"]) == ("1.2.0", "1.1.0", "healthy")
+
+
+def test_the_gateway_counts_requests_in_flight(
+    api: httpx.Client, gateway: httpx.Client, project: Callable[[dict[str, str]], str]
+) -> None:
+    env = project({"hotel-detail": "1.9.3-slow"})
+    assert instance(api, env, "hotel-detail", 1)["in_flight"] == 0
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = [
+            pool.submit(gateway.get, "/hotel-detail/hotels/h-2001", headers={"X-Route-Key": env})
+            for _ in range(2)
+        ]
+        counts = set()
+        while not all(p.done() for p in pending):
+            counts.add(instance(api, env, "hotel-detail", 1)["in_flight"])
+            time.sleep(0.05)
+        assert all(p.result().status_code == 200 for p in pending)
+    assert 2 in counts, counts
+    assert instance(api, env, "hotel-detail", 1)["in_flight"] == 0

@@ -138,3 +138,19 @@ def test_soft_routing_sends_only_the_changed_service_to_the_project_environment(
         headers={"X-Route-Key": name},
     )  # fmt: skip
     assert fallback.status_code == 201 and fallback.headers["X-Environment"] == "baseline"
+
+
+def test_no_live_instance_in_rotation_answers_503_until_restarted(
+    api: httpx.Client, gateway: httpx.Client
+) -> None:
+    for index in (1, 2):
+        api.post(f"/v1/sandbox/instances/baseline/order/{index}/kill").raise_for_status()
+    try:
+        cut = gateway.get("/order/health")
+        assert cut.status_code == 503 and cut.json()["error"] == "no instance of 'order' is in rotation"
+    finally:
+        ops = [
+            api.post(f"/v1/environments/baseline/services/order/instances/{i}/restart").json() for i in (1, 2)
+        ]
+        assert [wait_operation(api, op)["state"] for op in ops] == ["succeeded", "succeeded"]
+    assert gateway.get("/order/health").status_code == 200
