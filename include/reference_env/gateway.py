@@ -52,7 +52,8 @@ class Gateway:
             return
         if scope["type"] != "http":
             return
-        path: str = scope["path"]
+        raw_path: bytes | None = scope.get("raw_path")  # percent-encoding kept, forwarded as sent
+        path = raw_path.decode("latin-1") if raw_path else scope["path"]
         service, _, rest = path.lstrip("/").partition("/")
         if service not in self.services:
             await _send_json(
@@ -70,7 +71,7 @@ class Gateway:
         instance = self.sandbox.pick_instance(service, route_key)
         if instance is None:
             await _send_json(
-                send, 503, {"error": f"no instance of {service!r} is in rotation", "service": service}
+                send, 503, {"error": f"no live instance of {service!r} is in rotation", "service": service}
             )
             return
         url = f"{instance.url}/{rest}"

@@ -42,7 +42,7 @@ from baseline_guard.environment_contract import (
 )
 
 from reference_env import supervisor
-from reference_env.state import StateStore
+from reference_env.state import StateError, StateStore
 from reference_env.topology import BASELINE, PRODUCTION, Topology
 
 log = logging.getLogger("reference_env.sandbox")
@@ -229,7 +229,12 @@ class Sandbox:
         self._save()
         self._probe_client = httpx.AsyncClient(timeout=PROBE_TIMEOUT_S)
         everything = [inst for env in self.environments.values() for inst in env.instances()]
-        await asyncio.gather(*(self._start_instance(inst) for inst in everything))
+        results = await asyncio.gather(
+            *(self._start_instance(inst) for inst in everything), return_exceptions=True
+        )
+        for result in results:  # a failed instance shows as failed; anything else is a bug
+            if isinstance(result, BaseException) and not isinstance(result, supervisor.SpawnError):
+                raise result
         self.ready = True
 
     async def shutdown(self) -> None:
@@ -286,6 +291,13 @@ class Sandbox:
         for entry in self.catalog_additions:
             self.catalog.setdefault((entry.service, entry.version), entry)
         self.notifications = list(saved.get("notifications", []))
+        for env in self.environments.values():
+            for inst in env.instances():
+                if (inst.service, inst.version) not in self.catalog:
+                    raise StateError(
+                        f"{self.store.path}: instance {inst.label} runs {inst.version}, which the release "
+                        f"catalog no longer declares; declare it again in the catalog file"
+                    )
 
     def _save(self) -> None:
         self.store.save(
@@ -554,9 +566,6 @@ class Sandbox:
                 health=Health.HEALTHY, version=instances[0].version, detail="production (record only)"
             )
         return await self.probe(self._instance(env, service, index))
-
-    def instance_runtime(self, env: str, service: str, index: int) -> InstanceRuntime:
-        return self._instance(env, service, index)
 
     # --- operations --------------------------------------------------------------------------
 

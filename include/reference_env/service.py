@@ -253,7 +253,7 @@ class BusinessLogic:
 
     def route(
         self, method: str, parts: list[str], query: dict[str, list[str]], body: bytes, headers: dict[str, str]
-    ):
+    ) -> tuple[int, dict[str, Any]]:
         service = self.s.service
         if service == "hotel-search" and method == "GET" and parts == ["cities"]:
             return self.cities()
@@ -361,7 +361,14 @@ def make_handler(settings: Settings) -> type[BaseHTTPRequestHandler]:
                 "instance": settings.instance_label,
             }
 
-        def _business(self, method, parts, query, body, forward) -> tuple[int, dict[str, Any]]:
+        def _business(
+            self,
+            method: str,
+            parts: list[str],
+            query: dict[str, list[str]],
+            body: bytes,
+            forward: dict[str, str],
+        ) -> tuple[int, dict[str, Any]]:
             if settings.behaviour == "fails_health":
                 raise HttpError(500, "internal error")
             if settings.starting():

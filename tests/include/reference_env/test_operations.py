@@ -147,7 +147,7 @@ def test_no_live_instance_in_rotation_answers_503_until_restarted(
         api.post(f"/v1/sandbox/instances/baseline/order/{index}/kill").raise_for_status()
     try:
         cut = gateway.get("/order/health")
-        assert cut.status_code == 503 and cut.json()["error"] == "no instance of 'order' is in rotation"
+        assert cut.status_code == 503 and cut.json()["error"] == "no live instance of 'order' is in rotation"
     finally:
         ops = [
             api.post(f"/v1/environments/baseline/services/order/instances/{i}/restart").json() for i in (1, 2)
