@@ -238,3 +238,47 @@ def test_notification_sink_needs_no_token_and_lists_what_it_received(
     assert httpx.post(f"{refenv.api_url}/v1/notifications/oncall", content=b"{not json").status_code == 400
     assert api.delete("/v1/notifications").status_code == 204
     assert api.get("/v1/notifications").json() == []
+
+
+def test_a_real_apprise_json_notification_lands_in_the_sink(
+    api: httpx.Client, refenv: ReferenceEnvironment
+) -> None:
+    import apprise
+
+    channel = "apprise-check"
+    sender = apprise.Apprise()
+    assert sender.add(f"json://127.0.0.1:{refenv.api_port}/v1/notifications/{channel}")
+    assert bool(sender.notify(title="Baseline drift", body="quote 1.1.0 -> 1.2.0"))
+    received = api.get("/v1/notifications", params={"channel": channel}).json()
+    assert len(received) == 1
+    assert (
+        received[0]["body"]["title"] == "Baseline drift"
+        and received[0]["body"]["message"] == "quote 1.1.0 -> 1.2.0"
+    )
+
+
+def test_project_environment_requests_are_checked_before_anything_starts(api: httpx.Client) -> None:
+    unknown = api.post("/v1/environments", json={"name": "proj-bad", "services": {"payments": "1.0.0"}})
+    assert unknown.status_code == 404 and "'payments'" in unknown.json()["detail"]
+    undeclared = api.post("/v1/environments", json={"name": "proj-bad", "services": {"quote": "0.0.1"}})
+    assert undeclared.status_code == 409 and "declared versions" in undeclared.json()["detail"]
+    too_many = api.post(
+        "/v1/environments", json={"name": "proj-bad", "services": {"quote": "1.0.0"}, "instances": 3}
+    )
+    assert too_many.status_code == 422
+    assert api.get("/v1/environments/proj-bad").status_code == 404
+
+
+def test_a_two_instance_project_environment_round_robins(api: httpx.Client, gateway: httpx.Client) -> None:
+    created = api.post(
+        "/v1/environments", json={"name": "proj-pair", "services": {"hotel-detail": "1.3.0"}, "instances": 2}
+    )
+    assert created.status_code == 201, created.text
+    try:
+        seen = {
+            gateway.get("/hotel-detail/health", headers={"X-Route-Key": "proj-pair"}).headers["X-Instance"]
+            for _ in range(4)
+        }
+        assert seen == {"proj-pair/hotel-detail/1", "proj-pair/hotel-detail/2"}
+    finally:
+        assert api.delete("/v1/environments/proj-pair").status_code == 204
