@@ -13,7 +13,7 @@ from pathlib import Path
 
 from local_stack.airflow_env import shell_exports
 from local_stack.config import DEFAULT_STATE_DIR, StackConfig
-from local_stack.stack import read_pid_file, run_down, run_up, stack_rss_bytes
+from local_stack.stack import read_pid_file, run_down, run_up, stack_memory
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     if running is None or not running.is_alive():
         print(f"No local stack is running from {config.state_dir}.")
         return 1
-    rss = stack_rss_bytes(config, running.pid)
-    print(f"Local stack running (pid {running.pid}); memory (RSS of all its processes): {rss / 2**20:.0f} MB")
+    memory = stack_memory(config, running.pid)
+    print(f"Local stack running (pid {running.pid}); memory of all its processes: {memory.describe()}")
     return 0
 
 

@@ -122,7 +122,7 @@ def record_tree(path: Path, root_pid: int) -> None:
     tmp.replace(path)
 
 
-def kill_recorded(path: Path, timeout: float = 20.0) -> int:
+def kill_recorded(path: Path, timeout: float = 10.0) -> int:
     """Kill what a previous stack left behind (same pid and start time, or same process group
     started after it); return how many processes were killed. Removes the record."""
     if not path.exists():
@@ -151,16 +151,30 @@ def kill_recorded(path: Path, timeout: float = 20.0) -> int:
     return len(victims)
 
 
-def tree_rss_bytes(pids: Iterable[int]) -> int:
-    """Sum of RSS over the given processes and all their descendants (each counted once)."""
-    seen: dict[int, int] = {}
+@dataclass(frozen=True)
+class TreeMemory:
+    rss_bytes: int  # what `ps` shows, summed: counts shared pages once per process
+    pss_bytes: int  # proportional set size, summed: shared pages split between their users
+
+    def describe(self) -> str:
+        return f"RSS {self.rss_bytes / 2**20:.0f} MB (PSS {self.pss_bytes / 2**20:.0f} MB)"
+
+
+def tree_memory(pids: Iterable[int]) -> TreeMemory:
+    """Memory of the given processes and all their descendants (each counted once)."""
+    seen: dict[int, tuple[int, int]] = {}
     for pid in pids:
         with contextlib.suppress(psutil.Error):
             root = psutil.Process(pid)
             for proc in [root, *root.children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):
-                    seen[proc.pid] = proc.memory_info().rss
-    return sum(seen.values())
+                    rss = proc.memory_info().rss
+                    try:
+                        pss = getattr(proc.memory_full_info(), "pss", rss)
+                    except psutil.AccessDenied:
+                        pss = rss
+                    seen[proc.pid] = (rss, pss)
+    return TreeMemory(sum(r for r, _ in seen.values()), sum(p for _, p in seen.values()))
 
 
 # --- ports -------------------------------------------------------------------------------------

@@ -23,11 +23,12 @@ from local_stack.config import AIRFLOW_USERS, BACKUP_BUCKET, StackConfig, write_
 from local_stack.postgres import LocalPostgres
 from local_stack.processes import (
     ManagedProcess,
+    TreeMemory,
     kill_recorded,
     port_answers,
     port_is_free,
     record_tree,
-    tree_rss_bytes,
+    tree_memory,
     wait_for,
 )
 from local_stack.s3 import ACCESS_KEY, REGION, SECRET_KEY
@@ -246,8 +247,8 @@ class LocalStack:
 
     # --- reporting ------------------------------------------------------------------------------
 
-    def memory_rss_bytes(self) -> int:
-        return stack_rss_bytes(self.config, os.getpid())
+    def memory(self) -> TreeMemory:
+        return stack_memory(self.config, os.getpid())
 
     def banner(self) -> str:
         cfg = self.config
@@ -267,8 +268,7 @@ class LocalStack:
             f"Secrets (Postgres password, API token): {cfg.state_dir / 'secrets.json'}"
             "   (`python -m local_stack env` prints them as AIRFLOW_CONN_* exports)",
             f"Logs: {cfg.log_dir}   Stop: Ctrl-C here, or `python -m local_stack down`",
-            f"Started in {self.started_in_s:.1f} s; memory (RSS of all its processes) "
-            f"{self.memory_rss_bytes() / 2**20:.0f} MB",
+            f"Started in {self.started_in_s:.1f} s; memory of all its processes: {self.memory().describe()}",
         ]
         width = max(len(r) for r in rows) + 2
         title = f" {READY_BANNER} "
@@ -300,12 +300,12 @@ def postmaster_pid(pgdata: Path) -> int | None:
         return None
 
 
-def stack_rss_bytes(config: StackConfig, up_pid: int) -> int:
+def stack_memory(config: StackConfig, up_pid: int) -> TreeMemory:
     """RSS of the ``up`` process, everything under it, and the PostgreSQL server (detached by pg_ctl)."""
     roots = [up_pid]
     if (pm := postmaster_pid(config.pgdata)) is not None:
         roots.append(pm)
-    return tree_rss_bytes(roots)
+    return tree_memory(roots)
 
 
 def run_up(config: StackConfig, *, with_airflow: bool, airflow_timeout: float = 240.0) -> int:
