@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from jsonpath import JSONPath
 from jsonpath import compile as compile_jsonpath
 
 from baseline_guard.checks import expressions
@@ -37,9 +39,16 @@ class Answer:
     elapsed_ms: float
 
 
+@functools.lru_cache(maxsize=4096)
+def compiled(path: str) -> JSONPath:
+    query = compile_jsonpath(path)
+    assert isinstance(query, JSONPath), f"{path!r} is a compound query"  # suites never use '|' / '&'
+    return query
+
+
 def select(path: str, document: Any) -> tuple[bool, Any]:
     """``(found, value)``: the one value of a singular path, or the list of matches of any other path."""
-    query = compile_jsonpath(path)
+    query = compiled(path)
     matches = query.findall(document)
     if query.singular_query():
         return (True, matches[0]) if matches else (False, None)

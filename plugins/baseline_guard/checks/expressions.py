@@ -12,6 +12,7 @@ A string that is exactly one template keeps the value's type (``"{{ nights }}"``
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -35,8 +36,9 @@ class ExpressionError(ValueError):
     """An expression is malformed, names an unknown variable, or does arithmetic on a non-number."""
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(expression: str) -> ast.expr:
-    """Parse ``expression`` and check it uses only the allowed syntax; return its AST body."""
+    """Parse ``expression`` and check it uses only the allowed syntax; return its AST body (cached)."""
     try:
         tree = ast.parse(expression.strip(), mode="eval")
     except SyntaxError as exc:

@@ -23,6 +23,8 @@ from baseline_guard.checks.suite import Scenario, Suite, SuiteFile
 from baseline_guard.errors import InvalidInput
 
 SUITE_SUFFIXES = (".yaml", ".yml")
+# libyaml's parser is ~10x faster than the pure-Python one on large generated suites.
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_suites(path_or_dir: str | Path) -> list[Suite]:
@@ -49,7 +51,7 @@ def load_suite(path: str | Path) -> Suite:
     """Load and validate one suite file."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read suite file: {exc.strerror}") from None
     except yaml.YAMLError as exc:

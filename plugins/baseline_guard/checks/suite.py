@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from jsonpath import JSONPathError
+from jsonpath import JSONPath, JSONPathError
 from jsonpath import compile as compile_jsonpath
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -47,10 +47,14 @@ class _Strict(BaseModel):
 
 def _check_jsonpath(path: str) -> str:
     try:
-        compile_jsonpath(path)
+        query = compile_jsonpath(path)
     except JSONPathError as exc:
         first_line = str(exc).splitlines()[0]
         raise ValueError(f"not a valid JSONPath {path!r}: {first_line}") from None
+    if not isinstance(query, JSONPath):
+        raise ValueError(
+            f"compound JSONPath {path!r} ('|' or '&') is not supported; use one path per assertion"
+        )
     return path
 
 
