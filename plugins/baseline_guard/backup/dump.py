@@ -2,7 +2,8 @@
 
 Memory is bounded by ``(parts_in_flight + 1) * part_size``; nothing touches local disk. SHA-256 and
 size are computed on the way. The dump runs in a snapshot exported by a repeatable-read
-transaction, so the table and row counts recorded beside it describe exactly what was dumped.
+transaction; a second connection imports the same snapshot and counts rows while pg_dump runs,
+so the table and row counts recorded beside the dump describe exactly what was dumped.
 
 Nothing half-written survives a failure: any error (pg_dump exit status, S3 error, an exception
 from the progress callback, KeyboardInterrupt) stops pg_dump, waits for parts in flight and aborts
@@ -32,6 +33,7 @@ from baseline_guard.backup.manifest import DumpRecord, load_record, write_record
 from baseline_guard.backup.pgtools import (
     PgConnectionInfo,
     StderrTail,
+    TableStats,
     client_env,
     format_version,
     major_of_server,
@@ -170,6 +172,46 @@ class _MultipartUpload:
         self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self.upload_id)
 
 
+class _SnapshotCounter:
+    """Counts rows in the dump's snapshot on a second connection, while pg_dump runs."""
+
+    def __init__(self, source: PgConnectionInfo, snapshot: str, exact: bool) -> None:
+        self._conn = source.connect()
+        self._exact = exact
+        self._stats: TableStats | None = None
+        self._error: BaseException | None = None
+        try:
+            self._conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+            with self._conn.cursor() as cur:
+                cur.execute("SET TRANSACTION SNAPSHOT %s", (snapshot,))
+        except BaseException:
+            self._conn.close()
+            raise
+        self._thread = threading.Thread(target=self._count, name="bg-row-count", daemon=True)
+        self._thread.start()
+
+    def _count(self) -> None:
+        try:
+            self._stats = table_stats(self._conn, exact=self._exact)
+        except BaseException as err:
+            self._error = err
+
+    def result(self) -> TableStats:
+        self._thread.join()
+        self._conn.close()
+        if self._error is not None:
+            raise self._error
+        assert self._stats is not None
+        return self._stats
+
+    def cancel(self) -> None:
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                self._conn.cancel()
+        self._thread.join()
+        self._conn.close()
+
+
 def _read_part(stream: BinaryIO, size: int) -> bytearray:
     """Up to ``size`` bytes from a pipe (fewer only at end of stream)."""
     buf = bytearray(size)
@@ -277,6 +319,7 @@ def backup_database(
         with conn.cursor() as cur:
             cur.execute("SELECT pg_export_snapshot()")
             snapshot = cur.fetchone()[0]
+        counter = _SnapshotCounter(source, snapshot, exact_row_counts)
         upload = _MultipartUpload(client, bucket, key, sse, parts_in_flight)
         try:
             digest, size = _stream_dump(
@@ -289,9 +332,10 @@ def backup_database(
                 part_size,
                 meter,
             )
-            stats = table_stats(conn, exact=exact_row_counts)
+            stats = counter.result()
             upload.complete()
         except BaseException as err:
+            counter.cancel()
             _abort_quietly(upload, err)
             raise
     finally:

@@ -197,3 +197,42 @@ def test_kms_encryption_is_applied_to_dump_and_record(s3_client, bucket, conn_in
     record_head = s3_client.head_object(Bucket=bucket, Key=record.key.removesuffix(".dump") + ".dump.json")
     assert dump_head["ServerSideEncryption"] == record_head["ServerSideEncryption"] == "aws:kms"
     assert record.server_side_encryption == "aws:kms"
+
+
+def test_rows_written_during_the_dump_are_neither_dumped_nor_counted(
+    postgres, s3_client, bucket, conn_info, seeded_db, make_db
+):
+    writes: list[int] = []
+
+    def write_while_dumping(progress) -> None:
+        if not writes:
+            postgres.psql(
+                "INSERT INTO shop.orders (customer_id, amount) SELECT 1, 1 FROM generate_series(1, 25)",
+                seeded_db,
+            )
+        writes.append(progress.bytes_done)
+
+    record = _backup(
+        s3_client,
+        bucket,
+        conn_info,
+        seeded_db,
+        compression="none",
+        progress=write_while_dumping,
+        progress_every=16 * 1024,
+    ).record
+
+    assert len(writes) > 1  # the insert committed while the dump was still streaming
+    assert postgres.psql("SELECT count(*) FROM shop.orders", seeded_db).strip() == "4025"
+    assert record.row_counts["shop.orders"] == 4000
+    target = make_db("snap")
+    result = restore_database(
+        s3_client,
+        bucket=bucket,
+        key=record.key,
+        expected=ExpectedDump.from_record(record),
+        target=conn_info(target),
+        target_kind="project",
+        pg_bin_dir=PG_BIN_DIR,
+    )
+    assert result.row_counts["shop.orders"] == 4000
