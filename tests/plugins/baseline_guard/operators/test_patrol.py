@@ -38,12 +38,12 @@ def _patrol() -> EnvironmentPatrolOperator:
 def test_killed_instance_is_restarted(sandbox: ReferenceEnvironment) -> None:
     hook = EnvironmentHook("patrol_env_api")
     with _api(sandbox) as api:
-        api.post("/sandbox/instances/baseline/quote/1/kill").raise_for_status()
+        api.post("/sandbox/instances/baseline/quote/2/kill").raise_for_status()
     assert hook.get_service("baseline", "quote").instances[1].health != "healthy"
 
     result = _patrol().execute(context={})
 
-    assert result == {"healed": ["baseline/quote#1"], "unhealed": []}
+    assert result == {"healed": ["baseline/quote#2"], "unhealed": []}
     inst = hook.get_service("baseline", "quote").instances[1]
     assert (inst.state, inst.health, inst.version) == ("running", "healthy", "1.1.0")
     assert httpx.get(f"{inst.url}/health", timeout=5).status_code == 200
@@ -53,15 +53,15 @@ def test_failing_restart_notifies_admins_and_fails(sandbox: ReferenceEnvironment
     with _api(sandbox) as api:
         api.delete("/notifications").raise_for_status()
         api.put("/sandbox/services/baseline/order/restart-fails", json={"fails": True}).raise_for_status()
-        api.post("/sandbox/instances/baseline/order/0/kill").raise_for_status()
+        api.post("/sandbox/instances/baseline/order/1/kill").raise_for_status()
 
-        with pytest.raises(AirflowException, match=r"baseline/order#0"):
+        with pytest.raises(AirflowException, match=r"baseline/order#1"):
             _patrol().execute(context={})
 
         received = api.get("/notifications", params={"channel": "admins"}).json()
     assert len(received) == 1
     text = str(received[0])
-    assert "baseline/order#0" in text and "still down" in text
+    assert "baseline/order#1" in text and "still down" in text
 
 
 def test_healthy_environment_needs_nothing(sandbox: ReferenceEnvironment) -> None:

@@ -73,7 +73,7 @@ def test_healthy_version_reaches_both_instances_without_a_failed_request(
 ) -> None:
     with Traffic(sandbox.gateway_url, "/hotel-search/hotels?city=Paris") as traffic:
         result = _operator(service="hotel-search", version="1.1.0").execute(context={})
-    assert result["changed"] is True and result["rolled_instances"] == [0, 1]
+    assert result["changed"] is True and result["rolled_instances"] == [1, 2]
     assert result["previous_versions"] == ["1.0.0"]
     assert _versions("hotel-search") == [("1.1.0", True), ("1.1.0", True)]
     assert traffic.sent > 20
@@ -89,7 +89,7 @@ def test_unhealthy_version_is_rolled_back_on_first_instance_only(sandbox: Refere
     untouched_before = hook.get_service("baseline", "quote").instances[1]
     with Traffic(sandbox.gateway_url, "/quote/health") as traffic, pytest.raises(RolloutFailed) as err:
         _operator(service="quote", version="1.9.1-unhealthy", health_timeout_s=3).execute(context={})
-    assert "instance 0" in str(err.value) and "rolled back to 1.1.0" in str(err.value)
+    assert "instance 1" in str(err.value) and "rolled back to 1.1.0" in str(err.value)
     after = hook.get_service("baseline", "quote").instances
     assert (after[0].version, after[0].in_rotation, after[0].health) == ("1.1.0", True, "healthy")
     assert after[1].version == untouched_before.version == "1.1.0"
@@ -100,7 +100,7 @@ def test_unhealthy_version_is_rolled_back_on_first_instance_only(sandbox: Refere
 
 def test_refuses_when_other_instance_is_not_serving(sandbox: ReferenceEnvironment) -> None:
     hook = EnvironmentHook("rollout_env_api")
-    hook.set_rotation("baseline", "order", 1, False)
+    hook.set_rotation("baseline", "order", 2, False)
     with pytest.raises(RolloutFailed, match="link would be cut"):
         _operator(service="order", version="1.1.0").execute(context={})
     assert _versions("order") == [("1.0.0", True), ("1.0.0", False)]
