@@ -21,6 +21,7 @@ from baseline_guard.checks.results import (
     ScenarioResult,
     StepResult,
     StepStatus,
+    Suspect,
 )
 from baseline_guard.checks.runner import run_checks, run_checks_async, select_scenarios
 from baseline_guard.checks.suite import Scenario, Step, Suite
@@ -38,6 +39,7 @@ __all__ = [
     "StepResult",
     "StepStatus",
     "Suite",
+    "Suspect",
     "load_suite",
     "load_suites",
     "run_checks",

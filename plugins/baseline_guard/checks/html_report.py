@@ -13,7 +13,7 @@ import json
 from html import escape
 from typing import Any
 
-from baseline_guard.checks.reports import broken_lines
+from baseline_guard.checks.reports import broken_lines, suspect_lines
 from baseline_guard.checks.results import CheckRun, Failure, InterfaceHealth, ScenarioResult, StepResult
 
 CSS = """
@@ -84,6 +84,7 @@ def _summary(run: CheckRun) -> str:
     routing = f" · routing key <code>{_e(run.routing_key)}</code>" if run.routing_key else ""
     tags = f" · tags {_e(', '.join(run.tags))}" if run.tags else ""
     broken = "".join(f"<li>broken: <b>{_e(line)}</b></li>" for line in broken_lines(run))
+    broken += "".join(f"<li>suspect: {_e(line)}</li>" for line in suspect_lines(run))
     return (
         f'<header class="summary {state}"><h1>Business checks · {_e(run.environment)}</h1>'
         f'<div class="meta">{_e(run.base_url)}{routing}{tags} · started '

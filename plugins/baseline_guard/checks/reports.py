@@ -32,6 +32,7 @@ def summary(run: CheckRun) -> dict[str, Any]:
             }
             for module, interface, count in run.broken_interfaces()
         ],
+        "suspects": [suspect.model_dump() for suspect in run.suspects()],
     }
 
 
@@ -45,6 +46,15 @@ def broken_lines(run: CheckRun) -> list[str]:
             line += " on " + ", ".join(instances)
         lines.append(line)
     return lines
+
+
+def suspect_lines(run: CheckRun) -> list[str]:
+    """``baseline/quote/2 v1.9.2-wrong: pricing · POST /quotes failed 8 times, never succeeded; ...``."""
+    return [
+        f"{s.instance}: {s.module} · {s.interface} failed {s.failed} times and never succeeded; "
+        f"other instances succeeded {s.others_succeeded} times"
+        for s in run.suspects()
+    ]
 
 
 def _failing_instances(run: CheckRun, module: str, interface: str) -> list[str]:
@@ -150,6 +160,8 @@ def summary_table(run: CheckRun, *, width: int = 140, only_failed: bool = False)
     lines = [head]
     for line in broken_lines(run):
         lines.append(f"  BROKEN  {line}")
+    for line in suspect_lines(run):
+        lines.append(f"  SUSPECT {line}")
     widths = {
         "suite": max([5] + [len(s.suite) for s in run.scenarios]),
         "scenario": min(40, max([8] + [len(s.name) for s in run.scenarios])),

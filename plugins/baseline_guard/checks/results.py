@@ -107,6 +107,26 @@ class InterfaceHealth(BaseModel):
     not_run: int = 0
     failed_on: dict[str, int] = Field(default_factory=dict, description="instance (and version) -> failures")
     passed_on: dict[str, int] = Field(default_factory=dict, description="instance (and version) -> passes")
+    succeeded_on: dict[str, int] = Field(
+        default_factory=dict,
+        description="instance (and version) -> passes with a 2xx answer (not negative cases)",
+    )
+
+
+class Suspect(BaseModel):
+    """An instance that never answered an interface successfully while other instances did: most
+    likely the broken one (e.g. the instance a rollout just deployed), not a victim downstream of it.
+
+    "Successfully" means a passed step with a 2xx answer: a wrong version still passes negative cases
+    (404 for an unknown hotel), and an instance failing only because a dependency failed also passes
+    many ordinary calls.
+    """
+
+    instance: str = Field(description="Instance and version, e.g. 'baseline/quote/2 v1.9.2-wrong'.")
+    module: str
+    interface: str
+    failed: int
+    others_succeeded: int = Field(description="Passed 2xx answers of the same interface by other instances.")
 
 
 class CheckRun(BaseModel):
@@ -165,6 +185,8 @@ class CheckRun(BaseModel):
                     row.passed += 1
                     if label:
                         row.passed_on[label] = row.passed_on.get(label, 0) + 1
+                        if step.http_status is not None and 200 <= step.http_status < 300:
+                            row.succeeded_on[label] = row.succeeded_on.get(label, 0) + 1
                 elif step.status is StepStatus.FAILED:
                     row.failed += 1
                     if label:
@@ -172,6 +194,19 @@ class CheckRun(BaseModel):
                 else:
                     row.not_run += 1
         return list(table.values())
+
+    def suspects(self) -> list[Suspect]:
+        """Instances that failed an interface and never answered it successfully, while others did."""
+        found = []
+        for row in self.interface_health():
+            for label, failed in row.failed_on.items():
+                others = sum(n for other, n in row.succeeded_on.items() if other != label)
+                if not row.succeeded_on.get(label) and others:
+                    found.append(
+                        Suspect(instance=label, module=row.module, interface=row.interface, failed=failed,
+                                others_succeeded=others)
+                    )  # fmt: skip
+        return sorted(found, key=lambda s: -s.failed)
 
     def module_order(self) -> list[str]:
         """Modules in business-chain order (search, catalog, pricing, booking): a module comes after

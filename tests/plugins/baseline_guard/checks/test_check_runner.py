@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from baseline_guard.checks import CheckRun, FailureKind, StepStatus, load_suites, run_checks
+from baseline_guard.checks.reports import summary_table
 from baseline_guard.errors import InvalidInput
 from business_sandbox import BusinessSandbox, Fault
 from conftest import FlakyServer
@@ -367,6 +368,14 @@ def test_concurrent_run_returns_every_scenario_complete(tmp_path: Path, sandbox:
     [health] = [h for h in result.interface_health() if h.interface == "POST /orders"]
     assert health.failed_on == {"baseline/order/2 v1.9.9-faulty": len(failed)}
     assert set(health.passed_on) == {"baseline/order/1 v1.0.0"}
+    [suspect] = result.suspects()
+    assert (suspect.instance, suspect.module, suspect.interface) == (
+        "baseline/order/2 v1.9.9-faulty",
+        "booking",
+        "POST /orders",
+    )
+    assert (suspect.failed, suspect.others_succeeded) == (len(failed), health.passed)
+    assert "  SUSPECT baseline/order/2 v1.9.9-faulty: booking · POST /orders failed" in summary_table(result)
 
 
 def test_tag_filter(tmp_path: Path, sandbox: BusinessSandbox) -> None:

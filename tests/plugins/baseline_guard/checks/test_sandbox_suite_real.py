@@ -95,6 +95,8 @@ def test_a_bad_version_on_one_instance_is_caught_and_named(
     module = MODULES[service]
     assert not run.passed and module in run.broken_modules()
     assert failing_instances(run, module) == {f"baseline/{service}/2 v{version}"}
+    # the bad instance is named as the suspect; instances that only failed downstream of it are not
+    assert {s.instance for s in run.suspects()} == {f"baseline/{service}/2 v{version}"}
 
 
 def test_project_environment_is_checked_through_its_routing_key(
