@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowException
 from airflow.sdk.execution_time.xcom import XCom
 
 from baseline_guard.checks import CheckRun, load_suites, reports, run_checks
+from baseline_guard.checks.html_report import to_html
 from baseline_guard.environment_contract import EnvironmentKind
 from baseline_guard.hooks.environment import connection_base_url
 from baseline_guard.operators.base import EnvironmentApiOperator
@@ -137,9 +138,9 @@ class BusinessCheckOperator(EnvironmentApiOperator):
         s3 = S3Hook(aws_conn_id=self.aws_conn_id)
         prefix = self.report_prefix.rstrip("/")
         files = {
-            "result.json": (reports.render_json(run), "application/json"),
-            "junit.xml": (reports.render_junit(run), "application/xml"),
-            "report.html": (reports.render_html(run), "text/html; charset=utf-8"),
+            "result.json": (reports.to_json(run), "application/json"),
+            "junit.xml": (reports.to_junit_xml(run), "application/xml"),
+            "report.html": (to_html(run), "text/html; charset=utf-8"),
         }
         client = s3.get_conn()
         for name, (text, content_type) in files.items():
@@ -159,16 +160,10 @@ class BusinessCheckOperator(EnvironmentApiOperator):
 
 
 def failure_message(run: CheckRun, limit: int = 5) -> str:
-    """``business checks failed on baseline: 3 of 40 scenarios; broken: pricing · POST /quotes (...)``."""
-    parts = []
-    for module, interfaces in run.broken_modules().items():
-        for interface, scenarios in interfaces.items():
-            names = ", ".join(scenarios[:limit]) + (
-                f" and {len(scenarios) - limit} more" if len(scenarios) > limit else ""
-            )
-            parts.append(f"{module} · {interface} ({len(scenarios)}: {names})")
-    failed = len(run.failed_scenarios)
+    """Which scenarios failed and where: ``business checks failed on baseline: 3 of 40 scenarios; broken: ...``."""
+    names = [s.name for s in run.failed_scenarios]
+    shown = ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
     return (
-        f"business checks failed on {run.environment}: {failed} of {len(run.scenarios)} scenarios; broken: "
-        + "; ".join(parts)
+        f"business checks failed on {run.environment}: {len(names)} of {len(run.scenarios)} scenarios ({shown}); "
+        f"broken: {'; '.join(reports.broken_lines(run))}"
     )

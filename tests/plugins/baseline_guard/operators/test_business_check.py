@@ -1,0 +1,99 @@
+"""BusinessCheckOperator against a real sandbox and a real S3 endpoint."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+
+import httpx
+import pytest
+from baseline_guard.hooks.environment import EnvironmentHook
+from baseline_guard.operators.business_check import BusinessCheckOperator, BusinessChecksFailed
+from local_stack.connections import env_api_connections
+from local_stack.s3 import LocalS3
+from reference_env.launcher import ReferenceEnvironment
+
+BUCKET = "bg-check-reports"
+
+
+@pytest.fixture
+def sandbox(
+    make_env_api: Callable[[], ReferenceEnvironment], s3: LocalS3, monkeypatch: pytest.MonkeyPatch
+) -> ReferenceEnvironment:
+    env = make_env_api()
+    conns = env_api_connections(
+        env.api_port, env.token, gateway_port=env.gateway_port, conn_id="check_env_api"
+    )
+    for key, value in conns.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AIRFLOW_CONN_CHECK_S3", __import__("json").dumps(s3.airflow_connection()))
+    client = s3.client()
+    if BUCKET not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
+        client.create_bucket(Bucket=BUCKET)
+    return env
+
+
+def _operator(prefix: str, **kwargs: object) -> BusinessCheckOperator:
+    return BusinessCheckOperator(
+        task_id="checks", env_api_conn_id="check_env_api", aws_conn_id="check_s3", bucket=BUCKET,
+        report_prefix=prefix, **kwargs,
+    )  # type: ignore[arg-type]  # fmt: skip
+
+
+def _deploy_everywhere(env: str, service: str, version: str) -> None:
+    hook = EnvironmentHook("check_env_api")
+    for inst in hook.get_service(env, service).instances:
+        op = hook.deploy(env, service, inst.index, version)
+        while not op.state.finished:
+            time.sleep(0.1)
+            op = hook.get_operation(op.id)
+        assert op.state == "succeeded", op.message
+
+
+def _notifications(env: ReferenceEnvironment) -> list[dict]:
+    r = httpx.get(f"{env.api_url}/v1/notifications", params={"channel": "admins"},
+                  headers={"Authorization": f"Bearer {env.token}"})  # fmt: skip
+    r.raise_for_status()
+    return r.json()
+
+
+def test_healthy_sandbox_passes_and_reports_land_in_s3(sandbox: ReferenceEnvironment, s3: LocalS3) -> None:
+    result = _operator("reports/healthy").execute(context={})
+    assert result["passed"] is True and result["failed"] == [] and result["scenarios"] >= 30
+    client = s3.client()
+    keys = sorted(
+        o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix="reports/healthy/")["Contents"]
+    )
+    assert keys == ["reports/healthy/junit.xml", "reports/healthy/report.html", "reports/healthy/result.json"]
+    junit = ET.fromstring(client.get_object(Bucket=BUCKET, Key="reports/healthy/junit.xml")["Body"].read())
+    assert sum(int(s.get("tests", 0)) for s in junit.iter("testsuite")) == result["scenarios"]
+    assert sum(int(s.get("failures", 0)) for s in junit.iter("testsuite")) == 0
+    html = httpx.get(result["report_url"]).text  # the presigned link the task shows
+    assert "<html" in html.lower() and "pricing" in html
+
+
+def test_wrong_answer_in_quote_names_pricing_and_notifies(sandbox: ReferenceEnvironment, s3: LocalS3) -> None:
+    _deploy_everywhere("baseline", "quote", "1.9.2-wrong")
+    with pytest.raises(BusinessChecksFailed) as err:
+        _operator("reports/wrong-quote").execute(context={})
+    message = str(err.value)
+    assert "pricing · POST /quotes" in message
+    assert "search ·" not in message and "catalog ·" not in message
+    sent = _notifications(sandbox)
+    assert (
+        len(sent) == 1
+        and "pricing · POST /quotes" in str(sent[0])
+        and "reports/wrong-quote/report.html" in str(sent[0])
+    )
+
+
+def test_project_environment_is_checked_through_its_routing_key(sandbox: ReferenceEnvironment) -> None:
+    api = httpx.Client(base_url=f"{sandbox.api_url}/v1", headers={"Authorization": f"Bearer {sandbox.token}"})
+    api.post(
+        "/environments", json={"name": "proj-slow", "services": {"hotel-detail": "1.9.2-wrong"}}
+    ).raise_for_status()
+    with pytest.raises(BusinessChecksFailed) as err:
+        _operator("reports/proj", environment="proj-slow", tags=["catalog"]).execute(context={})
+    assert "catalog · GET /hotels/{id}" in str(err.value)
+    assert _operator("reports/base", tags=["catalog"]).execute(context={})["passed"] is True
