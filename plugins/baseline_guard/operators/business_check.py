@@ -14,6 +14,7 @@ from airflow.sdk.execution_time.xcom import XCom
 
 from baseline_guard.checks import CheckRun, load_suites, reports, run_checks
 from baseline_guard.checks.html_report import to_html
+from baseline_guard.checks.runner import DEFAULT_CONCURRENCY
 from baseline_guard.environment_contract import EnvironmentKind
 from baseline_guard.hooks.environment import connection_base_url
 from baseline_guard.operators.base import EnvironmentApiOperator
@@ -71,7 +72,7 @@ class BusinessCheckOperator(EnvironmentApiOperator):
         aws_conn_id: str | None = "aws_backups",
         bucket: str | None = None,
         report_prefix: str = "reports/{{ dag.dag_id }}/{{ run_id }}/{{ ti.task_id }}",
-        concurrency: int = 32,
+        concurrency: int = DEFAULT_CONCURRENCY,
         timeout_s: float = 10.0,
         notify_on_failure: bool = True,
         **kwargs: Any,
