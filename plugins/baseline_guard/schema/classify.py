@@ -128,10 +128,6 @@ class _Type:
         cast = parse_sql(f"SELECT NULL::{text}")[0].stmt.targetList[0].val
         return cls.of(cast.typeName)
 
-    def same_as(self, other: _Type) -> bool:
-        same_schema = self.schema is None or other.schema is None or self.schema == other.schema
-        return same_schema and self.name == other.name and self.mods == other.mods
-
     def __str__(self) -> str:
         mods = f"({','.join(map(str, self.mods))})" if self.mods else ""
         return f"{self.name}{mods}"
@@ -350,8 +346,6 @@ class _Classifier:
             return _held(
                 f"converts {name} to the re-created enum {new.name}: rows holding a removed value would fail"
             )
-        if old.same_as(new):
-            return _safe(f"re-casts {name} to its own type {new} (values were only added): no value changes")
         if _widens_in_place(old, new):
             return _safe(f"widens {name} from {old} to {new} (no rewrite, no value changes)")
         if new.name in _LOSSLESS_REWRITES.get(old.name, ()):

@@ -56,9 +56,35 @@ class Plan:
     unchanged_views: frozenset[Key]  # views defined the same way on both sides
 
 
+def _keep_enum_columns_when_values_are_only_added(source_inspector, target_inspector) -> None:
+    """Stop migra re-casting every column of an enum that only gained values.
+
+    migra re-casts each column of a changed enum (``ALTER COLUMN .. TYPE e USING c::text::e``,
+    with its default dropped and re-added): a table rewrite per column, for nothing, when the
+    enum is altered in place with ``ADD VALUE``. Such columns are marked unchanged here; the
+    ``ADD VALUE`` statements still come from the enum diff.
+    """
+    for name, table in source_inspector.tables.items():
+        before = target_inspector.tables.get(name)
+        if before is None:
+            continue
+        for col_name, col in table.columns.items():
+            old = before.columns.get(col_name)
+            if (
+                old is not None
+                and col.is_enum
+                and old.is_enum
+                and col.dbtypestr == old.dbtypestr
+                and col.enum != old.enum
+                and old.enum.can_be_changed_to(col.enum)
+            ):
+                col.enum = old.enum
+
+
 def plan_statements(source: Connection, target: Connection, schemas: Sequence[str]) -> Plan:
     """Statements that make ``target`` match ``source`` in ``schemas``, in the order to run them."""
     source_inspector, target_inspector = inspect(source, schemas), inspect(target, schemas)
+    _keep_enum_columns_when_values_are_only_added(source_inspector, target_inspector)
     migration = Migration(target_inspector, source_inspector)
     migration.set_safety(False)  # classification is ours, per statement
     migration.add_all_changes()

@@ -135,8 +135,11 @@ def test_enum_value_added_is_safe(dbs):
         "CREATE TYPE mood AS ENUM ('sad', 'happy'); CREATE TABLE t (m mood); INSERT INTO t VALUES ('sad');"
     )
     diff = plan(dbs)
+    # only the ADD VALUE: no re-cast of t.m, which would rewrite the table for nothing
+    assert [s.sql for s in diff.statements] == [
+        "alter type \"public\".\"mood\" add value 'ok' before 'happy';"
+    ]
     assert find(diff, "add value 'ok'").safe
-    assert all(s.safe for s in diff.statements), diff.statements
 
 
 def test_enum_value_removed_recreates_the_enum_and_is_held_whole(dbs):
