@@ -136,9 +136,7 @@ def test_enum_value_added_is_safe(dbs):
     )
     diff = plan(dbs)
     # only the ADD VALUE: no re-cast of t.m, which would rewrite the table for nothing
-    assert [s.sql for s in diff.statements] == [
-        "alter type \"public\".\"mood\" add value 'ok' before 'happy';"
-    ]
+    assert [s.sql for s in diff.statements] == ["alter type \"public\".\"mood\" add value 'ok' after 'sad';"]
     assert find(diff, "add value 'ok'").safe
 
 
