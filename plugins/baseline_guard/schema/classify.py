@@ -377,9 +377,31 @@ def _recreated_enums(parsed: Sequence[tuple[ast.Node, ...] | None], schema: str)
     return names
 
 
+def _added_enum_values(parsed: Sequence[tuple[ast.Node, ...] | None]) -> dict[str, set[str]]:
+    """Enum type name (unqualified) -> values the plan adds to it with ``ALTER TYPE .. ADD VALUE``."""
+    added: dict[str, set[str]] = {}
+    for stmts in parsed:
+        for stmt in stmts or ():
+            if isinstance(stmt, ast.AlterEnumStmt) and stmt.newVal and not stmt.oldVal:
+                added.setdefault(fp.names(stmt.typeName)[-1], set()).add(stmt.newVal)
+    return added
+
+
+def _new_enum_value_used(stmts: tuple[ast.Node, ...], added: dict[str, set[str]]) -> str | None:
+    """``'value'::enum`` in the statement for a value the same plan adds, as text, or None."""
+    for node in fp.walk(stmts):
+        if isinstance(node, ast.TypeCast) and isinstance(node.arg, ast.A_Const):
+            enum = fp.names(node.typeName.names)[-1]
+            value = getattr(node.arg.val, "sval", None)
+            if value in added.get(enum, ()):
+                return f"{value!r}::{enum}"
+    return None
+
+
 def _plan(statements: Sequence[str], facts: TargetFacts, default_schema: str) -> list[_Planned]:
     parsed = [_parse(sql) for sql in statements]
     recreated = _recreated_enums(parsed, default_schema)
+    added_values = _added_enum_values(parsed)
     footprints = [
         fp.Footprint(
             writes=frozenset(k for s in stmts for k in fp.footprint(s, default_schema).writes),
@@ -393,6 +415,11 @@ def _plan(statements: Sequence[str], facts: TargetFacts, default_schema: str) ->
     for i, (sql, stmts) in enumerate(zip(statements, parsed, strict=True)):
         if not stmts:
             verdict = _held("could not be parsed as PostgreSQL; a person decides")
+        elif used := _new_enum_value_used(stmts, added_values):
+            verdict = _held(
+                f"uses {used}, a value this run adds: PostgreSQL cannot use an enum value in the "
+                "transaction that adds it; the next run applies it"
+            )
         else:
             later = {k for f in footprints[i + 1 :] for k in f.writes}
             classifier = _Classifier(facts, recreated, later)

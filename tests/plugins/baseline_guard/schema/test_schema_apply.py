@@ -208,3 +208,20 @@ def test_malformed_or_identical_dsns_are_refused(dbs):
         diff_schemas(dbs.source_dsn, "mysql://u:p@h/db")
     with pytest.raises(InvalidInput, match="same database"):
         sync_schema(dbs.source_dsn, dbs.source_dsn)
+
+
+def test_a_new_enum_value_is_used_only_from_the_next_run(dbs):
+    # PostgreSQL refuses a value in the transaction that adds it ("unsafe use of new value")
+    dbs.source(
+        "CREATE TYPE st AS ENUM ('new', 'paid', 'shipped');"
+        "CREATE TABLE o (id int, s st DEFAULT 'paid'); CREATE VIEW paid AS SELECT id FROM o WHERE s = 'paid';"
+    )
+    dbs.target("CREATE TYPE st AS ENUM ('new', 'shipped');")
+
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    assert [s.sql for s in first.applied] == ["alter type \"public\".\"st\" add value 'paid' after 'new';"]
+    assert len(first.held) == 2 and all("the next run applies it" in s.reason for s in first.held)
+
+    second = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    assert len(second.applied) == 2 and second.held == []
+    assert dbs.target("INSERT INTO o (id) VALUES (1); SELECT count(*) FROM paid;").strip() == "1"
