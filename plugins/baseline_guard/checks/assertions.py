@@ -131,11 +131,10 @@ def check_json(
             items = value if isinstance(value, list) else [value]
             for position, item in enumerate(items):
                 if not _passes(name, item, expected):
-                    return _outcome(
-                        rule.path, name, expected, item, f" (match #{position + 1} of {len(items)})"
-                    )
+                    suffix = f" (match #{position + 1} of {len(items)})"
+                    return _outcome(rule, name, expected, item, suffix)
         elif not _passes(name, value, expected):
-            return _outcome(rule.path, name, expected, value, "")
+            return _outcome(rule, name, expected, value, "")
     return None
 
 
@@ -146,7 +145,8 @@ def _expected(rule: JsonAssertion, name: str, index: int, variables: Mapping[str
     return expressions.render(raw, variables)
 
 
-def _outcome(path: str, name: str, expected: Any, actual: Any, suffix: str) -> AssertionOutcome:
+def _outcome(rule: JsonAssertion, name: str, expected: Any, actual: Any, suffix: str) -> AssertionOutcome:
+    """The failed check, named with its expression when it has one (``$.total equals_expr price * nights``)."""
     words = {
         "equals": "expected",
         "not_equals": "expected anything but",
@@ -158,8 +158,12 @@ def _outcome(path: str, name: str, expected: Any, actual: Any, suffix: str) -> A
         "lte": "expected <=",
     }
     shown = len(actual) if name == "length" and _has_len(actual) else actual
-    message = f"{path}{suffix} is {shown!r}, {words[name]} {expected!r}"
-    return AssertionOutcome(f"{path} {name}", expected, shown, message)
+    message = f"{rule.path}{suffix} is {shown!r}, {words[name]} {expected!r}"
+    raw = getattr(rule, name)
+    check = f"{rule.path} {name}" + (
+        f" {raw}" if name in ("equals_expr", "gte", "lte") and isinstance(raw, str) else ""
+    )
+    return AssertionOutcome(check, expected, shown, message)
 
 
 def _passes(name: str, actual: Any, expected: Any) -> bool:

@@ -49,10 +49,10 @@ def broken_lines(run: CheckRun) -> list[str]:
 
 
 def suspect_lines(run: CheckRun) -> list[str]:
-    """``baseline/quote/2 v1.9.2-wrong: pricing · POST /quotes failed 8 times, never succeeded; ...``."""
+    """``baseline/quote/2 v1.9.2-wrong: pricing · POST /quotes failed 8 of 9 calls; other instances 0 of 11``."""
     return [
-        f"{s.instance}: {s.module} · {s.interface} failed {s.failed} times and never succeeded; "
-        f"other instances succeeded {s.others_succeeded} times"
+        f"{s.instance}: {s.module} · {s.interface} failed {s.failed} of {s.failed + s.succeeded} calls; "
+        f"other instances {s.others_failed} of {s.others_failed + s.others_succeeded}"
         for s in run.suspects()
     ]
 

@@ -113,19 +113,27 @@ class InterfaceHealth(BaseModel):
     )
 
 
-class Suspect(BaseModel):
-    """An instance that never answered an interface successfully while other instances did: most
-    likely the broken one (e.g. the instance a rollout just deployed), not a victim downstream of it.
+MIN_SUSPECT_FAILURES = 3
 
-    "Successfully" means a passed step with a 2xx answer: a wrong version still passes negative cases
-    (404 for an unknown hotel), and an instance failing only because a dependency failed also passes
-    many ordinary calls.
+
+class Suspect(BaseModel):
+    """An instance that fails an interface most of the time while the other instances mostly succeed:
+    most likely the broken one (e.g. the instance a rollout just deployed), not a victim downstream.
+
+    Only passed steps with a 2xx answer count as successes (a wrong version still passes negative
+    cases such as a 404 for an unknown hotel). A suspect fails at least half of its calls of the
+    interface (and at least ``MIN_SUSPECT_FAILURES`` times), and the other instances together fail at
+    most half as often and succeed at least once. Failures further down the business chain are often
+    victims (a quote fails because the hotel-detail instance it called is broken), so only suspects
+    of the first module in chain order that has any are named.
     """
 
     instance: str = Field(description="Instance and version, e.g. 'baseline/quote/2 v1.9.2-wrong'.")
     module: str
     interface: str
     failed: int
+    succeeded: int = Field(description="Passed 2xx answers of the interface by this instance.")
+    others_failed: int
     others_succeeded: int = Field(description="Passed 2xx answers of the same interface by other instances.")
 
 
@@ -196,17 +204,30 @@ class CheckRun(BaseModel):
         return list(table.values())
 
     def suspects(self) -> list[Suspect]:
-        """Instances that failed an interface and never answered it successfully, while others did."""
+        """Instances that fail an interface mostly, while other instances mostly succeed (see :class:`Suspect`)."""
         found = []
         for row in self.interface_health():
             for label, failed in row.failed_on.items():
-                others = sum(n for other, n in row.succeeded_on.items() if other != label)
-                if not row.succeeded_on.get(label) and others:
+                succeeded = row.succeeded_on.get(label, 0)
+                others_failed = sum(n for other, n in row.failed_on.items() if other != label)
+                others_succeeded = sum(n for other, n in row.succeeded_on.items() if other != label)
+                rate = failed / (failed + succeeded)
+                others_rate = others_failed / (others_failed + others_succeeded) if others_succeeded else 1.0
+                if (
+                    failed >= MIN_SUSPECT_FAILURES
+                    and rate >= 0.5
+                    and others_succeeded
+                    and others_rate <= rate / 2
+                ):
                     found.append(
                         Suspect(instance=label, module=row.module, interface=row.interface, failed=failed,
-                                others_succeeded=others)
+                                succeeded=succeeded, others_failed=others_failed, others_succeeded=others_succeeded)
                     )  # fmt: skip
-        return sorted(found, key=lambda s: -s.failed)
+        if not found:
+            return []
+        order = self.module_order()
+        first = min(order.index(s.module) for s in found)
+        return sorted((s for s in found if order.index(s.module) == first), key=lambda s: -s.failed)
 
     def module_order(self) -> list[str]:
         """Modules in business-chain order (search, catalog, pricing, booking): a module comes after

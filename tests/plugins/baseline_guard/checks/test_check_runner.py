@@ -123,7 +123,7 @@ def test_wrong_total_is_localised_to_module_interface_and_instance(
         "pricing",
         "POST /quotes",
     )
-    assert failure.check == "$.total equals_expr"
+    assert failure.check == "$.total equals_expr quoted_price * nights"
     assert (failure.expected, failure.actual) == (390.0, 130.0)
     assert failure.instance in {"baseline/quote/1", "baseline/quote/2"} and failure.version == "1.9.9-faulty"
     assert failure.service == "quote" and failure.trace_id == scenario.trace_id
@@ -374,8 +374,12 @@ def test_concurrent_run_returns_every_scenario_complete(tmp_path: Path, sandbox:
         "booking",
         "POST /orders",
     )
-    assert (suspect.failed, suspect.others_succeeded) == (len(failed), health.passed)
-    assert "  SUSPECT baseline/order/2 v1.9.9-faulty: booking · POST /orders failed" in summary_table(result)
+    assert (suspect.failed, suspect.succeeded, suspect.others_failed) == (len(failed), 0, 0)
+    assert suspect.others_succeeded == health.passed
+    assert (
+        f"  SUSPECT baseline/order/2 v1.9.9-faulty: booking · POST /orders failed {len(failed)} of {len(failed)} calls"
+        in summary_table(result)
+    )
 
 
 def test_tag_filter(tmp_path: Path, sandbox: BusinessSandbox) -> None:

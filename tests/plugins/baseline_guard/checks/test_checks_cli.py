@@ -37,8 +37,8 @@ def test_failures_exit_1_and_write_reports(sandbox: BusinessSandbox, tmp_path: P
         "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml"), "--html", str(tmp_path / "r.html"),
     )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
-    # 6 bookings and 2 bad-order scenarios (a 500 where a 404/400 was expected); 1 read of an unknown order
-    assert "BROKEN  booking · POST /orders (8 scenarios)" in result.stdout
+    # 10 bookings and 2 bad-order scenarios (a 500 where a 404/400 was expected); 1 read of an unknown order
+    assert "BROKEN  booking · POST /orders (12 scenarios)" in result.stdout
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["summary"]["broken"][0]["module"] == "booking" and report["routing_key"] == "rk-a"
     assert (tmp_path / "r.xml").exists() and (tmp_path / "r.html").exists()
