@@ -12,6 +12,7 @@ The token reaches the server through its environment (``REFENV_TOKEN``), never i
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -124,6 +125,7 @@ class ReferenceEnvironment:
                     f"log tail:\n{self.log_tail()}"
                 )
             if self._health_ok():
+                self._warm_up()
                 return self
             time.sleep(0.05)
         self.stop()
@@ -152,6 +154,26 @@ class ReferenceEnvironment:
         except FileNotFoundError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+    def _warm_up(self, rounds: int = 3) -> None:
+        """Send a few requests to every baseline service through the gateway.
+
+        Fresh processes answer their first requests slowly (lazy imports, new connections);
+        "started" should mean "serving at normal speed", or the first business checks of a run
+        would trip their response-time limits.
+        """
+        request = urllib.request.Request(
+            f"{self.api_url}/v1/environments/baseline", headers={"Authorization": f"Bearer {self._token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                services = json.loads(response.read())["services"]
+            for _ in range(rounds):
+                for service in services:
+                    with urllib.request.urlopen(f"{self.gateway_url}/{service}/health", timeout=5):
+                        pass
+        except (urllib.error.URLError, OSError, KeyError, ValueError):
+            pass  # warming up is best effort; a broken service shows in the checks themselves
 
     def _health_ok(self) -> bool:
         try:
