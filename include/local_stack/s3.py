@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from moto.server import ThreadedMotoServer
+if TYPE_CHECKING:  # moto is imported only to start a server: `local_stack env` / `down` stay quick
+    from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
 ACCESS_KEY = "bg-local-access"
@@ -22,6 +24,8 @@ class LocalS3:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> LocalS3:
+        from moto.server import ThreadedMotoServer
+
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         return self

@@ -339,6 +339,14 @@ def run_up(config: StackConfig, *, with_airflow: bool, airflow_timeout: float = 
     return code
 
 
+def _still_running(pid: int) -> bool:
+    """Alive and not a zombie (exited, waiting for its parent to collect it)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def run_down(config: StackConfig, timeout: float = 120.0) -> int:
     """``python -m local_stack down``: SIGTERM the ``up`` process and wait until it has stopped."""
     running = read_pid_file(config.pid_file)
@@ -351,12 +359,11 @@ def run_down(config: StackConfig, timeout: float = 120.0) -> int:
         return 0
     print(f"Stopping the local stack (pid {running.pid}) ...", flush=True)
     os.kill(running.pid, signal.SIGTERM)
-    try:
-        psutil.Process(running.pid).wait(timeout=timeout)
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.TimeoutExpired:
-        print(f"error: the stack (pid {running.pid}) did not stop within {timeout:.0f}s", file=sys.stderr)
-        return 1
+    deadline = time.monotonic() + timeout
+    while _still_running(running.pid):
+        if time.monotonic() > deadline:
+            print(f"error: the stack (pid {running.pid}) did not stop within {timeout:.0f}s", file=sys.stderr)
+            return 1
+        time.sleep(0.2)
     print("Stopped.")
     return 0
