@@ -2,8 +2,8 @@
 
 Every statement is parsed with pglast; nothing is decided on the SQL text. The rules are a
 list of what is known to be safe: anything the classifier does not recognise is held.
-A safe statement that relies on a held one (same object, by its :mod:`footprint`) is held
-too, so the safe subset still applies in a valid order.
+A safe statement that relies on a held one is then held too (:mod:`dependencies`), so the
+safe subset still applies in a valid order.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pglast.enums import AlterTableType, ConstrType, ObjectType
 from pglast.parser import ParseError
 
 from baseline_guard.schema import footprint as fp
+from baseline_guard.schema.dependencies import RECREATABLE, Planned, hold_dependents, mark_unneeded_rebuilds
 from baseline_guard.schema.models import ClassifiedStatement
 
 OLD_ENUM_SUFFIX = "__old_version_to_be_dropped"  # migra renames an enum to this before re-creating it
@@ -56,15 +57,6 @@ _CONSTRAINT_KINDS = {
     ConstrType.CONSTR_EXCLUSION: "exclusion",
     ConstrType.CONSTR_NOTNULL: "not null",
 }
-# Objects that hold no data: dropping one is safe when the plan re-creates it.
-_RECREATABLE = {
-    ObjectType.OBJECT_VIEW: "view",
-    ObjectType.OBJECT_MATVIEW: "materialized view",
-    ObjectType.OBJECT_FUNCTION: "function",
-    ObjectType.OBJECT_PROCEDURE: "procedure",
-    ObjectType.OBJECT_TRIGGER: "trigger",
-    ObjectType.OBJECT_POLICY: "policy",
-}
 
 
 class TargetFacts(Protocol):
@@ -84,14 +76,6 @@ class TargetFacts(Protocol):
 class _Verdict:
     safe: bool
     reason: str
-
-
-@dataclass(frozen=True)
-class _Planned:
-    sql: str
-    stmts: tuple[ast.Node, ...]
-    footprint: fp.Footprint
-    verdict: _Verdict
 
 
 def _safe(reason: str) -> _Verdict:
@@ -249,13 +233,13 @@ class _Classifier:
                     f"drops index {label}, which backs constraint {', '.join(filter(None, backing))}"
                 )
             return _safe(f"drops index {label} (holds no data and backs no constraint)")
-        if kind in _RECREATABLE:
+        if kind in RECREATABLE:
             written = fp.footprint(stmt, schema).writes
             if written and written <= self.later_writes:
                 return _safe(
-                    f"drops {_RECREATABLE[kind]} {label} to re-create it below with production's definition"
+                    f"drops {RECREATABLE[kind]} {label} to re-create it below with production's definition"
                 )
-            return _held(f"drops {_RECREATABLE[kind]} {label}: whatever uses it breaks")
+            return _held(f"drops {RECREATABLE[kind]} {label}: whatever uses it breaks")
         if kind == ObjectType.OBJECT_TABLE:
             return _held(f"drops table {label} and all its rows")
         if kind == ObjectType.OBJECT_SEQUENCE:
@@ -398,19 +382,25 @@ def _new_enum_value_used(stmts: tuple[ast.Node, ...], added: dict[str, set[str]]
     return None
 
 
-def _plan(statements: Sequence[str], facts: TargetFacts, default_schema: str) -> list[_Planned]:
+def _footprint(stmts: tuple[ast.Node, ...], default_schema: str) -> fp.Footprint:
+    parts = [fp.footprint(s, default_schema) for s in stmts]
+    return fp.Footprint(
+        writes=frozenset(k for p in parts for k in p.writes),
+        reads=frozenset(k for p in parts for k in p.reads),
+    )
+
+
+def _plan(statements: Sequence[str], facts: TargetFacts, default_schema: str) -> list[Planned]:
     parsed = [_parse(sql) for sql in statements]
     recreated = _recreated_enums(parsed, default_schema)
     added_values = _added_enum_values(parsed)
-    footprints = [
-        fp.Footprint(
-            writes=frozenset(k for s in stmts for k in fp.footprint(s, default_schema).writes),
-            reads=frozenset(k for s in stmts for k in fp.footprint(s, default_schema).reads),
-        )
-        if stmts
-        else fp.Footprint(frozenset(), frozenset())
-        for stmts in parsed
-    ]
+    footprints = [_footprint(stmts or (), default_schema) for stmts in parsed]
+    later_writes: list[frozenset[fp.Key]] = []
+    seen: set[fp.Key] = set()
+    for f in reversed(footprints):
+        later_writes.append(frozenset(seen))
+        seen |= f.writes
+    later_writes.reverse()
     planned = []
     for i, (sql, stmts) in enumerate(zip(statements, parsed, strict=True)):
         if not stmts:
@@ -421,125 +411,12 @@ def _plan(statements: Sequence[str], facts: TargetFacts, default_schema: str) ->
                 "transaction that adds it; the next run applies it"
             )
         else:
-            later = {k for f in footprints[i + 1 :] for k in f.writes}
-            classifier = _Classifier(facts, recreated, later)
+            classifier = _Classifier(facts, recreated, later_writes[i])
             verdicts = [classifier.statement(s, fp.statement_schema(s, default_schema)) for s in stmts]
             held = [v.reason for v in verdicts if not v.safe]
             verdict = _held("; ".join(held)) if held else _safe("; ".join(v.reason for v in verdicts))
-        planned.append(_Planned(sql, stmts or (), footprints[i], verdict))
+        planned.append(Planned(sql, stmts or (), footprints[i], verdict.safe, verdict.reason))
     return planned
-
-
-def _short(sql: str, limit: int = 90) -> str:
-    one_line = " ".join(sql.split())
-    return one_line if len(one_line) <= limit else one_line[: limit - 3] + "..."
-
-
-def _column_type_change(p: _Planned) -> set[fp.Key]:
-    """Columns whose type the statement changes."""
-    keys = set()
-    for stmt in p.stmts:
-        if isinstance(stmt, ast.AlterTableStmt):
-            for cmd in stmt.cmds or ():
-                if cmd.subtype == AlterTableType.AT_AlterColumnType:
-                    keys |= {k for k in p.footprint.writes if k[-2:] == ("col", cmd.name)}
-    return keys
-
-
-def _hold_dependents(planned: list[_Planned]) -> list[ClassifiedStatement]:
-    """Hold every safe statement that relies on a held one, until nothing changes."""
-    reasons: dict[int, str] = {i: p.verdict.reason for i, p in enumerate(planned)}
-    held = {i for i, p in enumerate(planned) if not p.verdict.safe}
-    changed = True
-    while changed:
-        changed = False
-        for i, p in enumerate(planned):
-            if i in held:
-                continue
-            cause = next(
-                (j for j in sorted(held) if j < i and p.footprint.touches(planned[j].footprint.writes)), None
-            )
-            if cause is None:
-                cause = _companion_cause(i, planned, held)
-            if cause is not None:
-                held.add(i)
-                reasons[i] = (
-                    f"held with statement {cause + 1} ({_short(planned[cause].sql)}), which is held and "
-                    f"which it relies on or belongs with; on its own it {p.verdict.reason}"
-                )
-                changed = True
-    return [
-        ClassifiedStatement(sql=p.sql, safe=i not in held, reason=reasons[i]) for i, p in enumerate(planned)
-    ]
-
-
-def _companion_cause(i: int, planned: list[_Planned], held: set[int]) -> int | None:
-    """A held statement that statement ``i`` only makes sense with, even though it comes later.
-
-    - any change to a column whose type change is held (e.g. migra drops a default before re-casting);
-    - a drop of a view/function that is re-created by a held statement.
-    """
-    mine = planned[i].footprint.writes
-    for j in sorted(held):
-        retyped = _column_type_change(planned[j])
-        if any(fp.covers(r, k) for r in retyped for k in mine):
-            return j
-        drops = [s for s in planned[i].stmts if isinstance(s, ast.DropStmt) and s.removeType in _RECREATABLE]
-        if drops and j > i and mine & planned[j].footprint.writes:
-            return j
-    return None
-
-
-def _view_rebuilds(planned: list[_Planned]) -> dict[int, int]:
-    """Drop-of-view statement index -> index of the later statement that re-creates that view."""
-    pairs = {}
-    for i, p in enumerate(planned):
-        if any(isinstance(s, ast.DropStmt) and s.removeType in _RECREATABLE for s in p.stmts):
-            later = (
-                j for j in range(i + 1, len(planned)) if p.footprint.writes & planned[j].footprint.writes
-            )
-            creator = next(later, None)
-            if creator is not None and any(isinstance(s, ast.ViewStmt) for s in planned[creator].stmts):
-                pairs[i] = creator
-    return pairs
-
-
-def _mark_unneeded_rebuilds(
-    planned: list[_Planned], result: list[ClassifiedStatement], unchanged_views: set[fp.Key]
-) -> list[ClassifiedStatement]:
-    """Mark drop+re-create of an unchanged view as not required when no applied statement needs it.
-
-    migra drops every view on a table it changes and re-creates it. When the change that needed
-    that is held, the re-creation is a no-op that would repeat every hour; it is kept only when a
-    statement the safe subset applies changes something the view reads (PostgreSQL refuses to
-    change the type of a column a view uses).
-    """
-    pairs = _view_rebuilds(planned)
-    in_pairs = set(pairs) | set(pairs.values())
-    needed = {i for i, j in pairs.items() if not (planned[j].footprint.writes <= unchanged_views)}
-    changed = True
-    while changed:
-        changed = False
-        for i, j in pairs.items():
-            if i in needed:
-                continue
-            view_reads = planned[j].footprint.reads
-            causes = [k for k in range(i + 1, j) if result[k].safe and (k not in in_pairs or k in needed)]
-            if any(planned[k].footprint.touches_any(view_reads) for k in causes):
-                needed.add(i)
-                changed = True
-    unneeded = {k for i, j in pairs.items() if i not in needed for k in (i, j)}
-    return [
-        ClassifiedStatement(
-            s.sql,
-            s.safe,
-            f"{s.reason}; not needed now: the view is unchanged and only re-built for held changes",
-            required=False,
-        )
-        if k in unneeded and s.safe
-        else s
-        for k, s in enumerate(result)
-    ]
 
 
 def classify(
@@ -553,4 +430,4 @@ def classify(
     :param unchanged_views: relation keys of views whose definition is the same on both sides
     """
     planned = _plan(statements, facts, default_schema)
-    return _mark_unneeded_rebuilds(planned, _hold_dependents(planned), set(unchanged_views))
+    return mark_unneeded_rebuilds(planned, hold_dependents(planned), set(unchanged_views))
