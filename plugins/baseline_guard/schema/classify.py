@@ -95,6 +95,7 @@ class _Type:
     schema: str | None
     name: str
     mods: tuple[int, ...]
+    array: bool = False
 
     @classmethod
     def of(cls, tn: ast.TypeName) -> _Type:
@@ -105,7 +106,7 @@ class _Type:
             if isinstance(m, ast.A_Const) and isinstance(m.val, ast.Integer)
         )
         schema = parts[-2] if len(parts) >= 2 and parts[-2] != "pg_catalog" else None
-        return cls(schema, parts[-1], mods)
+        return cls(schema, parts[-1], mods, array=bool(tn.arrayBounds))
 
     @classmethod
     def parse(cls, text: str) -> _Type:
@@ -114,11 +115,13 @@ class _Type:
 
     def __str__(self) -> str:
         mods = f"({','.join(map(str, self.mods))})" if self.mods else ""
-        return f"{self.name}{mods}"
+        return f"{self.name}{mods}{'[]' if self.array else ''}"
 
 
 def _widens_in_place(old: _Type, new: _Type) -> bool:
     """True when PostgreSQL changes ``old`` to ``new`` without touching or rewriting stored values."""
+    if old.array != new.array:
+        return False
     if old.name in _LENGTH_TYPES and new.name == old.name:
         return not new.mods or (bool(old.mods) and new.mods[0] >= old.mods[0])
     if old.name in _TEXT_LIKE and new.name in _TEXT_LIKE:
@@ -325,7 +328,10 @@ class _Classifier:
         old_text = self.facts.column_type(*table, cmd.name)
         if old_text is None:
             return _held(f"changes the type of {name}, which the target does not have")
-        old = _Type.parse(old_text)
+        try:
+            old = _Type.parse(old_text)
+        except ParseError:
+            return _held(f"changes the type of {name} from {old_text}, a type the sync cannot read")
         if new.schema and (new.schema, new.name) in self.recreated_enums and old.name == new.name:
             return _held(
                 f"converts {name} to the re-created enum {new.name}: rows holding a removed value would fail"

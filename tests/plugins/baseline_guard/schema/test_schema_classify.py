@@ -37,11 +37,11 @@ def test_tables_added_are_safe_and_dropped_are_destructive(dbs):
 def test_columns(dbs):
     dbs.source(
         "CREATE TABLE t (id int, note text, qty int DEFAULT 0, must text NOT NULL, wide varchar(100), "
-        "freeform text, narrow varchar(10), count int, big bigint);"
+        "freeform text, narrow varchar(10), count int, big bigint, tags text);"
     )
     dbs.target(
         "CREATE TABLE t (id int, old text, wide varchar(50), freeform varchar(20), narrow varchar(100), "
-        "count text, big int); INSERT INTO t (id) VALUES (1);"
+        "count text, big int, tags text[]); INSERT INTO t (id) VALUES (1);"
     )
     diff = plan(dbs)
     assert find(diff, 'add column "note"').safe
@@ -56,6 +56,7 @@ def test_columns(dbs):
     assert not find(diff, '"count" set data type').safe  # text -> int
     big = find(diff, '"big" set data type')
     assert not big.safe and "rewrites" in big.reason  # int -> bigint: lossless but a rewrite
+    assert not find(diff, '"tags" set data type').safe  # text[] -> text: a conversion, not a widening
 
 
 def test_not_null_column_on_an_empty_table_is_safe(dbs):
