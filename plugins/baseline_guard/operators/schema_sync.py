@@ -8,8 +8,9 @@ from typing import Any
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.sdk.log import mask_secret
 
+from baseline_guard.errors import InvalidInput
 from baseline_guard.operators.base import EnvironmentApiOperator
-from baseline_guard.schema import sync_schema
+from baseline_guard.schema import diff_schemas, sync_schema
 from baseline_guard.schema.apply import DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS
 
 
@@ -27,6 +28,8 @@ class SchemaSyncOperator(EnvironmentApiOperator):
     :param target_environment: environment the target database belongs to; when given, the
         environment API must confirm it is writable (never ``production``) before any database
         is contacted (templated)
+    :param expected_destructive: with ``apply_destructive``: the destructive statements a person
+        approved; the sync refuses (nothing applied) when the diff now holds anything else
     :param lock_timeout_ms: how long each statement may wait for a lock on the target
     :param statement_timeout_ms: how long each statement may run on the target
     """
@@ -42,6 +45,7 @@ class SchemaSyncOperator(EnvironmentApiOperator):
         schemas: Sequence[str] = ("public",),
         apply_destructive: bool = False,
         target_environment: str | None = None,
+        expected_destructive: Sequence[str] | None = None,
         lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
         statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
         **kwargs: Any,
@@ -52,6 +56,7 @@ class SchemaSyncOperator(EnvironmentApiOperator):
         self.schemas = list(schemas)
         self.apply_destructive = apply_destructive
         self.target_environment = target_environment
+        self.expected_destructive = list(expected_destructive) if expected_destructive is not None else None
         self.lock_timeout_ms = lock_timeout_ms
         self.statement_timeout_ms = statement_timeout_ms
 
@@ -60,9 +65,12 @@ class SchemaSyncOperator(EnvironmentApiOperator):
         if self.target_environment:
             self.bind_trace_id(context)
             target_kind = self.env_api.require_writable(self.target_environment).kind
+        source_dsn, target_dsn = _dsn(self.source_conn_id), _dsn(self.target_conn_id)
+        if self.apply_destructive and self.expected_destructive is not None:
+            self._require_approved_plan(source_dsn, target_dsn)
         result = sync_schema(
-            _dsn(self.source_conn_id),
-            _dsn(self.target_conn_id),
+            source_dsn,
+            target_dsn,
             schemas=self.schemas,
             apply_destructive=self.apply_destructive,
             target_kind=target_kind,
@@ -91,6 +99,16 @@ class SchemaSyncOperator(EnvironmentApiOperator):
             "source_conn_id": self.source_conn_id,
             "target_conn_id": self.target_conn_id,
         }
+
+    def _require_approved_plan(self, source_dsn: str, target_dsn: str) -> None:
+        """Refuse when the destructive statements differ from what a person approved."""
+        now = [s.sql for s in diff_schemas(source_dsn, target_dsn, schemas=self.schemas).destructive]
+        if now != self.expected_destructive:
+            raise InvalidInput(
+                f"the destructive changes for {self.target_conn_id} are no longer the ones approved "
+                f"(approved {len(self.expected_destructive or [])}, now {len(now)}); nothing was applied, "
+                "the next sync asks again"
+            )
 
 
 def _dsn(conn_id: str) -> str:

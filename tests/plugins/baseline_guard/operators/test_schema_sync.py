@@ -6,7 +6,7 @@ import json
 import secrets
 
 import pytest
-from baseline_guard.errors import ProductionWriteRefused
+from baseline_guard.errors import InvalidInput, ProductionWriteRefused
 from baseline_guard.operators.schema_sync import SchemaSyncOperator
 from local_stack.postgres import LocalPostgres
 
@@ -106,3 +106,22 @@ def test_baseline_target_environment_is_allowed(
     result = _operator(target_environment="baseline").execute(context={})
     assert result["applied"]
     assert postgres.psql("SELECT to_regclass('room') IS NOT NULL;", conns["target"]).strip() == "t"
+
+
+def test_approved_destructive_plan_applies_only_when_unchanged(
+    postgres: LocalPostgres, conns: dict[str, str]
+) -> None:
+    held = [h["sql"] for h in _operator().execute(context={})["held"]]
+    assert held, "the fixture must hold something for a person"
+
+    postgres.psql("ALTER TABLE hotel ADD COLUMN legacy_code text;", conns["target"])  # a new drop appears
+    with pytest.raises(InvalidInput, match="no longer the ones approved"):
+        _operator(apply_destructive=True, expected_destructive=held).execute(context={})
+    assert "legacy_code" in postgres.psql(
+        "SELECT string_agg(column_name, ',') FROM information_schema.columns WHERE table_name = 'hotel'",
+        conns["target"],
+    )
+
+    postgres.psql("ALTER TABLE hotel DROP COLUMN legacy_code;", conns["target"])
+    result = _operator(apply_destructive=True, expected_destructive=held).execute(context={})
+    assert set(held) <= set(result["applied"]) and result["held"] == []
