@@ -184,6 +184,8 @@ class _SnapshotCounter:
             self._conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
             with self._conn.cursor() as cur:
                 cur.execute("SET TRANSACTION SNAPSHOT %s", (snapshot,))
+                # one core beside pg_dump, not a parallel scan competing with it (measured: 1.18x -> 1.06x)
+                cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         except BaseException:
             self._conn.close()
             raise
