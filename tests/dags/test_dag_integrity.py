@@ -9,7 +9,13 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED_DAG_IDS = {"baseline_code_sync", "baseline_config_sync", "business_check", "env_patrol"}
+EXPECTED_DAG_IDS = {
+    "baseline_code_sync",
+    "baseline_config_sync",
+    "baseline_schema_sync",
+    "business_check",
+    "env_patrol",
+}
 
 
 class _NoNetwork(socket.socket):
