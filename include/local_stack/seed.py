@@ -5,12 +5,15 @@ Each database is seeded in one transaction, so it either has its whole schema an
 table at all; a database that already has tables is left alone (seeding is idempotent and
 never undoes what the schema sync or a restore did since).
 
-``python -m local_stack.seed`` seeds the local stack's server (it must be running).
+``python -m local_stack.seed`` seeds any reachable server (docker-compose's ``sandbox-seed`` service):
+it reads ``PGHOST``, ``PGPORT``, ``PGUSER`` and ``PGPASSWORD`` from the environment.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,3 +114,32 @@ def seed_database(pg: LocalPostgres, prefix: str, service_db: str) -> SeedResult
 def seed_all(pg: LocalPostgres) -> list[SeedResult]:
     """Create and seed all eight databases (idempotent)."""
     return [seed_database(pg, prefix, db) for prefix, db, _ in all_databases()]
+
+
+def main(environ: dict[str, str] | None = None) -> int:
+    """Seed the server named by ``PGHOST``/``PGPORT``/``PGUSER``/``PGPASSWORD``; print what was done."""
+    environ = dict(os.environ if environ is None else environ)
+    missing = [v for v in ("PGHOST", "PGPASSWORD") if not environ.get(v)]
+    if missing:
+        print(
+            f"error: {', '.join(missing)} not set: expected the server's host and password", file=sys.stderr
+        )
+        return 2
+    port = environ.get("PGPORT", "5432")
+    if not port.isdigit():
+        print(f"error: PGPORT={port!r} is not a port number", file=sys.stderr)
+        return 2
+    server = LocalPostgres(
+        pgdata=Path("/nonexistent"),  # never started here: only its psql client is used
+        port=int(port),
+        password=environ["PGPASSWORD"],
+        user=environ.get("PGUSER", "postgres"),
+        host=environ["PGHOST"],
+    )
+    for result in seed_all(server):
+        print(f"{result.database}: {'created and seeded' if result.seeded else 'already there, left alone'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

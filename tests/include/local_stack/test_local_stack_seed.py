@@ -187,3 +187,24 @@ def test_unknown_names_are_refused_with_what_was_expected() -> None:
         database_name("staging", "quote")
     with pytest.raises(ValueError, match=r"unknown service database 'orders': expected one of"):
         database_name("prod", "orders")
+
+
+def test_seed_command_seeds_a_server_named_by_pg_variables(seeded_postgres: LocalPostgres) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PGHOST": "127.0.0.1", "PGPORT": str(seeded_postgres.port), "PGUSER": "postgres",
+           "PGPASSWORD": seeded_postgres.password}  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "local_stack.seed"], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "baseline_quote: already there, left alone" in done.stdout
+    assert len(done.stdout.splitlines()) == 8
+    assert seeded_postgres.password not in done.stdout + done.stderr
+
+    env.pop("PGPASSWORD")
+    refused = subprocess.run([sys.executable, "-m", "local_stack.seed"], env=env, capture_output=True, text=True,
+                             timeout=120, check=False)  # fmt: skip
+    assert refused.returncode == 2
+    assert "PGPASSWORD not set" in refused.stderr
