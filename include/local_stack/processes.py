@@ -210,6 +210,6 @@ def wait_for(
         if condition():
             return
         if alive is not None and not alive():
-            raise RuntimeError(f"{what}: the process exited before it was ready")
+            raise RuntimeError(f"{what}: it stopped before it was ready")
         time.sleep(interval)
     raise TimeoutError(f"{what}: not ready within {timeout:.0f}s")

@@ -69,6 +69,16 @@ def read_pid_file(path: Path) -> Running | None:
         return None
 
 
+def airflow_component(proc: psutil.Process) -> str | None:
+    """``scheduler`` for the process ``airflow scheduler`` (a child of ``airflow standalone``)."""
+    with contextlib.suppress(psutil.Error):
+        cmd = " ".join(proc.cmdline()).replace("-", "_")  # the api-server retitles itself "api_server"
+        for name in ("scheduler", "dag-processor", "api-server", "triggerer"):
+            if f" {name.replace('-', '_')}" in cmd:
+                return name
+    return None
+
+
 def airflow_health(base_url: str) -> dict[str, str]:
     """Component -> status from ``/api/v2/monitor/health`` (it answers 200 even when unhealthy)."""
     with urllib.request.urlopen(f"{base_url}/api/v2/monitor/health", timeout=3) as resp:
@@ -103,6 +113,7 @@ class LocalStack:
         self.moto: ManagedProcess | None = None
         self.reference_env = None  # reference_env.launcher.ReferenceEnvironment once started
         self.airflow: ManagedProcess | None = None
+        self._airflow_seen: set[str] = set()
         self.started_in_s: float | None = None
 
     # --- start ---------------------------------------------------------------------------------
@@ -201,11 +212,24 @@ class LocalStack:
         ).start()
         try:
             wait_for(lambda: airflow_is_healthy(cfg.airflow_url), self.airflow_timeout,
-                     "Airflow (every component healthy)", interval=1.0, alive=self.airflow.is_running)  # fmt: skip
+                     "Airflow (every component healthy)", interval=1.0, alive=self._airflow_alive)  # fmt: skip
         except (TimeoutError, RuntimeError) as exc:
             raise StackError(
                 f"{exc}; last lines of {self.airflow.log_file}:\n{self.airflow.log_tail()}"
             ) from None
+
+    def _airflow_alive(self) -> bool:
+        """Standalone runs, and none of its components exited (standalone itself would carry on)."""
+        if self.airflow is None or not self.airflow.is_running():
+            return False
+        with contextlib.suppress(psutil.Error):
+            names = {airflow_component(p) for p in psutil.Process(self.airflow.pid).children()}
+            self._airflow_seen |= names - {None}
+            missing = self._airflow_seen - names
+            if missing:
+                self.out(f"  Airflow {', '.join(sorted(missing))} exited")
+                return False
+        return True
 
     # --- run, stop ------------------------------------------------------------------------------
 
@@ -217,6 +241,8 @@ class LocalStack:
             for part in (self.moto, self.airflow):
                 if part is not None and not part.is_running():
                     raise StackError(f"{part.name} exited unexpectedly; see {part.log_file}")
+            if self.airflow is not None and not self._airflow_alive():
+                raise StackError(f"Airflow stopped working; see {self.airflow.log_file}")
             if self.reference_env is not None and not self.reference_env.is_running():
                 raise StackError(f"the reference environment API exited; see {self.reference_env.log_path}")
             if time.monotonic() - last_record > RECORD_EVERY_S:
