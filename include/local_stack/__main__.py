@@ -29,11 +29,13 @@ def _parser() -> argparse.ArgumentParser:
                     help="seconds to wait for every Airflow component to be healthy (default 240)")  # fmt: skip
     sub.add_parser("down", help="stop a stack started in another terminal")
     sub.add_parser("status", help="say whether a stack runs, and its memory (RSS)")
-    sub.add_parser(
+    env = sub.add_parser(
         "env",
         help="print `export AIRFLOW_CONN_...` lines for a shell. They CONTAIN SECRETS "
         "(the Postgres password, the API token): do not paste them into logs or tickets",
     )
+    env.add_argument("--airflow", action="store_true",
+                     help="also AIRFLOW_HOME and the Airflow settings, so `airflow ...` uses the stack's Airflow")  # fmt: skip
     return parser
 
 
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "down":
         return run_down(config)
     if args.command == "env":
-        print(shell_exports(config))
+        print(shell_exports(config, full_airflow=args.airflow))
         return 0
     running = read_pid_file(config.pid_file)
     if running is None or not running.is_alive():

@@ -133,6 +133,10 @@ def write_airflow_passwords(config: StackConfig) -> Path:
     return path
 
 
-def shell_exports(config: StackConfig) -> str:
-    """``export AIRFLOW_CONN_...='...'`` lines for a shell (they contain the stack's secrets)."""
-    return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in sorted(connection_env(config).items()))
+def shell_exports(config: StackConfig, *, full_airflow: bool = False) -> str:
+    """``export AIRFLOW_CONN_...='...'`` lines for a shell (they contain the stack's secrets); with
+    ``full_airflow`` every variable Airflow runs with (``AIRFLOW_HOME``, config), so ``airflow ...``
+    commands in that shell use the stack's Airflow."""
+    env = airflow_env(config) if full_airflow else connection_env(config)
+    env.pop("PATH", None)
+    return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items()))
