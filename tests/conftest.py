@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,13 +21,17 @@ Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
-    """A real PostgreSQL 18 server on 127.0.0.1 with password authentication."""
-    server = LocalPostgres(
-        pgdata=tmp_path_factory.mktemp("pg") / "data", port=free_port(), password=secrets.token_urlsafe(16)
-    ).start()
+def postgres() -> Iterator[LocalPostgres]:
+    """A real PostgreSQL 18 server on 127.0.0.1 with password authentication.
+
+    Its data lives outside pytest's temp root: the server runs as another user (PostgreSQL
+    refuses root), and a later pytest session resets that root to mode 700.
+    """
+    root = Path(tempfile.mkdtemp(prefix="bg-test-pg-"))
+    server = LocalPostgres(pgdata=root / "data", port=free_port(), password=secrets.token_urlsafe(16)).start()
     yield server
     server.destroy()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

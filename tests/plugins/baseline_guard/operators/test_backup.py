@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
-from baseline_guard.backup import list_backups, make_backup_id
+from baseline_guard.backup import dump_key, list_backups, make_backup_id, manifest_key
 from baseline_guard.backup.errors import ChecksumMismatch
 from baseline_guard.errors import InvalidInput, ProductionWriteRefused
 from baseline_guard.operators.backup import (
+    BackupRetentionOperator,
     PgDumpToS3Operator,
     RestoreFromBackupOperator,
     S3ToPgRestoreOperator,
@@ -166,3 +168,28 @@ def test_dump_without_a_key_or_backup_names_what_is_missing(setup: dict[str, str
         PgDumpToS3Operator(
             task_id="dump", postgres_conn_id="bg_source_pg", aws_conn_id="bg_s3", bucket=setup["bucket"]
         ).execute(context={})
+
+
+def test_retention_keeps_the_newest_and_deletes_old_backups_as_of_the_run_time(
+    s3: LocalS3, setup: dict[str, str]
+) -> None:
+    client, bucket = s3.client(), setup["bucket"]
+    run_after = datetime.now(UTC)
+    ids = [make_backup_id(run_after - timedelta(days=d), "pre_test", f"run-{d}") for d in (1, 3, 30, 60)]
+    for backup_id in ids:
+        for key in (dump_key("env-ret", backup_id, "orders"), manifest_key("env-ret", backup_id)):
+            client.put_object(Bucket=bucket, Key=key, Body=b"{}")
+
+    report = BackupRetentionOperator(
+        task_id="retention",
+        aws_conn_id="bg_s3",
+        bucket=bucket,
+        environment="env-ret",
+        keep_last_n=1,
+        max_age_days=7,
+    ).execute(context={"dag_run": SimpleNamespace(run_after=run_after)})
+
+    assert sorted(report["deleted_backups"]) == sorted(ids[2:])
+    assert [r.backup_id for r in list_backups(client, bucket, "env-ret")] == ids[:2]
+    left = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="backups/env-ret/")["Contents"]}
+    assert all(ids[2] not in k and ids[3] not in k for k in left) and len(left) == 4
