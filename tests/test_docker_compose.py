@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from local_stack.airflow_env import CONNECTION_IDS, conn_env_var, connections
+from local_stack.airflow_env import CONNECTION_IDS, connections
 from local_stack.config import BACKUP_BUCKET, Ports, StackConfig, StackSecrets
+from local_stack.connections import conn_env_var
 
 REPO = Path(__file__).resolve().parents[1]
 AIRFLOW_SERVICES = {

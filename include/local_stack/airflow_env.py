@@ -13,13 +13,18 @@ import sys
 from pathlib import Path
 
 from local_stack.config import AIRFLOW_USERS, BACKUP_BUCKET, StackConfig, write_private
+from local_stack.connections import (
+    APPRISE_ADMINS_CONN_ID,
+    APPRISE_ONCALL_CONN_ID,
+    ENV_API_CONN_ID,
+    GATEWAY_CONN_ID,
+    as_env,
+    reference_env_connections,
+)
 from local_stack.s3 import ACCESS_KEY, REGION, SECRET_KEY
 from local_stack.seed import all_databases
 
-ENV_API_CONN_ID = "baseline_env_api"
 BACKUPS_CONN_ID = "aws_backups"
-APPRISE_ADMINS_CONN_ID = "apprise_admins"
-APPRISE_ONCALL_CONN_ID = "apprise_oncall"
 BACKUP_BUCKET_VARIABLE = "baseline_guard_backup_bucket"
 
 
@@ -33,6 +38,7 @@ POSTGRES_CONN_IDS: tuple[str, ...] = tuple(postgres_conn_id(p, db) for p, db, _ 
 # Every connection id the local stack defines (docker-compose.yaml defines the same set).
 CONNECTION_IDS: tuple[str, ...] = (
     ENV_API_CONN_ID,
+    GATEWAY_CONN_ID,
     BACKUPS_CONN_ID,
     APPRISE_ADMINS_CONN_ID,
     APPRISE_ONCALL_CONN_ID,
@@ -40,37 +46,17 @@ CONNECTION_IDS: tuple[str, ...] = (
 )
 
 
-def conn_env_var(conn_id: str) -> str:
-    return f"AIRFLOW_CONN_{conn_id.upper()}"
-
-
-def apprise_connection(api_port: int, audience: str, host: str = "127.0.0.1") -> dict[str, object]:
-    """An Apprise connection posting JSON to the reference API's notification sink for ``audience``."""
-    return {
-        "conn_type": "apprise",
-        "extra": {"config": {"path": f"json://{host}:{api_port}/v1/notifications/{audience}", "tag": "all"}},
-    }
-
-
 def connections(config: StackConfig) -> dict[str, dict[str, object]]:
     """Every connection of the local stack, by id, in Airflow's JSON form."""
     ports, host = config.ports, config.host
-    conns: dict[str, dict[str, object]] = {
-        ENV_API_CONN_ID: {
-            "conn_type": "http",
-            "host": host,
-            "port": ports.env_api_port,
-            "schema": "http",
-            "password": config.secrets.env_api_token,
-        },
-        BACKUPS_CONN_ID: {
-            "conn_type": "aws",
-            "login": ACCESS_KEY,
-            "password": SECRET_KEY,
-            "extra": {"region_name": REGION, "endpoint_url": config.s3_endpoint_url},
-        },
-        APPRISE_ADMINS_CONN_ID: apprise_connection(ports.env_api_port, "admins", host),
-        APPRISE_ONCALL_CONN_ID: apprise_connection(ports.env_api_port, "oncall", host),
+    conns = reference_env_connections(
+        ports.env_api_port, config.secrets.env_api_token, gateway_port=ports.gateway_port, host=host
+    )
+    conns[BACKUPS_CONN_ID] = {
+        "conn_type": "aws",
+        "login": ACCESS_KEY,
+        "password": SECRET_KEY,
+        "extra": {"region_name": REGION, "endpoint_url": config.s3_endpoint_url},
     }
     for prefix, service_db, database in all_databases():
         conns[postgres_conn_id(prefix, service_db)] = {
@@ -86,7 +72,7 @@ def connections(config: StackConfig) -> dict[str, dict[str, object]]:
 
 def connection_env(config: StackConfig) -> dict[str, str]:
     """``AIRFLOW_CONN_*`` and ``AIRFLOW_VAR_*`` variables (these hold secrets)."""
-    env = {conn_env_var(cid): json.dumps(conn) for cid, conn in connections(config).items()}
+    env = as_env(connections(config))
     env[f"AIRFLOW_VAR_{BACKUP_BUCKET_VARIABLE.upper()}"] = BACKUP_BUCKET
     return env
 

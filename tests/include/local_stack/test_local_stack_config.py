@@ -7,8 +7,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from local_stack.airflow_env import CONNECTION_IDS, airflow_env, conn_env_var, shell_exports
+from local_stack.airflow_env import CONNECTION_IDS, airflow_env, shell_exports
 from local_stack.config import REPO_ROOT, Ports, StackConfig
+from local_stack.connections import conn_env_var
 
 
 def test_default_ports_and_overrides() -> None:
@@ -57,7 +58,7 @@ def test_airflow_env_points_airflow_at_the_repository_and_the_stack(tmp_path: Pa
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:///")
     for conn_id in CONNECTION_IDS:
         assert json.loads(env[conn_env_var(conn_id)])["conn_type"]
-    assert len(CONNECTION_IDS) == len(set(CONNECTION_IDS)) == 12
+    assert len(CONNECTION_IDS) == len(set(CONNECTION_IDS)) == 13
 
 
 def test_env_with_airflow_exports_the_home_without_the_path(tmp_path: Path) -> None:

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from local_stack.airflow_env import CONNECTION_IDS, conn_env_var
+from local_stack.airflow_env import CONNECTION_IDS
 from local_stack.config import BACKUP_BUCKET
+from local_stack.connections import conn_env_var
 from local_stack.postgres import LocalPostgres
 from local_stack.stack import reference_env_available
 from local_stack_helpers import StackRun, all_gone, secrets_of, stack_env
