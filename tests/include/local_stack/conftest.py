@@ -41,3 +41,11 @@ def seeded_postgres() -> Iterator[LocalPostgres]:
     yield server
     server.destroy()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def module_state_dir() -> Iterator[Path]:
+    """A state directory for one stack shared by a whole test module."""
+    path = _outside_pytest_tmp("bg-stack-module-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,45 +1,197 @@
-"""The whole stack with Airflow standalone: every component healthy, CI can log in and list DAGs."""
+"""The main job end to end: `python -m local_stack up` with Airflow, DAGs triggered from CI over REST.
+
+One stack for the module (Airflow takes a minute to start on 2 cores). The tests run in file
+order; the last one stops the stack with SIGTERM and checks nothing is left behind.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg2
 import pytest
 from local_stack.stack import AIRFLOW_COMPONENTS
 from local_stack_helpers import StackRun, all_gone, secrets_of, stack_env
 
 pytestmark = pytest.mark.airflow
 
+CI_USER = {"AIRFLOW_USERNAME": "ci", "AIRFLOW_PASSWORD": "ci"}
 
-def test_airflow_standalone_becomes_healthy_and_answers_ci(state_dir: Path) -> None:
-    run = StackRun(state_dir=state_dir, env=stack_env(), args=["--airflow-timeout", "200"]).start()
-    try:
-        run.wait_ready(260)
-        base = f"http://127.0.0.1:{run.env['BG_AIRFLOW_PORT']}"
-        assert f"Airflow UI + REST API  {base}   users: admin/admin (admin), ci/ci (user)" in run.output
-        for secret in secrets_of(state_dir).values():
-            assert secret not in run.output
-        procs = run.processes()
 
-        health = httpx.get(f"{base}/api/v2/monitor/health", timeout=10).json()
-        assert {c: health[c]["status"] for c in AIRFLOW_COMPONENTS} == dict.fromkeys(
-            AIRFLOW_COMPONENTS, "healthy"
+class Stack:
+    def __init__(self, run: StackRun, state_dir: Path) -> None:
+        self.run = run
+        self.state_dir = state_dir
+        env = run.env
+        self.airflow = f"http://127.0.0.1:{env['BG_AIRFLOW_PORT']}"
+        self.env_api = f"http://127.0.0.1:{env['BG_ENV_API_PORT']}/v1"
+        self.pg_port = int(env["BG_PG_PORT"])
+        self.secrets = secrets_of(state_dir)
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.env_api,
+            headers={"Authorization": f"Bearer {self.secrets['env_api_token']}"},
+            timeout=30,
         )
 
-        token = httpx.post(f"{base}/auth/token", json={"username": "ci", "password": "ci"}, timeout=30)
-        assert token.status_code == 201, token.text
-        access = token.json()["access_token"]
-        wrong = httpx.post(f"{base}/auth/token", json={"username": "ci", "password": "nope"}, timeout=30)
-        assert wrong.status_code == 401
-        dags = httpx.get(f"{base}/api/v2/dags", headers={"Authorization": f"Bearer {access}"}, timeout=30)
-        assert dags.status_code == 200, dags.text
-        assert "dags" in dags.json()
-        assert httpx.get(f"{base}/api/v2/dags", timeout=30).status_code == 401
+    def airflow_client(self) -> httpx.Client:
+        token = httpx.post(
+            f"{self.airflow}/auth/token", json={"username": "ci", "password": "ci"}, timeout=30
+        )
+        token.raise_for_status()
+        return httpx.Client(
+            base_url=f"{self.airflow}/api/v2",
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+            timeout=30,
+        )
 
-        run.signal(signal.SIGTERM)
-        assert run.wait_exit(timeout=120) == 0
-        assert all_gone(procs, timeout=30) == []
+    def trigger(
+        self, dag_id: str, conf: dict[str, Any], *extra: str, timeout: int = 600
+    ) -> tuple[int, str, str]:
+        """``baseline-guard-trigger`` as CI runs it: credentials in the environment only."""
+        env = {**os.environ, "AIRFLOW_URL": self.airflow, **CI_USER}
+        out = subprocess.run(
+            [str(Path(sys.executable).parent / "baseline-guard-trigger"), dag_id, "--conf", json.dumps(conf),
+             "--poll", "2", "--timeout", str(timeout), *extra],
+            env=env, capture_output=True, text=True, timeout=timeout + 60, check=False,
+        )  # fmt: skip
+        return out.returncode, out.stdout, out.stderr
+
+    def column_names(self, database: str, table: str) -> set[str]:
+        conn = psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="postgres",
+                                password=self.secrets["postgres_password"], dbname=database)  # fmt: skip
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,)
+                )
+                return {r[0] for r in cur.fetchall()}
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    state_dir = request.getfixturevalue("module_state_dir")
+    run = StackRun(state_dir=state_dir, env=stack_env(), args=["--airflow-timeout", "240"]).start()
+    try:
+        run.wait_ready(300)
+        yield Stack(run, state_dir)
     finally:
         run.stop()
+
+
+def _result(stdout: str) -> dict[str, Any]:
+    return json.loads(stdout[stdout.index("{") :])
+
+
+def test_airflow_is_healthy_and_answers_ci(stack: Stack) -> None:
+    base = stack.airflow
+    assert f"Airflow UI + REST API  {base}   users: admin/admin (admin), ci/ci (user)" in stack.run.output
+    for secret in stack.secrets.values():
+        assert secret not in stack.run.output
+    health = httpx.get(f"{base}/api/v2/monitor/health", timeout=10).json()
+    assert {c: health[c]["status"] for c in AIRFLOW_COMPONENTS} == dict.fromkeys(
+        AIRFLOW_COMPONENTS, "healthy"
+    )
+    assert (
+        httpx.post(f"{base}/auth/token", json={"username": "ci", "password": "nope"}, timeout=30).status_code
+        == 401
+    )
+    assert httpx.get(f"{base}/api/v2/dags", timeout=30).status_code == 401
+    with stack.airflow_client() as client:
+        dags = {d["dag_id"]: d for d in client.get("/dags").json()["dags"]}
+        errors = client.get("/importErrors").json()
+    assert errors["total_entries"] == 0, errors
+    assert {"business_check", "baseline_code_sync", "baseline_schema_sync", "baseline_config_sync",
+            "env_patrol"} <= set(dags)  # fmt: skip
+    assert not any(d["is_paused"] for d in dags.values())
+
+
+def test_invalid_params_are_refused_before_a_run_exists(stack: Stack) -> None:
+    code, _, err = stack.trigger("business_check", {"environment": "Not A Name!"})
+    assert code == 2 and "HTTP 400" in err and "environment" in err
+
+
+def test_business_check_from_ci_passes_on_the_seeded_sandbox(stack: Stack) -> None:
+    code, out, err = stack.trigger("business_check", {"environment": "baseline", "tags": ["smoke"]})
+    assert code == 0, out + err
+    result = _result(out)
+    assert result["state"] == "success"
+    checks = result["run_business_checks"]
+    assert checks["passed"] is True and checks["scenarios"] > 0
+    assert httpx.get(checks["report_url"], timeout=30).status_code == 200  # the report the task links to
+    assert result["run_business_checks links"]["Business check report"] == checks["report_url"]
+
+
+def test_code_sync_brings_the_baseline_to_production_and_triggers_checks(stack: Stack) -> None:
+    code, out, err = stack.trigger("baseline_code_sync", {})
+    assert code == 0, out + err
+    assert sorted(c["service"] for c in _result(out)["reconcile"]["changed"]) == ["hotel-search", "quote"]
+    with stack.api() as api:
+        versions = {s["name"]: {i["version"] for i in s["instances"]}
+                    for s in api.get("/environments/baseline/services").json()}  # fmt: skip
+        sent = api.get("/notifications", params={"channel": "admins"}).json()
+    assert versions["hotel-search"] == {"1.1.0"} and versions["quote"] == {"1.2.0"}
+    assert any("2 changed, 0 failed" in json.dumps(n) for n in sent)
+
+    with stack.airflow_client() as client:  # the environment_changed asset triggered business_check
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            runs = client.get("/dags/business_check/dagRuns", params={"run_type": "asset_triggered"}).json()
+            if any(r["state"] == "success" for r in runs["dag_runs"]):
+                break
+            time.sleep(3)
+        assert [r["state"] for r in runs["dag_runs"]] == ["success"], runs
+
+    code, out, _ = stack.trigger("baseline_code_sync", {})  # nothing left to do
+    assert code == 0 and _result(out)["reconcile"] == {"changed": [], "failed": []}
+
+
+def test_schema_sync_applies_safe_changes_and_waits_for_approval_of_destructive(stack: Stack) -> None:
+    assert "legacy_promo_code" in stack.column_names("baseline_quote", "quotes")
+    code, out, err = stack.trigger("baseline_schema_sync", {}, "--no-wait")
+    assert code == 0, err
+    run_id = out.split(" run ")[1].split(":")[0]
+    with stack.airflow_client() as client:
+        path = f"/dags/baseline_schema_sync/dagRuns/{run_id}/taskInstances/approve_destructive"
+        deadline = time.monotonic() + 300
+        while client.get(path).json().get("state") != "deferred":
+            assert time.monotonic() < deadline, client.get(path).json()
+            time.sleep(2)
+        detail = client.get(f"{path}/-1/hitlDetails").json()
+        assert 'drop column "legacy_promo_code"' in detail["body"]
+        # safe changes are already in; the destructive one waits
+        assert "legacy_promo_code" in stack.column_names("baseline_quote", "quotes")
+        assert {"latitude", "longitude"} <= stack.column_names("baseline_hotel_search", "hotels")
+        time.sleep(8)  # AIRFLOW3.md: an answer within ~5 s of entering awaiting input fails the task
+        answer = client.patch(
+            f"{path}/-1/hitlDetails", json={"chosen_options": ["Approve"], "params_input": {}}
+        )
+        assert answer.status_code == 200, answer.text
+        deadline = time.monotonic() + 300
+        while (state := client.get(f"/dags/baseline_schema_sync/dagRuns/{run_id}").json()["state"]) not in (
+            "success",
+            "failed",
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(3)
+    assert state == "success"
+    assert "legacy_promo_code" not in stack.column_names("baseline_quote", "quotes")
+
+
+def test_sigterm_stops_everything(stack: Stack) -> None:
+    procs = stack.run.processes()
+    stack.run.signal(signal.SIGTERM)
+    assert stack.run.wait_exit(timeout=120) == 0
+    assert all_gone(procs, timeout=30) == []
