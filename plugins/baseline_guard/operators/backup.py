@@ -3,7 +3,7 @@
 A backup of an environment is one ``PgDumpToS3Operator`` per database (mapped), then one
 ``WriteBackupManifestOperator``: the manifest is written last and is the commit point. A restore
 is ``RestoreFromBackupOperator`` (by backup id or ``latest``) or ``S3ToPgRestoreOperator`` (by key
-and checksum). Passwords come from Airflow connections and reach the tools only through a 0600
+and checksum). ``BackupRetentionOperator`` deletes old backups and cleans up leftovers. Passwords come from Airflow connections and reach the tools only through a 0600
 passfile; they are never logged, never in XCom.
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -29,6 +31,7 @@ from baseline_guard.backup import (
     resolve_backup_id,
     restore_database,
 )
+from baseline_guard.backup.retention import apply_retention
 from baseline_guard.backup.s3io import MIB
 from baseline_guard.errors import InvalidInput
 
@@ -424,3 +427,68 @@ class RestoreFromBackupOperator(_RestoreOperatorBase):
         record = manifest.database(name)
         result = self._restore(record.key, ExpectedDump.from_record(record), target_kind)
         return {**result, "backup_id": backup_id}
+
+
+class BackupRetentionOperator(BackupBaseOperator):
+    """Delete an environment's old backups (whole, manifest first) and clean up leftovers.
+
+    Per phase, the newest ``keep_last_n`` backups and every backup younger than ``max_age_days``
+    are kept. Manifest-less dumps and incomplete uploads older than ``leftover_grace_hours`` are
+    removed. "Now" is the run's time (``data_interval_end`` or ``run_after``), so a retry decides
+    the same way.
+
+    :param environment: environment whose backups to prune (templated)
+    :param keep_last_n: backups kept per phase whatever their age (at least 1)
+    :param max_age_days: backups younger than this are kept; None keeps only the newest ``keep_last_n``
+    :param leftover_grace_hours: leftovers younger than this may belong to a backup being written
+    :param dry_run: only report what would be deleted
+    """
+
+    template_fields: Sequence[str] = ("bucket", "environment")
+
+    def __init__(
+        self,
+        *,
+        environment: str,
+        keep_last_n: int = 7,
+        max_age_days: float | None = 14,
+        leftover_grace_hours: float = 24,
+        dry_run: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.environment = environment
+        self.keep_last_n = keep_last_n
+        self.max_age_days = max_age_days
+        self.leftover_grace_hours = leftover_grace_hours
+        self.dry_run = dry_run
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        report = apply_retention(
+            self.s3_client,
+            self.bucket,
+            self.environment,
+            keep_last_n=self.keep_last_n,
+            max_age_days=self.max_age_days,
+            now=run_time(context),
+            leftover_grace=timedelta(hours=self.leftover_grace_hours),
+            dry_run=self.dry_run,
+        )
+        self.log.info(
+            "retention applied",
+            environment=self.environment,
+            dry_run=self.dry_run,
+            deleted=len(report.deleted_backups),
+            kept=len(report.kept_backups),
+            leftover_objects=len(report.deleted_leftover_objects),
+            aborted_uploads=len(report.aborted_uploads),
+        )
+        return asdict(report)
+
+
+def run_time(context: Any) -> datetime:
+    """The run's reference time: ``data_interval_end``, else ``dag_run.run_after`` (never the wall clock)."""
+    moment = context.get("data_interval_end") or getattr(context.get("dag_run"), "run_after", None)
+    if moment is None:
+        raise InvalidInput("the task context has neither data_interval_end nor dag_run.run_after")
+    return moment
