@@ -21,6 +21,7 @@ from local_stack.connections import (
     as_env,
     reference_env_connections,
 )
+from local_stack.postgres import PG_BIN_DIR
 from local_stack.s3 import ACCESS_KEY, REGION, SECRET_KEY
 from local_stack.seed import all_databases
 
@@ -104,6 +105,8 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
             f"{u}:{r}" for u, (r, _) in AIRFLOW_USERS.items()
         ),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(config.airflow_passwords_file),
+        # pg_dump / pg_restore of the embedded PostgreSQL, the same major version as the server
+        "BASELINE_GUARD_PG_BIN_DIR": str(PG_BIN_DIR),
         # standalone starts each component as `airflow ...` found on PATH: use this environment's.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
     }

@@ -36,7 +36,7 @@ from baseline_guard.environment_contract import (
     Service,
     TestConfig,
 )
-from baseline_guard.errors import ProductionWriteRefused
+from baseline_guard.errors import InvalidInput, ProductionWriteRefused
 
 T = TypeVar("T")
 
@@ -198,6 +198,17 @@ class EnvironmentHook(BaseHook):
         return self._get(
             f"list databases of {environment}", f"/environments/{environment}/databases", list[Database]
         )
+
+    def list_databases_of(self, environment: str) -> list[Database]:
+        """Like :meth:`list_databases`, but an unknown environment is bad input (no retry helps)."""
+        try:
+            return self.list_databases(environment)
+        except EnvironmentApiError as err:
+            if err.status == 404:
+                raise InvalidInput(
+                    f"environment {environment!r} is not known to the environment API"
+                ) from err
+            raise
 
     # --- instances -----------------------------------------------------------------------
 

@@ -1,0 +1,152 @@
+"""
+### Test-data backup
+
+Backs up an environment's databases to S3, before a CI test run (`pre_test`, so the data can
+be put back to a known state) and after it (`post_test`, for audit), or by hand (`manual`).
+
+1. `plan_backup` checks the params against the environment API (the environment exists, each
+   named database belongs to it) and derives the backup id from the run (a retry of the same
+   run continues the same backup; it never overwrites one).
+2. `dump_database` (one mapped task per database, at most 2 per run and 4 across runs):
+   `pg_dump -Fc` **streamed** into an S3 multipart upload: no copy on local disk, memory
+   bounded by a few parts, SHA-256 computed while streaming, server-side encryption, never
+   overwriting an object, the upload aborted on any failure.
+3. `write_manifest` checks every dump and writes the manifest **last**: a backup without a
+   manifest does not exist for listing or restore. Its result is the backup id.
+4. `apply_retention` deletes whole old backups of the environment (newest 7 per phase and
+   everything younger than 14 days are kept) and leftovers of failed ones.
+5. `run_business_checks` checks the environment still works (default: for `pre_test`).
+
+From CI: `baseline-guard-trigger test_data_backup --conf '{"environment": "proj-a", "phase": "pre_test", "pipeline_id": "1234"}'`
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Param, dag, task
+from baseline_guard.backup.manifest import DATABASE_PATTERN
+from baseline_guard.dag_defaults import START_DATE, default_args
+from baseline_guard.environment_contract import NAME_PATTERN
+from baseline_guard.notifiers.admins import dag_failure_notifier
+from baseline_guard.operators.backup import (
+    BackupRetentionOperator,
+    PgDumpToS3Operator,
+    WriteBackupManifestOperator,
+)
+from baseline_guard.operators.business_check import BusinessCheckOperator
+
+BUCKET = "{{ var.value.baseline_guard_backup_bucket }}"
+AWS_CONN_ID = "aws_backups"
+PLAN = "ti.xcom_pull(task_ids='plan_backup')"
+
+
+@dag(
+    dag_id="test_data_backup",
+    schedule=None,
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=4,
+    render_template_as_native_obj=True,
+    doc_md=__doc__,
+    tags=["baseline-guard", "test-data", "backup", "ci"],
+    default_args=default_args(execution_timeout=timedelta(hours=2)),
+    on_failure_callback=dag_failure_notifier("test-data backup"),
+    params={
+        "environment": Param(
+            "baseline",
+            type="string",
+            pattern=NAME_PATTERN,
+            description="Environment whose databases to back up.",
+        ),
+        "phase": Param(
+            "manual",
+            type="string",
+            enum=["pre_test", "post_test", "manual"],
+            description="pre_test (before a CI test run), post_test (after it, for audit) or manual.",
+        ),
+        "databases": Param(
+            [],
+            type="array",
+            items={"type": "string", "pattern": DATABASE_PATTERN},
+            description="Databases to back up; empty: all the environment's databases.",
+        ),
+        "pipeline_id": Param(
+            None,
+            type=["null", "string"],
+            maxLength=200,
+            description="CI pipeline id, recorded in the manifest.",
+        ),
+        "run_business_check": Param(
+            None,
+            type=["null", "boolean"],
+            description="Run the business checks afterwards; empty: yes for pre_test.",
+        ),
+    },
+)
+def test_data_backup() -> None:
+    @task
+    def plan_backup(params: dict[str, Any], **context: Any) -> list[dict[str, Any]]:
+        """One dump per database; each carries the backup id (the same on every retry of the run)."""
+        from baseline_guard.backup import make_backup_id
+        from baseline_guard.hooks.environment import EnvironmentHook
+        from baseline_guard.test_data import choose_databases
+
+        env = params["environment"]
+        dbs = choose_databases(EnvironmentHook().list_databases_of(env), params["databases"], env)
+        backup_id = make_backup_id(context["dag_run"].run_after, params["phase"], context["run_id"])
+        print(f"backup {backup_id} of {env}: {[d.name for d in dbs]}")
+        return [
+            {"postgres_conn_id": d.conn_id, "database": d.name, "service": d.service,
+             "environment": env, "backup_id": backup_id}
+            for d in dbs
+        ]  # fmt: skip
+
+    plan = plan_backup()
+
+    dumps = PgDumpToS3Operator.partial(
+        task_id="dump_database",
+        aws_conn_id=AWS_CONN_ID,
+        bucket=BUCKET,
+        max_active_tis_per_dagrun=2,
+        max_active_tis_per_dag=4,
+        map_index_template="{{ task.database }}",
+    ).expand_kwargs(plan)
+
+    manifest = WriteBackupManifestOperator(
+        task_id="write_manifest",
+        aws_conn_id=AWS_CONN_ID,
+        bucket=BUCKET,
+        environment="{{ params.environment }}",
+        backup_id=f"{{{{ {PLAN}[0]['backup_id'] }}}}",
+        databases=f"{{{{ {PLAN} | map(attribute='database') | list }}}}",
+        ci_pipeline_id="{{ params.pipeline_id or '' }}",
+    )
+
+    retention = BackupRetentionOperator(
+        task_id="apply_retention",
+        aws_conn_id=AWS_CONN_ID,
+        bucket=BUCKET,
+        environment="{{ params.environment }}",
+    )
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def checks_wanted(params: dict[str, Any]) -> bool:
+        wanted = params["run_business_check"]
+        return params["phase"] == "pre_test" if wanted is None else bool(wanted)
+
+    checks = BusinessCheckOperator(
+        task_id="run_business_checks",
+        environment="{{ params.environment }}",
+        bucket=BUCKET,
+    )
+
+    dumps >> manifest >> retention
+    manifest >> checks_wanted() >> checks
+
+
+dag = test_data_backup()
+
+if __name__ == "__main__":
+    dag.test()
