@@ -29,8 +29,7 @@ from typing import Any
 from airflow.sdk import AssetOrTimeSchedule, Param, dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 from baseline_guard.assets import ENVIRONMENT_CHANGED
-from baseline_guard.dag_defaults import START_DATE, default_args
-from baseline_guard.environment_contract import NAME_PATTERN
+from baseline_guard.dag_defaults import START_DATE, default_args, environment_param
 from baseline_guard.operators.business_check import BusinessCheckOperator, BusinessChecksFailed
 
 
@@ -48,12 +47,7 @@ from baseline_guard.operators.business_check import BusinessCheckOperator, Busin
         **default_args(execution_timeout=timedelta(minutes=10), no_retry_for=[BusinessChecksFailed])
     },
     params={
-        "environment": Param(
-            "baseline",
-            type="string",
-            pattern=NAME_PATTERN,
-            description="Environment to check: baseline or a project environment's name.",
-        ),
+        "environment": environment_param("Environment to check: baseline or a project environment's name."),
         "tags": Param(
             [],
             type="array",

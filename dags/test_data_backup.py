@@ -26,9 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, task
-from baseline_guard.backup.manifest import DATABASE_PATTERN
-from baseline_guard.dag_defaults import START_DATE, default_args
-from baseline_guard.environment_contract import NAME_PATTERN
+from baseline_guard.dag_defaults import START_DATE, databases_param, default_args, environment_param
 from baseline_guard.notifiers.admins import dag_failure_notifier
 from baseline_guard.operators.backup import (
     BackupRetentionOperator,
@@ -54,24 +52,14 @@ PLAN = "ti.xcom_pull(task_ids='plan_backup')"
     default_args=default_args(execution_timeout=timedelta(hours=2)),
     on_failure_callback=dag_failure_notifier("test-data backup"),
     params={
-        "environment": Param(
-            "baseline",
-            type="string",
-            pattern=NAME_PATTERN,
-            description="Environment whose databases to back up.",
-        ),
+        "environment": environment_param("Environment whose databases to back up."),
         "phase": Param(
             "manual",
             type="string",
             enum=["pre_test", "post_test", "manual"],
             description="pre_test (before a CI test run), post_test (after it, for audit) or manual.",
         ),
-        "databases": Param(
-            [],
-            type="array",
-            items={"type": "string", "pattern": DATABASE_PATTERN},
-            description="Databases to back up; empty: all the environment's databases.",
-        ),
+        "databases": databases_param("Databases to back up; empty: all the environment's databases."),
         "pipeline_id": Param(
             None,
             type=["null", "string"],

@@ -23,9 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, task
-from baseline_guard.backup.manifest import DATABASE_PATTERN
-from baseline_guard.dag_defaults import START_DATE, default_args
-from baseline_guard.environment_contract import NAME_PATTERN
+from baseline_guard.dag_defaults import START_DATE, databases_param, default_args, environment_param
 from baseline_guard.notifiers.admins import dag_failure_notifier
 from baseline_guard.operators.backup import RestoreFromBackupOperator
 from baseline_guard.operators.business_check import BusinessCheckOperator
@@ -49,24 +47,14 @@ BACKUP_SELECTOR = (
     default_args=default_args(execution_timeout=timedelta(hours=2)),
     on_failure_callback=dag_failure_notifier("test-data restore"),
     params={
-        "environment": Param(
-            "baseline",
-            type="string",
-            pattern=NAME_PATTERN,
-            description="Environment to restore (never production).",
-        ),
+        "environment": environment_param("Environment to restore (never production)."),
         "backup_id": Param(
             "latest",
             type="string",
             pattern=BACKUP_SELECTOR,
             description="latest, latest:<phase> (pre_test, post_test, manual) or a backup id.",
         ),
-        "databases": Param(
-            [],
-            type="array",
-            items={"type": "string", "pattern": DATABASE_PATTERN},
-            description="Databases to restore; empty: every database in the backup.",
-        ),
+        "databases": databases_param("Databases to restore; empty: every database in the backup."),
     },
 )
 def test_data_restore() -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
+from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule
 
+from baseline_guard.backup.manifest import DATABASE_PATTERN
+from baseline_guard.environment_contract import NAME_PATTERN
 from baseline_guard.errors import InvalidInput, ProductionWriteRefused
 
 OWNER = "platform-qa"
@@ -40,3 +42,15 @@ def default_args(
             ]
         ),
     }
+
+
+def environment_param(description: str, default: str = "baseline") -> Param:
+    """An environment name, validated by the trigger form and the REST API before a run exists."""
+    return Param(default, type="string", pattern=NAME_PATTERN, description=description)
+
+
+def databases_param(description: str) -> Param:
+    """A list of database names (empty: all of them)."""
+    return Param(
+        [], type="array", items={"type": "string", "pattern": DATABASE_PATTERN}, description=description
+    )

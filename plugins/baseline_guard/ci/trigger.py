@@ -158,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         conf = load_conf(args)
         api = _client(url, access_token(url))
         run_id = trigger(api, args.dag_id, conf, args.run_id)
-        print(f"triggered {args.dag_id} run {run_id}: {url}/dags/{args.dag_id}/runs/{run_id}", flush=True)
+        link = f"{url}/dags/{args.dag_id}/runs/{run_id}"
+        print(f"triggered {args.dag_id} run {run_id}: {link}", flush=True)
         if args.no_wait:
+            print(json.dumps({"dag_id": args.dag_id, "run_id": run_id, "state": "queued", "url": link}, indent=2))
             return 0
         state = wait(api, args.dag_id, run_id, args.timeout, args.poll)
     except TriggerError as err:

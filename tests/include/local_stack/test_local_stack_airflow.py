@@ -22,7 +22,7 @@ import pytest
 from local_stack.stack import AIRFLOW_COMPONENTS
 from local_stack_helpers import StackRun, all_gone, secrets_of, stack_env
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.airflow, pytest.mark.timeout(900)]
 
 CI_USER = {"AIRFLOW_USERNAME": "ci", "AIRFLOW_PASSWORD": "ci"}
 
@@ -114,7 +114,7 @@ def test_airflow_is_healthy_and_answers_ci(stack: Stack) -> None:
         errors = client.get("/importErrors").json()
     assert errors["total_entries"] == 0, errors
     assert {"business_check", "baseline_code_sync", "baseline_schema_sync", "baseline_config_sync",
-            "env_patrol"} <= set(dags)  # fmt: skip
+            "env_patrol", "test_data_backup", "test_data_restore"} <= set(dags)  # fmt: skip
     assert not any(d["is_paused"] for d in dags.values())
 
 
@@ -162,32 +162,87 @@ def test_schema_sync_applies_safe_changes_and_waits_for_approval_of_destructive(
     assert "legacy_promo_code" in stack.column_names("baseline_quote", "quotes")
     code, out, err = stack.trigger("baseline_schema_sync", {}, "--no-wait")
     assert code == 0, err
-    run_id = out.split(" run ")[1].split(":")[0]
+    our_run = _result(out)["run_id"]
     with stack.airflow_client() as client:
-        path = f"/dags/baseline_schema_sync/dagRuns/{run_id}/taskInstances/approve_destructive"
+        # The hourly run created when the DAG was unpaused may hold the approval (one run at a time:
+        # ours queues behind it). Answer whichever run asks.
+        pending, detail = None, {}
         deadline = time.monotonic() + 300
-        while client.get(path).json().get("state") != "deferred":
-            assert time.monotonic() < deadline, client.get(path).json()
+        while pending is None:
+            assert time.monotonic() < deadline, "no run asked for approval"
+            for run in client.get("/dags/baseline_schema_sync/dagRuns").json()["dag_runs"]:
+                path = f"/dags/baseline_schema_sync/dagRuns/{run['dag_run_id']}/taskInstances/approve_destructive"
+                if client.get(path).json().get("state") in ("deferred", "awaiting_input"):
+                    pending, detail = path, client.get(f"{path}/-1/hitlDetails").json()
             time.sleep(2)
-        detail = client.get(f"{path}/-1/hitlDetails").json()
         assert 'drop column "legacy_promo_code"' in detail["body"]
         # safe changes are already in; the destructive one waits
         assert "legacy_promo_code" in stack.column_names("baseline_quote", "quotes")
         assert {"latitude", "longitude"} <= stack.column_names("baseline_hotel_search", "hotels")
         time.sleep(8)  # AIRFLOW3.md: an answer within ~5 s of entering awaiting input fails the task
         answer = client.patch(
-            f"{path}/-1/hitlDetails", json={"chosen_options": ["Approve"], "params_input": {}}
+            f"{pending}/-1/hitlDetails", json={"chosen_options": ["Approve"], "params_input": {}}
         )
         assert answer.status_code == 200, answer.text
-        deadline = time.monotonic() + 300
-        while (state := client.get(f"/dags/baseline_schema_sync/dagRuns/{run_id}").json()["state"]) not in (
+        deadline = time.monotonic() + 400
+        while (state := client.get(f"/dags/baseline_schema_sync/dagRuns/{our_run}").json()["state"]) not in (
             "success",
             "failed",
         ):
             assert time.monotonic() < deadline
             time.sleep(3)
-    assert state == "success"
+        assert state == "success"
+        approval = client.get(
+            f"/dags/baseline_schema_sync/dagRuns/{our_run}/taskInstances/approve_destructive"
+        )
+        assert approval.json()["state"] in ("success", "skipped")
     assert "legacy_promo_code" not in stack.column_names("baseline_quote", "quotes")
+
+
+def test_backup_then_restore_from_ci_puts_the_data_back(stack: Stack) -> None:
+    code, out, err = stack.trigger(
+        "test_data_backup", {"environment": "baseline", "phase": "pre_test", "pipeline_id": "ci-4711"}
+    )
+    assert code == 0, out + err
+    result = _result(out)
+    manifest = result["write_manifest"]
+    assert manifest["phase"] == "pre_test" and len(manifest["databases"]) == 4
+    assert all(len(d["sha256"]) == 64 and d["size"] > 0 for d in manifest["databases"])
+    orders_before = stack.scalar("baseline_booking", "SELECT count(*) FROM orders")
+    assert orders_before > 0
+
+    stack.scalar(
+        "baseline_booking", "DELETE FROM payments; DELETE FROM orders; SELECT 0"
+    )  # tests broke the data
+    code, out, err = stack.trigger(
+        "test_data_restore",
+        {"environment": "baseline", "backup_id": "latest:pre_test", "databases": ["baseline_booking"]},
+    )
+    assert code == 0, out + err
+    assert _result(out)["verify_restore"]["backup_id"] == manifest["backup_id"]
+    assert stack.scalar("baseline_booking", "SELECT count(*) FROM orders") == orders_before
+
+    with stack.airflow_client() as client:  # the database password never reaches a task log
+        logs = client.get(
+            f"/dags/test_data_backup/dagRuns/{result['run_id']}/taskInstances/dump_database/logs/1",
+            params={"map_index": 0}, headers={"Accept": "text/plain"},
+        ).text  # fmt: skip
+    assert "dump uploaded" in logs
+    assert stack.secrets["postgres_password"] not in logs
+
+
+def test_bad_test_data_requests_are_refused_clearly(stack: Stack) -> None:
+    code, _, err = stack.trigger("test_data_backup", {"environment": "baseline", "phase": "during"})
+    assert code == 2 and "HTTP 400" in err  # unknown phase: no run is created
+    code, _, err = stack.trigger("test_data_restore", {"environment": "baseline", "backup_id": "yesterday"})
+    assert code == 2 and "HTTP 400" in err
+
+    code, out, _ = stack.trigger("test_data_backup", {"environment": "baseline", "databases": ["no_such_db"]})
+    assert code == 1 and _result(out)["failed_tasks"] == ["plan_backup"]
+    before = stack.scalar("prod_booking", "SELECT count(*) FROM orders")
+    code, out, _ = stack.trigger("test_data_restore", {"environment": "production"})
+    assert code == 1 and _result(out)["failed_tasks"] == ["plan_restore"]
+    assert stack.scalar("prod_booking", "SELECT count(*) FROM orders") == before
 
 
 def test_sigterm_stops_everything(stack: Stack) -> None:

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from local_stack.ports import free_port
 from reference_env.launcher import ReferenceEnvironment
 
 
 @pytest.fixture(scope="session")
-def refenv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceEnvironment]:
-    env = ReferenceEnvironment(
-        tmp_path_factory.mktemp("refenv"), api_port=free_port(), gateway_port=free_port(),
-        token=secrets.token_urlsafe(24),
-    )  # fmt: skip
-    env.start()
-    yield env
-    env.stop()
+def refenv(make_env_api: Callable[[], ReferenceEnvironment]) -> ReferenceEnvironment:
+    """This folder's own reference environment (its tests change it)."""
+    return make_env_api()
 
 
 @pytest.fixture(scope="session")

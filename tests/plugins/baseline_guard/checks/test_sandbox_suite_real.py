@@ -4,9 +4,8 @@ caught and the report names that instance; a project environment is checked thro
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -14,7 +13,6 @@ import pytest
 from baseline_guard.checks import CheckRun, load_suites, run_checks
 from baseline_guard.checks.results import MIN_SUSPECT_FAILURES
 from conftest import SCENARIOS_DIR
-from local_stack.ports import free_port
 from reference_env.launcher import ReferenceEnvironment
 
 SUITES = load_suites(SCENARIOS_DIR)
@@ -22,19 +20,10 @@ MODULES = {"hotel-search": "search", "hotel-detail": "catalog", "quote": "pricin
 
 
 @pytest.fixture(scope="module")
-def reference_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceEnvironment]:
-    env = ReferenceEnvironment(
-        tmp_path_factory.mktemp("refenv-checks"), api_port=free_port(), gateway_port=free_port(),
-        token=secrets.token_urlsafe(24),
-    )  # fmt: skip
-    env.start()
-    # Warm up: a freshly started sandbox's first answers can take longer than the suite's 1000 ms limits.
-    with httpx.Client(base_url=env.gateway_url, timeout=20) as gateway:
-        for _ in range(4):
-            for service in MODULES:
-                gateway.get(f"/{service}/health")
-    yield env
-    env.stop()
+def reference_env(make_env_api: Callable[[], ReferenceEnvironment]) -> ReferenceEnvironment:
+    """A reference environment of this module's own (its tests deploy faulty versions); the
+    launcher warms it up, so the first checks are not slowed by fresh processes."""
+    return make_env_api()
 
 
 @pytest.fixture(scope="module")
