@@ -161,7 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         link = f"{url}/dags/{args.dag_id}/runs/{run_id}"
         print(f"triggered {args.dag_id} run {run_id}: {link}", flush=True)
         if args.no_wait:
-            print(json.dumps({"dag_id": args.dag_id, "run_id": run_id, "state": "queued", "url": link}, indent=2))
+            print(
+                json.dumps(
+                    {"dag_id": args.dag_id, "run_id": run_id, "state": "queued", "url": link}, indent=2
+                )
+            )
             return 0
         state = wait(api, args.dag_id, run_id, args.timeout, args.poll)
     except TriggerError as err:
