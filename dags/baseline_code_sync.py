@@ -15,7 +15,8 @@ run's data interval end (the latest production release record of each service).
 4. `notify_summary` sends one message to the environment admins (what changed, what failed
    and was rolled back) and fails the run if any service failed.
 
-Never writes to production. Params: none needed; trigger manually to sync now.
+Never writes to production. Trigger by hand to sync now; `health_timeout_s` bounds how long a
+new instance may take to become healthy before it is rolled back.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 from airflow.timetables.trigger import CronTriggerTimetable
 from baseline_guard.assets import ENVIRONMENT_CHANGED
@@ -46,6 +47,15 @@ ENVIRONMENT = "baseline"
         execution_timeout=timedelta(minutes=20), no_retry_for=[RolloutFailed, RolloutStuck]
     ),
     on_failure_callback=dag_failure_notifier("baseline code sync"),
+    params={
+        "health_timeout_s": Param(
+            120,
+            type="integer",
+            minimum=5,
+            maximum=1800,
+            description="Seconds a new instance may take to become healthy before rollback.",
+        ),
+    },
 )
 def baseline_code_sync() -> None:
     @task
@@ -66,6 +76,7 @@ def baseline_code_sync() -> None:
         task_id="rollout",
         environment=ENVIRONMENT,
         max_active_tis_per_dagrun=2,
+        health_timeout_s="{{ params.health_timeout_s }}",
         map_index_template="{{ task.service }} → {{ task.version }}",
     ).expand_kwargs(plan)
 

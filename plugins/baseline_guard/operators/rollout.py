@@ -35,12 +35,12 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
     :param environment: environment to change; never ``production`` (templated)
     :param drain_timeout_s: how long to wait for in-flight requests to finish
     :param deploy_timeout_s: how long the deploy operation may take
-    :param health_timeout_s: how long a new instance may take to become healthy
+    :param health_timeout_s: how long a new instance may take to become healthy (templated)
     :param smoke_paths: paths requested directly on the new instance; each must answer 2xx
     :param poll_interval_s: polling interval of every wait
     """
 
-    template_fields: Sequence[str] = ("service", "version", "environment")
+    template_fields: Sequence[str] = ("service", "version", "environment", "health_timeout_s")
     ui_color = "#d6eaf8"
 
     def __init__(
@@ -138,7 +138,9 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
             last[:] = [report.health]
             return report.health == Health.HEALTHY and report.version in (None, version)
 
-        self._wait("health", healthy, self.health_timeout_s, detail=lambda: f"last health: {last[-1:]}")
+        self._wait(
+            "health", healthy, float(self.health_timeout_s), detail=lambda: f"last health: {last[-1:]}"
+        )
         self._smoke(index, version)
 
     def _smoke(self, index: int, version: str) -> None:

@@ -163,6 +163,28 @@ def test_code_sync_brings_the_baseline_to_production_and_triggers_checks(stack: 
     assert code == 0 and _result(out)["reconcile"] == {"changed": [], "failed": []}
 
 
+def test_a_release_that_fails_its_health_check_is_rolled_back_and_reported(stack: Stack) -> None:
+    with stack.api() as api:
+        api.post("/releases", json={"service": "quote", "version": "1.9.1-unhealthy"}).raise_for_status()
+        api.delete("/notifications").raise_for_status()
+        code, out, _ = stack.trigger("baseline_code_sync", {"health_timeout_s": 8})
+        assert code == 1
+        result = _result(out)
+        assert "rollout" in result["failed_tasks"] and "notify_summary" in result["failed_tasks"]
+        assert result["reconcile"]["failed"] == [
+            {"service": "quote", "version": "1.9.1-unhealthy", "running": ["1.2.0"]}
+        ]
+        quote = api.get("/environments/baseline/services/quote").json()
+        assert [(i["version"], i["in_rotation"], i["health"]) for i in quote["instances"]] == [
+            ("1.2.0", True, "healthy"),
+            ("1.2.0", True, "healthy"),
+        ]
+        sent = json.dumps(api.get("/notifications", params={"channel": "admins"}).json())
+        assert "0 changed, 1 failed" in sent and "quote" in sent
+        # production goes back to the good version, so the hourly runs have nothing to roll back
+        api.post("/releases", json={"service": "quote", "version": "1.2.0"}).raise_for_status()
+
+
 def test_schema_sync_applies_safe_changes_and_waits_for_approval_of_destructive(stack: Stack) -> None:
     assert "legacy_promo_code" in stack.column_names("baseline_quote", "quotes")
     code, out, err = stack.trigger("baseline_schema_sync", {}, "--no-wait")
