@@ -251,7 +251,7 @@ def test_backup_then_restore_from_ci_puts_the_data_back(stack: Stack) -> None:
     with stack.airflow_client() as client:  # the database password never reaches a task log
         logs = client.get(
             f"/dags/test_data_backup/dagRuns/{result['run_id']}/taskInstances/dump_database/logs/1",
-            params={"map_index": 0}, headers={"Accept": "text/plain"},
+            params={"map_index": 0}, headers={"Accept": "application/x-ndjson"},
         ).text  # fmt: skip
     assert "dump uploaded" in logs
     assert stack.secrets["postgres_password"] not in logs
