@@ -62,6 +62,24 @@ def test_sync_applies_the_safe_part_holds_the_rest_and_a_second_run_applies_noth
     assert [s.sql for s in second.held] == [s.sql for s in first.held]
 
 
+def test_safe_only_differences_make_the_target_dump_equal_the_source_dump(dbs):
+    # migradiff does not compare sequence options (START ...): a known limit, see docs/schema-sync.md
+    dbs.source(SOURCE.replace(" START 1000", ""))
+    dbs.target(
+        "CREATE TYPE status AS ENUM ('new', 'paid');"  # gains a value
+        "CREATE TABLE customer (id int PRIMARY KEY, email varchar(100) NOT NULL UNIQUE);"  # widened, new column
+        "INSERT INTO customer VALUES (1, 'a@example.com');"
+    )
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn, schemas=["public"])
+    assert first.applied and all(s.safe for s in first.applied)
+    # the view uses the new enum value: PostgreSQL refuses that in the adding transaction, so the next run
+    assert [s.sql.split(" as ")[0] for s in first.held] == ['create or replace view "public"."open_orders"']
+    second = sync_schema(dbs.source_dsn, dbs.target_dsn, schemas=["public"])
+    assert second.held == [] and second.applied
+    assert dbs.dump_target() == dbs.dump_source()
+    assert dbs.target("SELECT email FROM customer;").strip() == "a@example.com"  # data kept
+
+
 def test_apply_destructive_makes_the_target_match_the_source(dbs):
     dbs.source(SOURCE)
     dbs.target(TARGET)
