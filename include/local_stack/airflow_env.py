@@ -11,6 +11,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 from local_stack.config import AIRFLOW_USERS, BACKUP_BUCKET, StackConfig, write_private
 from local_stack.connections import (
@@ -26,6 +27,7 @@ from local_stack.s3 import ACCESS_KEY, REGION, SECRET_KEY
 from local_stack.seed import all_databases
 
 BACKUPS_CONN_ID = "aws_backups"
+AIRFLOW_METADATA_DB = "airflow_metadata"
 BACKUP_BUCKET_VARIABLE = "baseline_guard_backup_bucket"
 
 
@@ -85,7 +87,9 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
     env = {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        # PostgreSQL, not SQLite: with SQLite the scheduler, API server and DAG processor lock each
+        # other out under load (HTTP 500 "Database error" on a REST trigger was seen).
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_db_uri(config),
         "AIRFLOW__CORE__PARALLELISM": "6",
         "AIRFLOW__CORE__DAGS_FOLDER": str(repo / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(repo / "plugins"),
@@ -112,6 +116,12 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
     }
     env.update(connection_env(config))
     return env
+
+
+def metadata_db_uri(config: StackConfig) -> str:
+    """Airflow's metadata database on the stack's PostgreSQL server."""
+    password = quote(config.secrets.postgres_password, safe="")
+    return f"postgresql+psycopg2://postgres:{password}@{config.host}:{config.ports.pg_port}/{AIRFLOW_METADATA_DB}"
 
 
 def write_airflow_passwords(config: StackConfig) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 
-from local_stack.airflow_env import airflow_env, write_airflow_passwords
+from local_stack.airflow_env import AIRFLOW_METADATA_DB, airflow_env, write_airflow_passwords
 from local_stack.config import AIRFLOW_USERS, BACKUP_BUCKET, StackConfig, write_private
 from local_stack.postgres import LocalPostgres
 from local_stack.processes import (
@@ -203,6 +203,7 @@ class LocalStack:
         cfg = self.config
         self.out(f"Starting Airflow standalone on {cfg.airflow_url} (first start migrates its database) ...")
         write_airflow_passwords(cfg)
+        self.postgres.create_database(AIRFLOW_METADATA_DB)
         env = {**os.environ, **airflow_env(cfg)}
         self.airflow = ManagedProcess(
             name="airflow",

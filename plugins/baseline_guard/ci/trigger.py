@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -94,19 +96,27 @@ def _client(url: str, token: str) -> Any:
     return ac.ApiClient(ac.Configuration(host=url, access_token=token))
 
 
-def trigger(api: Any, dag_id: str, conf: dict[str, Any], run_id: str | None) -> str:
+def trigger(api: Any, dag_id: str, conf: dict[str, Any], run_id: str | None, attempts: int = 4) -> str:
+    """Create the run; 5xx answers are retried with the same run id, so a retry never makes a second run."""
     from airflow_client.client.api.dag_run_api import DagRunApi
     from airflow_client.client.exceptions import ApiException
     from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRunPostBody
 
+    run_id = run_id or f"ci__{datetime.now(UTC):%Y%m%dT%H%M%S}__{secrets.token_hex(4)}"
     body = TriggerDAGRunPostBody(logical_date=None, conf=conf, dag_run_id=run_id)
-    try:
-        run = DagRunApi(api).trigger_dag_run(dag_id, body)
-    except ApiException as err:
-        raise TriggerError(
-            f"Airflow refused to trigger {dag_id} (HTTP {err.status}): {_detail(err.body)}"
-        ) from None
-    return run.dag_run_id
+    for attempt in range(1, attempts + 1):
+        try:
+            return DagRunApi(api).trigger_dag_run(dag_id, body).dag_run_id
+        except ApiException as err:
+            if err.status == 409 and attempt > 1:
+                return run_id  # an earlier attempt created it before its answer was lost
+            if (err.status or 0) < 500 or attempt == attempts:
+                raise TriggerError(
+                    f"Airflow refused to trigger {dag_id} (HTTP {err.status}): {_detail(err.body)}"
+                ) from None
+            print(f"Airflow answered HTTP {err.status}; retrying ({attempt}/{attempts - 1})", file=sys.stderr)
+            time.sleep(2**attempt)
+    raise AssertionError("unreachable")
 
 
 def wait(api: Any, dag_id: str, run_id: str, timeout: float, poll: float) -> str:

@@ -55,7 +55,7 @@ def test_airflow_env_points_airflow_at_the_repository_and_the_stack(tmp_path: Pa
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:38080/execution/"
     assert env["AIRFLOW__CORE__PARALLELISM"] == "6"
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:///")
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://postgres:")
     for conn_id in CONNECTION_IDS:
         assert json.loads(env[conn_env_var(conn_id)])["conn_type"]
     assert len(CONNECTION_IDS) == len(set(CONNECTION_IDS)) == 13
