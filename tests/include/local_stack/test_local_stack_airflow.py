@@ -226,6 +226,72 @@ def test_schema_sync_applies_safe_changes_and_waits_for_approval_of_destructive(
     assert "legacy_promo_code" not in stack.column_names("baseline_quote", "quotes")
 
 
+def test_config_sync_applies_test_configs_and_asks_on_call_about_production_only_changes(
+    stack: Stack,
+) -> None:
+    secret = "sekret-e2e-fx-token-4711"
+    with stack.api() as api:
+        api.post(
+            "/releases",
+            json={
+                "service": "quote",
+                "version": "1.3.0",
+                "test_config": {"pricing_currency": "EUR", "fx_api_token": secret},
+            },
+        ).raise_for_status()
+        api.post(
+            "/releases",
+            json={
+                "service": "order",
+                "version": "1.0.0",
+                "production_config": {"booking_mail": "smtp3.prod.example"},
+            },
+        ).raise_for_status()
+        api.delete("/notifications").raise_for_status()
+    code, out, err = stack.trigger("baseline_config_sync", {}, "--no-wait")
+    assert code == 0, err
+    run_id = _result(out)["run_id"]
+    base = f"/dags/baseline_config_sync/dagRuns/{run_id}/taskInstances"
+    with stack.airflow_client() as client:
+        deadline = time.monotonic() + 300
+        while (ti := client.get(f"{base}/decide/0").json()).get("state") not in (
+            "deferred",
+            "awaiting_input",
+        ):
+            assert ti.get("state") not in ("skipped", "upstream_failed", "failed", "success"), ti
+            assert time.monotonic() < deadline, ti
+            time.sleep(2)
+        detail = client.get(f"{base}/decide/0/hitlDetails").json()
+        assert detail["subject"].startswith("order:") and "smtp3" not in detail["body"]
+        time.sleep(8)  # AIRFLOW3.md: an answer within ~5 s of entering awaiting input fails the task
+        answer = client.patch(f"{base}/decide/0/hitlDetails",
+                              json={"chosen_options": ["Not needed for the baseline"], "params_input": {}})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        while (state := client.get(f"/dags/baseline_config_sync/dagRuns/{run_id}").json()["state"]) not in (
+            "success",
+            "failed",
+        ):
+            assert time.monotonic() < deadline + 300
+            time.sleep(3)
+        assert state == "success"
+        xcom = client.get(f"{base}/apply_test_configs/xcomEntries/return_value").text
+        logs = client.get(
+            f"{base}/apply_test_configs/logs/1", headers={"Accept": "application/x-ndjson"}
+        ).text
+    assert "quote@1.3.0" in xcom and secret not in xcom
+    assert "applied test config" in logs and secret not in logs
+    with stack.airflow_client("admin") as admin:
+        recorded = json.loads(admin.get("/variables/baseline_guard_config_digests").json()["value"])
+    assert recorded["order"]["decision"] == "Not needed for the baseline"
+    with stack.api() as api:
+        oncall = json.dumps(api.get("/notifications", params={"channel": "oncall"}).json())
+        quote = api.get("/environments/baseline/services/quote/test-config").json()
+        order = api.get("/environments/baseline/services/order/test-config").json()
+    assert "order changed at" in oncall
+    assert quote["ref"] == "quote@1.3.0" and quote["values"]["fx_api_token"] == secret
+    assert "smtp3.prod.example" not in json.dumps(order)  # production values never reach the baseline
+
+
 def test_backup_then_restore_from_ci_puts_the_data_back(stack: Stack) -> None:
     code, out, err = stack.trigger(
         "test_data_backup", {"environment": "baseline", "phase": "pre_test", "pipeline_id": "ci-4711"}
