@@ -56,7 +56,7 @@ def baseline_config_sync() -> None:
     synced = ConfigSyncOperator(
         task_id="apply_test_configs",
         environment=ENVIRONMENT,
-        as_of="{{ (data_interval_end or dag_run.run_after).isoformat() }}",
+        as_of="{{ dag_run.run_after.isoformat() }}",  # data_interval_end is undefined on REST runs
     )
 
     @task
