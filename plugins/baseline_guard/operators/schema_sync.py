@@ -10,8 +10,6 @@ from airflow.sdk.log import mask_secret
 
 from baseline_guard.errors import InvalidInput
 from baseline_guard.operators.base import EnvironmentApiOperator
-from baseline_guard.schema import diff_schemas, sync_schema
-from baseline_guard.schema.apply import DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS
 
 
 class SchemaSyncOperator(EnvironmentApiOperator):
@@ -30,8 +28,8 @@ class SchemaSyncOperator(EnvironmentApiOperator):
         is contacted (templated)
     :param expected_destructive: with ``apply_destructive``: the destructive statements a person
         approved; the sync refuses (nothing applied) when the diff now holds anything else
-    :param lock_timeout_ms: how long each statement may wait for a lock on the target
-    :param statement_timeout_ms: how long each statement may run on the target
+    :param lock_timeout_ms: how long each statement may wait for a lock on the target (default 5 s)
+    :param statement_timeout_ms: how long each statement may run on the target (default 5 min)
     """
 
     template_fields: Sequence[str] = ("source_conn_id", "target_conn_id", "schemas", "target_environment")
@@ -46,8 +44,8 @@ class SchemaSyncOperator(EnvironmentApiOperator):
         apply_destructive: bool = False,
         target_environment: str | None = None,
         expected_destructive: Sequence[str] | None = None,
-        lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
-        statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
+        lock_timeout_ms: int | None = None,
+        statement_timeout_ms: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -68,14 +66,17 @@ class SchemaSyncOperator(EnvironmentApiOperator):
         source_dsn, target_dsn = _dsn(self.source_conn_id), _dsn(self.target_conn_id)
         if self.apply_destructive and self.expected_destructive is not None:
             self._require_approved_plan(source_dsn, target_dsn)
+        from baseline_guard.schema import sync_schema  # heavy (migradiff, pglast): not at DAG parse time
+
+        timeouts = {k: v for k, v in (("lock_timeout_ms", self.lock_timeout_ms),
+                                      ("statement_timeout_ms", self.statement_timeout_ms)) if v is not None}  # fmt: skip
         result = sync_schema(
             source_dsn,
             target_dsn,
             schemas=self.schemas,
             apply_destructive=self.apply_destructive,
             target_kind=target_kind,
-            lock_timeout_ms=self.lock_timeout_ms,
-            statement_timeout_ms=self.statement_timeout_ms,
+            **timeouts,
         )
         for stmt in result.applied:
             self.log.info(
@@ -102,6 +103,8 @@ class SchemaSyncOperator(EnvironmentApiOperator):
 
     def _require_approved_plan(self, source_dsn: str, target_dsn: str) -> None:
         """Refuse when the destructive statements differ from what a person approved."""
+        from baseline_guard.schema import diff_schemas
+
         now = [s.sql for s in diff_schemas(source_dsn, target_dsn, schemas=self.schemas).destructive]
         if now != self.expected_destructive:
             raise InvalidInput(

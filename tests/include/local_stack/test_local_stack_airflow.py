@@ -44,9 +44,9 @@ class Stack:
             timeout=30,
         )
 
-    def airflow_client(self) -> httpx.Client:
+    def airflow_client(self, user: str = "ci") -> httpx.Client:
         token = httpx.post(
-            f"{self.airflow}/auth/token", json={"username": "ci", "password": "ci"}, timeout=30
+            f"{self.airflow}/auth/token", json={"username": user, "password": user}, timeout=30
         )
         token.raise_for_status()
         return httpx.Client(
@@ -114,12 +114,15 @@ def test_airflow_is_healthy_and_answers_ci(stack: Stack) -> None:
         == 401
     )
     assert httpx.get(f"{base}/api/v2/dags", timeout=30).status_code == 401
+    expected = {"business_check", "baseline_code_sync", "baseline_schema_sync", "baseline_config_sync",
+                "env_patrol", "test_data_backup", "test_data_restore"}  # fmt: skip
     with stack.airflow_client() as client:
-        dags = {d["dag_id"]: d for d in client.get("/dags").json()["dags"]}
+        deadline = time.monotonic() + 180  # the DAG processor may still be parsing the folder
+        while not expected <= set(dags := {d["dag_id"]: d for d in client.get("/dags").json()["dags"]}):
+            assert time.monotonic() < deadline, sorted(expected - set(dags))
+            time.sleep(3)
         errors = client.get("/importErrors").json()
     assert errors["total_entries"] == 0, errors
-    assert {"business_check", "baseline_code_sync", "baseline_schema_sync", "baseline_config_sync",
-            "env_patrol", "test_data_backup", "test_data_restore"} <= set(dags)  # fmt: skip
     assert not any(d["is_paused"] for d in dags.values())
 
 
