@@ -71,6 +71,9 @@ class TargetFacts(Protocol):
     def constraint_of_index(self, schema: str, index: str) -> str | None:
         """Name of the constraint the index backs, or None."""
 
+    def index_is_unique(self, schema: str, index: str) -> bool:
+        """True if the index exists and is unique."""
+
 
 @dataclass(frozen=True)
 class _Verdict:
@@ -212,6 +215,33 @@ class _Classifier:
     def _CommentStmt(self, stmt: ast.CommentStmt, schema: str) -> _Verdict:
         return _safe("sets a comment (no data changes)")
 
+    def _VariableSetStmt(self, stmt: ast.VariableSetStmt, schema: str) -> _Verdict:
+        return _safe(f"sets {stmt.name} for the applying session only (nothing stored changes)")
+
+    def _DefineStmt(self, stmt: ast.DefineStmt, schema: str) -> _Verdict:
+        kind = stmt.kind.name.removeprefix("OBJECT_").lower().replace("_", " ")
+        name = ".".join(fp.names(stmt.defnames))
+        if stmt.replace:
+            return _held(f"replaces {kind} {name}: whatever uses it changes behaviour")
+        return _safe(f"creates {kind} {name}")
+
+    def _AlterDomainStmt(self, stmt: ast.AlterDomainStmt, schema: str) -> _Verdict:
+        name = _qname(*fp.qualified(fp.names(stmt.typeName), schema))
+        match stmt.subtype:
+            case "C":
+                return _safe(
+                    f"adds a constraint to domain {name} (checked against stored values: refused if one breaks it)"
+                )
+            case "X":
+                return _held(f"drops constraint {stmt.name} of domain {name}: values it rejects are accepted")
+            case "T":
+                return _safe(f"sets the default of domain {name} (stored values are unchanged)")
+            case "N":
+                return _safe(f"allows NULL in domain {name}")
+            case "O":
+                return _held(f"adds NOT NULL to domain {name}: scans every column of that type")
+        return _held(f"changes domain {name} in a way the sync does not know to be safe")
+
     # --- renames and drops ------------------------------------------------------------------
 
     def _RenameStmt(self, stmt: ast.RenameStmt, schema: str) -> _Verdict:
@@ -235,6 +265,11 @@ class _Classifier:
                 return _held(
                     f"drops index {label}, which backs constraint {', '.join(filter(None, backing))}"
                 )
+            if any(self.facts.index_is_unique(*fp.qualified(o, schema)) for o in objects):
+                return _held(
+                    f"drops unique index {label}: duplicate rows it would reject are accepted from now on "
+                    "(as when a UNIQUE constraint is dropped)"
+                )
             return _safe(f"drops index {label} (holds no data and backs no constraint)")
         if kind in RECREATABLE:
             written = fp.footprint(stmt, schema).writes
@@ -255,6 +290,12 @@ class _Classifier:
 
     def _AlterTableStmt(self, stmt: ast.AlterTableStmt, schema: str) -> _Verdict:
         table = fp.range_var(stmt.relation, schema)
+        if stmt.objtype == ObjectType.OBJECT_INDEX and all(
+            cmd.subtype == AlterTableType.AT_AttachPartition for cmd in stmt.cmds or ()
+        ):
+            return _safe(
+                f"attaches a partition's index to partitioned index {_qname(*table)} (no data changes)"
+            )
         verdicts = [self._command(cmd, table) for cmd in stmt.cmds or ()]
         held = [v.reason for v in verdicts if not v.safe]
         if held:
@@ -272,8 +313,17 @@ class _Classifier:
             case AlterTableType.AT_AlterColumnType:
                 return self._column_type(cmd, table)
             case AlterTableType.AT_ColumnDefault:
+                if cmd.def_ is not None and _calls(cmd.def_, "nextval") and self.facts.table_has_rows(*table):
+                    return _held(
+                        f"switches the default of {col} of a non-empty table to another sequence: its next "
+                        "values may collide with the ids already stored (set the sequence with setval first)"
+                    )
                 verb = "sets" if cmd.def_ is not None else "drops"
                 return _safe(f"{verb} the default of {col} (stored rows are unchanged)")
+            case AlterTableType.AT_AttachPartition:
+                return self._attach(cmd, table)
+            case AlterTableType.AT_DetachPartition:
+                return _held(f"detaches a partition from {t}: its rows no longer appear in {t}")
             case AlterTableType.AT_DropNotNull:
                 return _safe(f"allows NULL in {col}")
             case AlterTableType.AT_SetNotNull:
@@ -298,6 +348,14 @@ class _Classifier:
                 )
             case _:
                 return _held(f"{cmd.subtype.name} on {t} is not a change the sync knows to be safe")
+
+    def _attach(self, cmd: ast.AlterTableCmd, table: tuple[str, str]) -> _Verdict:
+        part = fp.range_var(cmd.def_.name, table[0])
+        if self.facts.table_has_rows(*part):
+            return _held(
+                f"attaches non-empty {_qname(*part)} to {_qname(*table)}: scans it under an exclusive lock"
+            )
+        return _safe(f"attaches empty {_qname(*part)} to {_qname(*table)} as a partition")
 
     def _add_column(self, col: ast.ColumnDef, table: tuple[str, str]) -> _Verdict:
         name = f"{_qname(*table)}.{col.colname}"
@@ -345,6 +403,10 @@ class _Classifier:
         return _held(
             f"changes {name} from {old} to {new}: values may fail to convert or lose data; rewrites the table"
         )
+
+
+def _calls(expr: object, function: str) -> bool:
+    return any(isinstance(n, ast.FuncCall) and fp.names(n.funcname)[-1] == function for n in fp.walk(expr))
 
 
 def _parse(sql: str) -> tuple[ast.Node, ...] | None:

@@ -105,9 +105,24 @@ def _view_rebuilds(planned: list[Planned]) -> dict[int, int]:
                 j for j in range(i + 1, len(planned)) if p.footprint.writes & planned[j].footprint.writes
             )
             creator = next(later, None)
-            if creator is not None and any(isinstance(s, ast.ViewStmt) for s in planned[creator].stmts):
+            if creator is not None and any(
+                isinstance(s, (ast.ViewStmt, ast.CreateTableAsStmt)) for s in planned[creator].stmts
+            ):
                 pairs[i] = creator
     return pairs
+
+
+def _views_created(p: Planned) -> set[fp.Key]:
+    """Relation keys of the views and materialized views the statement creates (not their indexes).
+
+    The diff library and pg_dump always qualify these names, so the default schema does not matter.
+    """
+    return {
+        key
+        for s in p.stmts
+        if isinstance(s, (ast.ViewStmt, ast.CreateTableAsStmt))
+        for key in fp.footprint(s).writes
+    }
 
 
 def mark_unneeded_rebuilds(
@@ -122,7 +137,7 @@ def mark_unneeded_rebuilds(
     """
     pairs = _view_rebuilds(planned)
     in_pairs = set(pairs) | set(pairs.values())
-    needed = {i for i, j in pairs.items() if not (planned[j].footprint.writes <= unchanged_views)}
+    needed = {i for i, j in pairs.items() if not (_views_created(planned[j]) <= unchanged_views)}
     changed = True
     while changed:
         changed = False

@@ -16,6 +16,7 @@ from schemainspect.pg.obj import PROPS
 from sqlalchemy.engine import Connection
 
 from baseline_guard.errors import InvalidInput
+from baseline_guard.schema.errors import SchemaSyncError
 from baseline_guard.schema.footprint import Key, relation
 
 
@@ -81,17 +82,50 @@ def _keep_enum_columns_when_values_are_only_added(source_inspector, target_inspe
                 col.enum = old.enum
 
 
+def _leave_partition_attachments_to_the_plan_layer(source_inspector, target_inspector) -> None:
+    """Stop migra attaching/detaching partitions (its statement is broken); :mod:`complete` does it.
+
+    A table that is a partition on one side and a plain table on the other is given the same
+    parent on both, so migra diffs only its columns and constraints.
+    """
+    for name, table in source_inspector.tables.items():
+        before = target_inspector.tables.get(name)
+        if before is None or before.relationtype != "r" or table.relationtype != "r":
+            continue
+        if before.parent_table != table.parent_table or before.partition_def != table.partition_def:
+            before.parent_table, before.partition_def = table.parent_table, table.partition_def
+
+
+def _object_in_traceback(exc: BaseException) -> str:
+    """The name of the object the diff library was working on when it failed, if it can be told."""
+    tb, name = exc.__traceback__, "an object it could not name"
+    while tb is not None:
+        candidate = tb.tb_frame.f_locals.get("self")
+        full = getattr(candidate, "quoted_full_name", None) or getattr(candidate, "name", None)
+        if isinstance(full, str):
+            name = full
+        tb = tb.tb_next
+    return name
+
+
 def plan_statements(source: Connection, target: Connection, schemas: Sequence[str]) -> Plan:
     """Statements that make ``target`` match ``source`` in ``schemas``, in the order to run them."""
     source_inspector, target_inspector = inspect(source, schemas), inspect(target, schemas)
     _keep_enum_columns_when_values_are_only_added(source_inspector, target_inspector)
+    _leave_partition_attachments_to_the_plan_layer(source_inspector, target_inspector)
     migration = Migration(target_inspector, source_inspector)
     migration.set_safety(False)  # classification is ours, per statement
-    migration.add_all_changes()
+    try:
+        migration.add_all_changes()
+    except Exception as exc:  # the library's own bugs: say so, name the object
+        raise SchemaSyncError(
+            f"the diff library (migradiff) failed on {_object_in_traceback(exc)}: {type(exc).__name__}: {exc}"
+        ) from exc
     unchanged = frozenset(
         relation(view.schema, view.name)
-        for name, view in source_inspector.views.items()
-        if name in target_inspector.views and target_inspector.views[name] == view
+        for views in (source_inspector.views, source_inspector.materialized_views)
+        for name, view in views.items()
+        if name in target_inspector.relations and target_inspector.relations[name] == view
     )
     return Plan([str(s).strip() for s in migration.statements if str(s).strip()], unchanged)
 
@@ -136,3 +170,14 @@ class CatalogFacts:
             ),
             {"s": schema, "i": index},
         ).scalar()
+
+    def index_is_unique(self, schema: str, index: str) -> bool:
+        return bool(
+            self.conn.execute(
+                sa.text(
+                    "SELECT x.indisunique FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+                    "JOIN pg_namespace n ON n.oid = i.relnamespace WHERE n.nspname = :s AND i.relname = :i"
+                ),
+                {"s": schema, "i": index},
+            ).scalar()
+        )

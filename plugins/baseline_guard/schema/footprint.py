@@ -326,6 +326,13 @@ def footprint(stmt: ast.Node, default_schema: str = "public") -> Footprint:
         _drop(stmt, writes, schema)
     elif isinstance(stmt, ast.CreateFunctionStmt):
         writes.add(function(*qualified(names(stmt.funcname), schema)))
+    elif isinstance(stmt, ast.DefineStmt):
+        writes.add(function(*qualified(names(stmt.defnames), schema)))
+    elif isinstance(stmt, ast.AlterDomainStmt):
+        domain = type_(*qualified(names(stmt.typeName), schema))
+        writes.add((*domain, "con", stmt.name) if stmt.name else (*domain, stmt.subtype))
+        if isinstance(stmt.def_, ast.Constraint) and stmt.def_.conname:
+            writes.add((*domain, "con", stmt.def_.conname))
     elif isinstance(stmt, ast.CreateTrigStmt):
         table = range_var(stmt.relation, schema)
         writes.add((*relation(*table), "trigger", stmt.trigname))
@@ -349,3 +356,18 @@ def footprint(stmt: ast.Node, default_schema: str = "public") -> Footprint:
             if isinstance(node, ast.RangeVar):
                 writes.add(relation(*range_var(node, schema)))
     return Footprint(writes=frozenset(writes), reads=frozenset(reads.keys - writes))
+
+
+def of_sql(sql: str, default_schema: str = "public") -> Footprint:
+    """The footprint of every statement in ``sql``; empty when it does not parse."""
+    from pglast import parse_sql
+    from pglast.parser import ParseError
+
+    try:
+        parts = [footprint(raw.stmt, default_schema) for raw in parse_sql(sql)]
+    except ParseError:
+        return Footprint(writes=frozenset(), reads=frozenset())
+    return Footprint(
+        writes=frozenset(k for p in parts for k in p.writes),
+        reads=frozenset(k for p in parts for k in p.reads),
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from baseline_guard.schema.snapshot import Residual, Snapshot
+
 
 @dataclass(frozen=True)
 class ClassifiedStatement:
@@ -30,6 +32,7 @@ class SchemaDiff:
     """The plan that turns the target schema into the source's, in a valid order."""
 
     statements: list[ClassifiedStatement] = field(default_factory=list)
+    source_snapshot: Snapshot = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def safe(self) -> list[ClassifiedStatement]:
@@ -46,7 +49,17 @@ class SchemaDiff:
 
 @dataclass(frozen=True)
 class SyncResult:
-    """What one sync did: statements applied to the target and statements held for a person."""
+    """What one sync did: statements applied, statements held for a person, and what is still not synced.
+
+    :param not_synced: every difference the independent check (production's and the baseline's
+        schema dumps, compared per object) still finds after the apply, held changes included
+    """
 
     applied: list[ClassifiedStatement] = field(default_factory=list)
     held: list[ClassifiedStatement] = field(default_factory=list)
+    not_synced: list[Residual] = field(default_factory=list)
+
+    @property
+    def converged(self) -> bool:
+        """True when nothing but column order (which needs a rebuild) differs from production."""
+        return all(r.needs_rebuild for r in self.not_synced)

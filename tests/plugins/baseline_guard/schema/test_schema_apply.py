@@ -8,6 +8,7 @@ from baseline_guard.errors import InvalidInput, ProductionWriteRefused
 from baseline_guard.schema import (
     DatabaseUnreachable,
     SchemaApplyFailed,
+    SchemaSyncError,
     apply_statements,
     diff_schemas,
     sync_schema,
@@ -89,20 +90,26 @@ def test_apply_destructive_makes_the_target_match_the_source(dbs):
     assert dbs.target("SELECT count(*) FROM customer;").strip() == "2"
 
 
-def test_a_failing_statement_leaves_the_target_exactly_as_before(dbs):
+def test_a_statement_postgresql_refuses_is_held_with_its_error_and_the_rest_applies(dbs):
     dbs.source("CREATE TABLE t (id int, code text UNIQUE, added int); CREATE TABLE fresh (id int);")
     dbs.target("CREATE TABLE t (id int, code text); INSERT INTO t VALUES (1, 'dup'), (2, 'dup');")
-    before = dbs.dump_target()
     plan = diff_schemas(dbs.source_dsn, dbs.target_dsn)
-    assert len(plan.safe) >= 3  # create table, add column, unique index + constraint: all "safe"
+    assert len(plan.safe) >= 4  # create table, add column, unique index, constraint: all "safe"
 
-    with pytest.raises(SchemaApplyFailed) as failed:
-        sync_schema(dbs.source_dsn, dbs.target_dsn)
+    result = sync_schema(dbs.source_dsn, dbs.target_dsn)
 
-    assert "could not create unique index" in str(failed.value)
-    assert "nothing was applied" in str(failed.value)
-    assert "UNIQUE INDEX" in failed.value.statement
-    assert dbs.dump_target() == before
+    held = {" ".join(s.sql.split()): s.reason for s in result.held}
+    index = "CREATE UNIQUE INDEX t_code_key ON public.t USING btree (code);"
+    assert "PostgreSQL refused it" in held[index] and "could not create unique index" in held[index]
+    constraint = next(sql for sql in held if "add constraint" in sql)
+    assert "PostgreSQL refused it" in held[constraint] and "t_code_key" in held[constraint]
+    assert all(not s.safe for s in result.held)
+    # the rest is committed, and nothing of the refused unique key is left half-applied
+    assert dbs.target(
+        "SELECT to_regclass('fresh') IS NOT NULL, to_regclass('t_code_key') IS NULL;"
+        "INSERT INTO t (id, code, added) VALUES (3, 'dup', 7) RETURNING added;"
+    ).split() == ["t|t", "7"]
+    assert any("t_code_key" in r.object for r in result.not_synced)  # reported as not synced
 
 
 def test_lock_timeout_bounds_the_wait_and_rolls_everything_back(dbs):
@@ -113,7 +120,7 @@ def test_lock_timeout_bounds_the_wait_and_rolls_everything_back(dbs):
     try:
         with locker.cursor() as cur:
             cur.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")  # a long transaction holds the table
-            with pytest.raises(SchemaApplyFailed, match="lock timeout"):
+            with pytest.raises(SchemaSyncError, match="(?i)lock"):
                 sync_schema(dbs.source_dsn, dbs.target_dsn, lock_timeout_ms=200)
     finally:
         locker.rollback()

@@ -1,0 +1,411 @@
+"""The plan layer over the diff library: correct its statements and add the kinds it does not cover.
+
+migradiff plans tables, columns, constraints, indexes, views, functions, enums, domains and
+sequences, but it has blind spots and a few wrong statements. This module fixes them from
+production's own catalog and ``pg_dump`` output, for schemas in general:
+
+- kinds it does not inspect (aggregates, operators, collations, text search objects, ...),
+  partition attachments and bounds, index attachments of partitioned indexes: production's
+  per-object DDL from its schema dump (:mod:`snapshot`), dropped/detached when only the baseline
+  has them;
+- sequences: created with production's exact options (``AS integer``...), altered when they differ;
+- a primary/unique key on a partitioned table: added by definition (an ``ON ONLY`` index cannot back it);
+- generated columns: ``VIRTUAL`` kept virtual (the library writes ``STORED``);
+- a domain whose constraint or default changed: altered in place (``ALTER DOMAIN``), never dropped;
+- a constraint or unique index that foreign keys rely on: those foreign keys are dropped just
+  before and re-added after (PostgreSQL refuses the drop otherwise);
+- a materialized view that is re-created: its indexes are re-created with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from pglast import ast, parse_sql
+from pglast.enums import AlterTableType, ConstrType, ObjectType
+from pglast.parser import ParseError
+from pglast.stream import RawStream
+from sqlalchemy.engine import Connection
+
+from baseline_guard.schema import footprint as fp
+from baseline_guard.schema.snapshot import ObjectKey, Snapshot
+
+# pg_dump object kinds the diff library does not plan: taken from production's dump as they are.
+DUMP_ONLY_KINDS = frozenset(
+    {
+        "AGGREGATE",
+        "OPERATOR",
+        "COLLATION",
+        "CONVERSION",
+        "TEXT SEARCH CONFIGURATION",
+        "TEXT SEARCH DICTIONARY",
+        "INDEX ATTACH",
+        "TABLE ATTACH",
+    }
+)
+
+
+def _parse(sql: str) -> list[ast.Node]:
+    try:
+        return [raw.stmt for raw in parse_sql(sql)]
+    except ParseError:
+        return []
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _qname(schema: str, name: str) -> str:
+    return f"{_quote(schema)}.{_quote(name)}"
+
+
+@dataclass
+class Sides:
+    """What the plan layer reads: both catalogs (read-only sessions) and both schema snapshots."""
+
+    source: Connection
+    target: Connection
+    source_snapshot: Snapshot
+    target_snapshot: Snapshot
+    schemas: list[str]
+
+    @property
+    def default_schema(self) -> str:
+        return self.schemas[0]
+
+
+# --- kinds the library does not cover ---------------------------------------------------------
+
+
+def _drop_dump_object(key: ObjectKey, ddl: str) -> str | None:
+    """SQL that removes what one dump entry created (only for the dump-only kinds)."""
+    if key.kind in ("TABLE ATTACH", "INDEX ATTACH"):
+        stmts = _parse(ddl)
+        if not stmts or not isinstance(stmts[0], ast.AlterTableStmt):
+            return None
+        stmt = stmts[0]
+        cmd = stmt.cmds[0]
+        if not isinstance(cmd.def_, ast.PartitionCmd):
+            return None
+        parent = _qname(*fp.range_var(stmt.relation, key.schema))
+        child = _qname(*fp.range_var(cmd.def_.name, key.schema))
+        if key.kind == "TABLE ATTACH":
+            return f"ALTER TABLE {parent} DETACH PARTITION {child};"
+        return None  # an index attachment goes away with the index
+    return f"DROP {key.kind} {_quote(key.schema)}.{key.name};"
+
+
+def dump_only_objects(sides: Sides, created_tables: set[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """(statements to run first, statements to run last) for the kinds only the dump shows."""
+    first, last = [], []
+    src, tgt = sides.source_snapshot, sides.target_snapshot
+    for key in sorted(src.keys() | tgt.keys()):
+        if key.kind not in DUMP_ONLY_KINDS or src.get(key) == tgt.get(key):
+            continue
+        if key.kind == "TABLE ATTACH" and (key.schema, key.name) in created_tables:
+            continue  # the library creates it as a partition already
+        if key in tgt:
+            drop = _drop_dump_object(key, tgt[key])
+            if drop:
+                first.append(drop)
+        if key in src:
+            last.append(src[key])
+    return first, last
+
+
+# --- sequences ---------------------------------------------------------------------------------
+
+
+def _sequence_ddl(snapshot: Snapshot, schema: str, name: str) -> str | None:
+    ddl = snapshot.get(ObjectKey("SEQUENCE", schema, name))
+    return ddl if ddl and ddl.startswith("CREATE SEQUENCE") else None
+
+
+def sequences(statements: list[str], sides: Sides) -> tuple[list[str], list[str]]:
+    """Statements with the library's CREATE SEQUENCE replaced by production's, plus ALTERs of changed ones."""
+    out = []
+    created = set()
+    for sql in statements:
+        stmts = _parse(sql)
+        if len(stmts) == 1 and isinstance(stmts[0], ast.CreateSeqStmt):
+            schema, name = fp.range_var(stmts[0].sequence, sides.default_schema)
+            exact = _sequence_ddl(sides.source_snapshot, schema, name)
+            if exact:
+                created.add((schema, name))
+                out.append(exact)
+                continue
+        out.append(sql)
+    altered = []
+    for key in sorted(sides.source_snapshot):
+        if key.kind != "SEQUENCE" or (key.schema, key.name) in created:
+            continue
+        before = _sequence_ddl(sides.target_snapshot, key.schema, key.name)
+        now = _sequence_ddl(sides.source_snapshot, key.schema, key.name)
+        if before and now and before != now:
+            altered.append("ALTER" + now.removeprefix("CREATE"))
+    return out, altered
+
+
+# --- keys on partitioned tables, generated columns ---------------------------------------------
+
+
+def partitioned_keys(statements: list[str], sides: Sides) -> list[str]:
+    """Replace ``CREATE UNIQUE INDEX .. ON ONLY`` + ``ADD CONSTRAINT .. USING INDEX`` by the key's definition."""
+    only_indexes = {}
+    for i, sql in enumerate(statements):
+        stmts = _parse(sql)
+        if len(stmts) == 1 and isinstance(stmts[0], ast.IndexStmt) and not stmts[0].relation.inh:
+            schema = stmts[0].relation.schemaname or sides.default_schema
+            only_indexes[(schema, stmts[0].idxname)] = i
+    out = list(statements)
+    keys = []
+    for i, sql in enumerate(statements):
+        stmts = _parse(sql)
+        if len(stmts) != 1 or not isinstance(stmts[0], ast.AlterTableStmt):
+            continue
+        table = fp.range_var(stmts[0].relation, sides.default_schema)
+        cmd = stmts[0].cmds[0]
+        con = cmd.def_ if cmd.subtype == AlterTableType.AT_AddConstraint else None
+        if not isinstance(con, ast.Constraint) or not con.indexname:
+            continue
+        index = only_indexes.get((table[0], con.indexname))
+        definition = _constraint_def(sides.source, table, con.conname)
+        if index is None or definition is None:
+            continue
+        out[index] = out[i] = ""
+        # after the partitions' own keys, which it then adopts instead of creating a second one
+        keys.append(f"ALTER TABLE {_qname(*table)} ADD CONSTRAINT {_quote(con.conname)} {definition};")
+    return [s for s in out if s] + keys
+
+
+def _constraint_def(conn: Connection, table: tuple[str, str], name: str) -> str | None:
+    return conn.execute(
+        sa.text(
+            "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+            "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = :s AND t.relname = :t "
+            "AND c.conname = :c"
+        ),
+        {"s": table[0], "t": table[1], "c": name},
+    ).scalar()
+
+
+def _virtual_columns(conn: Connection, schemas: Sequence[str]) -> set[tuple[str, str, str]]:
+    try:
+        rows = conn.execute(
+            sa.text(
+                "SELECT n.nspname, c.relname, a.attname FROM pg_attribute a "
+                "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE a.attgenerated = 'v' AND NOT a.attisdropped AND n.nspname = ANY(:schemas)"
+            ),
+            {"schemas": list(schemas)},
+        )
+    except sa.exc.DBAPIError:  # before PostgreSQL 18 there are no virtual columns
+        conn.rollback()
+        return set()
+    return {tuple(r) for r in rows}
+
+
+def virtual_columns(statements: list[str], sides: Sides) -> list[str]:
+    """Make generated columns the library writes as ``STORED`` virtual where production's are."""
+    virtual = _virtual_columns(sides.source, sides.schemas)
+    if not virtual:
+        return statements
+    out = []
+    for sql in statements:
+        stmts = _parse(sql)
+        changed = False
+        for stmt in stmts:
+            for node in fp.walk(stmt):
+                if isinstance(node, (ast.CreateStmt, ast.AlterTableStmt)):
+                    table = fp.range_var(node.relation, sides.default_schema)
+                    changed |= _mark_virtual(node, table, virtual)
+        out.append(";\n".join(RawStream()(s) for s in stmts) + ";" if changed else sql)
+    return out
+
+
+def _mark_virtual(node: ast.Node, table: tuple[str, str], virtual: set[tuple[str, str, str]]) -> bool:
+    changed = False
+    for col in fp.walk(node):
+        if isinstance(col, ast.ColumnDef) and (*table, col.colname) in virtual:
+            for con in col.constraints or ():
+                if con.contype == ConstrType.CONSTR_GENERATED and con.generated_kind != "v":
+                    con.generated_kind = "v"
+                    changed = True
+    return changed
+
+
+# --- domains -----------------------------------------------------------------------------------
+
+_DOMAIN = sa.text(
+    "SELECT format_type(t.typbasetype, t.typtypmod), t.typdefault, t.typnotnull, "
+    "coalesce((SELECT json_object_agg(c.conname, pg_get_constraintdef(c.oid)) FROM pg_constraint c "
+    "WHERE c.contypid = t.oid AND c.contype = 'c'), '{}') "
+    "FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+    "WHERE t.typtype = 'd' AND n.nspname = :s AND t.typname = :n"
+)
+
+
+def _domain(conn: Connection, schema: str, name: str) -> tuple | None:
+    row = conn.execute(_DOMAIN, {"s": schema, "n": name}).first()
+    return tuple(row) if row else None
+
+
+def domains(statements: list[str], sides: Sides) -> list[str]:
+    """Turn the library's drop + re-create of a domain into ``ALTER DOMAIN`` when its base type is unchanged."""
+    drops = {}
+    for i, sql in enumerate(statements):
+        stmts = _parse(sql)
+        if (
+            len(stmts) == 1
+            and isinstance(stmts[0], ast.DropStmt)
+            and stmts[0].removeType == ObjectType.OBJECT_DOMAIN
+        ):
+            for obj in stmts[0].objects:
+                drops[fp.qualified(fp.object_names(obj), sides.default_schema)] = i
+    out = list(statements)
+    for i, sql in enumerate(statements):
+        stmts = _parse(sql)
+        if not (len(stmts) == 1 and isinstance(stmts[0], ast.CreateDomainStmt)):
+            continue
+        name = fp.qualified(fp.names(stmts[0].domainname), sides.default_schema)
+        if name not in drops:
+            continue
+        before, after = _domain(sides.target, *name), _domain(sides.source, *name)
+        if before is None or after is None or before[0] != after[0]:
+            continue  # a new base type needs the re-creation (held: the drop)
+        out[drops[name]] = ""
+        out[i] = "\n".join(_alter_domain(_qname(*name), before, after)) or ""
+    return [s for s in out if s]
+
+
+def _alter_domain(domain: str, before: tuple, after: tuple) -> list[str]:
+    _, old_default, old_notnull, old_checks = before
+    _, new_default, new_notnull, new_checks = after
+    alters = []
+    for con, definition in old_checks.items():
+        if new_checks.get(con) != definition:
+            alters.append(f"ALTER DOMAIN {domain} DROP CONSTRAINT {_quote(con)};")
+    for con, definition in new_checks.items():
+        if old_checks.get(con) != definition:
+            alters.append(f"ALTER DOMAIN {domain} ADD CONSTRAINT {_quote(con)} {definition};")
+    if old_default != new_default:
+        alters.append(
+            f"ALTER DOMAIN {domain} SET DEFAULT {new_default};"
+            if new_default is not None
+            else f"ALTER DOMAIN {domain} DROP DEFAULT;"
+        )
+    if old_notnull != new_notnull:
+        alters.append(f"ALTER DOMAIN {domain} {'SET' if new_notnull else 'DROP'} NOT NULL;")
+    return alters
+
+
+# --- foreign keys around a dropped key, indexes of re-created materialized views --------------
+
+_FKS_ON_INDEX = sa.text(
+    "SELECT fn.nspname, ft.relname, fk.conname, pg_get_constraintdef(fk.oid) "
+    "FROM pg_constraint fk JOIN pg_class ft ON ft.oid = fk.conrelid "
+    "JOIN pg_namespace fn ON fn.oid = ft.relnamespace "
+    "JOIN pg_class i ON i.oid = fk.conindid JOIN pg_namespace n ON n.oid = i.relnamespace "
+    "WHERE fk.contype = 'f' AND n.nspname = :s AND i.relname = :i ORDER BY 1, 2, 3"
+)
+_CONSTRAINT_INDEX = sa.text(
+    "SELECT i.relname FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+    "JOIN pg_namespace n ON n.oid = t.relnamespace JOIN pg_class i ON i.oid = c.conindid "
+    "WHERE n.nspname = :s AND t.relname = :t AND c.conname = :c"
+)
+
+
+def _dropped_indexes(stmts: list[ast.Node], sides: Sides) -> list[tuple[str, str]]:
+    """(schema, index name) of each index or key constraint the statement drops, in the target."""
+    found = []
+    for stmt in stmts:
+        if isinstance(stmt, ast.DropStmt) and stmt.removeType == ObjectType.OBJECT_INDEX:
+            found += [fp.qualified(fp.object_names(o), sides.default_schema) for o in stmt.objects]
+        elif isinstance(stmt, ast.AlterTableStmt):
+            table = fp.range_var(stmt.relation, sides.default_schema)
+            for cmd in stmt.cmds or ():
+                if cmd.subtype == AlterTableType.AT_DropConstraint:
+                    index = sides.target.execute(
+                        _CONSTRAINT_INDEX, {"s": table[0], "t": table[1], "c": cmd.name}
+                    ).scalar()
+                    if index:
+                        found.append((table[0], index))
+    return found
+
+
+def foreign_keys_around_dropped_keys(statements: list[str], sides: Sides) -> list[str]:
+    """Drop the foreign keys that rely on a key the plan drops just before it, re-add them at the end."""
+    out: list[str] = []
+    readd: list[str] = []
+    handled: set[tuple[str, str, str]] = set()
+    already_dropped = {
+        fp.footprint(s, sides.default_schema).writes for sql in statements for s in _parse(sql)
+    }
+    dropped_keys = frozenset(k for w in already_dropped for k in w)
+    for sql in statements:
+        for schema, index in _dropped_indexes(_parse(sql), sides):
+            for fk_schema, table, name, definition in sides.target.execute(
+                _FKS_ON_INDEX, {"s": schema, "i": index}
+            ):
+                if (fk_schema, table, name) in handled or fp.constraint(
+                    fk_schema, table, name
+                ) in dropped_keys:
+                    continue
+                handled.add((fk_schema, table, name))
+                out.append(f"ALTER TABLE {_qname(fk_schema, table)} DROP CONSTRAINT {_quote(name)};")
+                readd.append(
+                    f"ALTER TABLE {_qname(fk_schema, table)} ADD CONSTRAINT {_quote(name)} {definition};"
+                )
+        out.append(sql)
+    return out + readd
+
+
+_MATVIEW_INDEXES = sa.text(
+    "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class v ON v.oid = i.indrelid "
+    "JOIN pg_namespace n ON n.oid = v.relnamespace WHERE n.nspname = :s AND v.relname = :v "
+    "AND v.relkind = 'm' ORDER BY 1"
+)
+
+
+def matview_indexes(statements: list[str], sides: Sides) -> list[str]:
+    """Re-create production's indexes of a materialized view in the statement that (re-)creates it."""
+    planned_indexes = set()
+    for sql in statements:
+        for stmt in _parse(sql):
+            if isinstance(stmt, ast.IndexStmt):
+                planned_indexes.add(" ".join(RawStream()(stmt).split()))
+    out = []
+    for sql in statements:
+        stmts = _parse(sql)
+        if len(stmts) == 1 and isinstance(stmts[0], ast.CreateTableAsStmt):
+            view = fp.range_var(stmts[0].into.rel, sides.default_schema)
+            extra = [
+                d + ";"
+                for (d,) in sides.source.execute(_MATVIEW_INDEXES, {"s": view[0], "v": view[1]})
+                if " ".join(RawStream()(_parse(d)[0]).split()) not in planned_indexes
+            ]
+            if extra:
+                sql = "\n".join([sql.rstrip().rstrip(";") + ";", *extra])
+        out.append(sql)
+    return out
+
+
+def complete(statements: list[str], sides: Sides) -> list[str]:
+    """The library's plan, corrected and completed (see the module docstring)."""
+    created_tables = {
+        fp.range_var(s.relation, sides.default_schema)
+        for sql in statements
+        for s in _parse(sql)
+        if isinstance(s, ast.CreateStmt)
+    }
+    first, last = dump_only_objects(sides, created_tables)
+    plan, altered_sequences = sequences(statements, sides)
+    plan = partitioned_keys(plan, sides)
+    plan = virtual_columns(plan, sides)
+    plan = domains(plan, sides)
+    plan = foreign_keys_around_dropped_keys(plan, sides)
+    plan = matview_indexes(plan, sides)
+    return first + plan + altered_sequences + last
