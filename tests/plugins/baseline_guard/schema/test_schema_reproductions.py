@@ -1,0 +1,274 @@
+"""The reproductions R1-R12 of issue 10, each on real PostgreSQL with data put in before the sync.
+
+Every test: the hourly (safe) run applies or holds each statement with a reason; with what it
+held approved, the baseline's schema dump equals production's; a further run plans nothing;
+the rows put in before are still there and an insert after the sync works.
+"""
+
+from __future__ import annotations
+
+from baseline_guard.schema import SyncResult, diff_schemas, sync_schema
+
+
+def one_line(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+def approve_all(dbs, first: SyncResult) -> SyncResult:
+    """What an admin's Approve does: apply the plan with exactly the held statements approved."""
+    return sync_schema(
+        dbs.source_dsn, dbs.target_dsn, apply_destructive=True, approved=[s.sql for s in first.held]
+    )
+
+
+def assert_converged(dbs, result: SyncResult) -> None:
+    assert result.held == [], [(s.sql, s.reason) for s in result.held]
+    assert result.not_synced == [], [str(r) for r in result.not_synced]
+    assert dbs.dump_target() == dbs.dump_source()
+    again = diff_schemas(dbs.source_dsn, dbs.target_dsn)
+    assert again.statements == [], [s.sql for s in again.statements]  # a second run plans nothing
+
+
+def test_r1_renamed_primary_key_is_held_whole_not_half_applied(dbs):
+    dbs.source("CREATE TABLE t (id int CONSTRAINT t_pkey PRIMARY KEY);")
+    dbs.target("CREATE TABLE t (id int CONSTRAINT old_pkey PRIMARY KEY); INSERT INTO t VALUES (1), (2);")
+
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+
+    assert first.applied == []
+    reasons = {one_line(s.sql): s.reason for s in first.held}
+    add_key = next(sql for sql in reasons if 'add constraint "t_pkey"' in sql)
+    assert "multiple primary keys" in reasons[add_key]  # PostgreSQL's own error as the reason
+    new_index = "CREATE UNIQUE INDEX t_pkey ON public.t USING btree (id);"
+    assert "depends on a statement PostgreSQL refused" in reasons[new_index]
+    assert dbs.target("SELECT to_regclass('t_pkey') IS NULL;").strip() == "t"  # not half-applied
+    assert {r.object for r in first.not_synced} == {
+        "constraint public.t t_pkey",
+        "constraint public.t old_pkey",
+    }
+
+    assert_converged(dbs, approve_all(dbs, first))
+    assert dbs.target("INSERT INTO t VALUES (3); SELECT count(*) FROM t;").strip() == "3"
+
+
+def test_r2_key_a_foreign_key_relies_on_is_replaced_with_the_foreign_key_dropped_and_re_added(dbs):
+    dbs.source(
+        "CREATE TABLE t (id int CONSTRAINT t_pkey PRIMARY KEY);"
+        "CREATE TABLE c (t_id int CONSTRAINT c_fk REFERENCES t (id));"
+    )
+    dbs.target(
+        "CREATE TABLE t (id int CONSTRAINT old_pkey PRIMARY KEY);"
+        "CREATE TABLE c (t_id int CONSTRAINT c_fk REFERENCES t (id));"
+        "INSERT INTO t VALUES (1); INSERT INTO c VALUES (1);"
+    )
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    held = [one_line(s.sql) for s in first.held]
+    assert 'ALTER TABLE "public"."c" DROP CONSTRAINT "c_fk";' in held
+    assert any(sql.startswith('ALTER TABLE "public"."c" ADD CONSTRAINT "c_fk"') for sql in held)
+
+    assert_converged(dbs, approve_all(dbs, first))
+    assert dbs.target("SELECT count(*) FROM c;").strip() == "1"
+    assert "violates foreign key constraint" in _error(dbs, "INSERT INTO c VALUES (99);")
+
+
+def test_r3_domain_created_before_the_table_that_uses_it(dbs):
+    dbs.source("CREATE DOMAIN d AS int CHECK (VALUE > 0); CREATE TABLE t (x d);")
+
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+
+    assert first.held == [] and len(first.applied) == 2
+    assert_converged(dbs, first)
+    assert dbs.target("INSERT INTO t VALUES (5) RETURNING x;").strip() == "5"
+    assert "violates check constraint" in _error(dbs, "INSERT INTO t VALUES (0);")
+
+
+def test_r4_partitioned_table_with_a_primary_key_from_empty(dbs):
+    dbs.source(
+        "CREATE TABLE p (id int, d date, PRIMARY KEY (id, d)) PARTITION BY RANGE (d);"
+        "CREATE TABLE p1 PARTITION OF p FOR VALUES FROM ('2022-01-01') TO ('2023-01-01');"
+    )
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    assert first.held == []
+    assert_converged(dbs, first)
+    dbs.target("INSERT INTO p VALUES (1, '2022-05-01');")
+    assert "duplicate key" in _error(dbs, "INSERT INTO p VALUES (1, '2022-05-01');")
+
+
+def test_r5_aggregate_is_synced_so_the_view_using_it_can_be_created(dbs):
+    dbs.source(
+        "CREATE FUNCTION cat(text, text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT $1 || $2';"
+        "CREATE AGGREGATE agg(text) (SFUNC = cat, STYPE = text, INITCOND = '');"
+        "CREATE TABLE t (s text); CREATE VIEW v AS SELECT agg(s) FROM t;"
+    )
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    assert first.held == []
+    assert any("CREATE AGGREGATE public.agg(text)" in s.sql for s in first.applied)
+    assert_converged(dbs, first)
+    assert dbs.target("INSERT INTO t VALUES ('a'), ('b'); SELECT length(agg) FROM v;").strip() == "2"
+
+
+def test_r6_detached_partition_is_attached_again(dbs):
+    both = (
+        "CREATE TABLE p (id int, d date) PARTITION BY RANGE (d);"
+        "CREATE TABLE p_1 PARTITION OF p FOR VALUES FROM ('2022-01-01') TO ('2022-02-01');"
+    )
+    dbs.source(both)
+    dbs.target(both + "ALTER TABLE p DETACH PARTITION p_1;")
+
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)  # no AttributeError from the library
+
+    assert [one_line(s.sql) for s in first.applied] == [
+        "ALTER TABLE ONLY public.p ATTACH PARTITION public.p_1 FOR VALUES FROM ('2022-01-01') TO ('2022-02-01');"
+    ]
+    assert_converged(dbs, first)
+    assert dbs.target("INSERT INTO p VALUES (1, '2022-01-15'); SELECT count(*) FROM p_1;").strip() == "1"
+
+
+def test_r6_changed_partition_bound_is_detected_and_held(dbs):
+    dbs.source(
+        "CREATE TABLE p (id int, d date) PARTITION BY RANGE (d);"
+        "CREATE TABLE p_1 PARTITION OF p FOR VALUES FROM ('2022-01-01') TO ('2022-03-01');"
+    )
+    dbs.target(
+        "CREATE TABLE p (id int, d date) PARTITION BY RANGE (d);"
+        "CREATE TABLE p_1 PARTITION OF p FOR VALUES FROM ('2022-01-01') TO ('2022-02-01');"
+        "INSERT INTO p VALUES (1, '2022-01-10');"
+    )
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    held = {one_line(s.sql): s.reason for s in first.held}
+    assert "detaches a partition" in held['ALTER TABLE "public"."p" DETACH PARTITION "public"."p_1";']
+    assert [r.object for r in first.not_synced] == ["table attach public.p_1"]
+
+    assert_converged(dbs, approve_all(dbs, first))
+    assert dbs.target("INSERT INTO p VALUES (2, '2022-02-10'); SELECT count(*) FROM p;").strip() == "2"
+
+
+def test_r7_virtual_generated_column_stays_virtual(dbs):
+    dbs.source("CREATE TABLE t (a int, b int GENERATED ALWAYS AS (a * 2) VIRTUAL);")
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    assert first.held == []
+    assert_converged(dbs, first)
+    assert (
+        dbs.target(
+            "SELECT attgenerated FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'b';"
+        ).strip()
+        == "v"
+    )
+    assert dbs.target("INSERT INTO t (a) VALUES (21) RETURNING b;").strip() == "42"
+
+
+def test_r7_virtual_column_created_as_stored_is_reported_not_synced(dbs):
+    dbs.source("CREATE TABLE t (a int, b int GENERATED ALWAYS AS (a * 2) VIRTUAL);")
+    dbs.target("CREATE TABLE t (a int, b int GENERATED ALWAYS AS (a * 2) STORED);")
+    result = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    assert [r.object for r in result.not_synced] == ["table public.t"]  # never silent
+
+
+def test_r7_integer_sequence_keeps_its_type(dbs):
+    dbs.source("CREATE SEQUENCE s AS integer; CREATE SEQUENCE moved AS integer INCREMENT BY 5;")
+    dbs.target("CREATE SEQUENCE moved; SELECT nextval('moved');")
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    assert first.held == []
+    assert_converged(dbs, first)
+    assert dbs.target("SELECT nextval('moved');").strip() == "6"  # its current value was kept
+
+
+def test_r8_materialized_view_is_not_rebuilt_every_run_and_keeps_its_indexes(dbs):
+    dbs.source(
+        "CREATE TABLE t (id int, r int); CREATE MATERIALIZED VIEW mv AS SELECT id FROM t;"
+        "CREATE UNIQUE INDEX mv_uq ON mv (id);"
+    )
+    dbs.target(
+        "CREATE TABLE t (id int, r bigint); CREATE MATERIALIZED VIEW mv AS SELECT id FROM t;"
+        "CREATE UNIQUE INDEX mv_uq ON mv (id); INSERT INTO t VALUES (1, 1);"
+    )
+    oid = dbs.target("SELECT 'mv'::regclass::oid;").strip()
+    runs = [sync_schema(dbs.source_dsn, dbs.target_dsn) for _ in range(3)]
+    assert all(r.applied == [] for r in runs)  # nothing dropped or re-created while r's change is held
+    assert [one_line(s.sql) for s in runs[-1].held] == [
+        'alter table "public"."t" alter column "r" set data type integer using "r"::integer;'
+    ]
+    assert dbs.target("SELECT 'mv'::regclass::oid;").strip() == oid
+
+    assert_converged(dbs, approve_all(dbs, runs[-1]))
+    assert dbs.target("SELECT count(*) FROM pg_indexes WHERE tablename = 'mv';").strip() == "1"
+    assert dbs.target("INSERT INTO t VALUES (2, 2); SELECT count(*) FROM t;").strip() == "2"
+
+
+def test_r9_changed_domain_check_is_altered_in_place(dbs):
+    dbs.source("CREATE DOMAIN d AS int CONSTRAINT d_check CHECK (VALUE > 0); CREATE TABLE t (x d);")
+    dbs.target(
+        "CREATE DOMAIN d AS int CONSTRAINT d_check CHECK (VALUE > 1); CREATE TABLE t (x d);"
+        "INSERT INTO t VALUES (5);"
+    )
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    (held,) = first.held
+    assert "DROP CONSTRAINT" in held.sql and "drop domain" not in held.sql.lower()
+
+    assert_converged(dbs, approve_all(dbs, first))
+    assert dbs.target("INSERT INTO t VALUES (1); SELECT count(*) FROM t;").strip() == "2"
+
+
+def test_r10_function_body_change_is_applied_and_the_session_setting_is_not_held(dbs):
+    dbs.source("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';")
+    dbs.target("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 2';")
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    assert first.held == []
+    assert any(one_line(s.sql) == "set check_function_bodies = off;" for s in first.applied)
+    assert_converged(dbs, first)
+    assert dbs.target("SELECT f();").strip() == "1"
+
+
+def test_r10_a_session_setting_does_not_make_an_approval_changed(dbs):
+    dbs.source("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'; CREATE TABLE t (id int);")
+    dbs.target(
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 2'; CREATE TABLE t (id int, old int);"
+    )
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    assert [one_line(s.sql) for s in first.held] == ['alter table "public"."t" drop column "old";']
+    assert_converged(dbs, approve_all(dbs, first))
+
+
+def test_r11_default_switched_to_a_fresh_sequence_is_held(dbs):
+    dbs.source("CREATE SEQUENCE t_new_seq; CREATE TABLE t (id int PRIMARY KEY DEFAULT nextval('t_new_seq'));")
+    dbs.target(
+        "CREATE SEQUENCE t_old_seq; CREATE TABLE t (id int PRIMARY KEY DEFAULT nextval('t_old_seq'));"
+        "INSERT INTO t DEFAULT VALUES; INSERT INTO t DEFAULT VALUES; INSERT INTO t DEFAULT VALUES;"
+    )
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    default = next(s for s in first.held if "set default" in s.sql)
+    assert "collide" in default.reason
+    assert all("set default" not in s.sql for s in first.applied)
+    # the insert after the hourly sync still works
+    assert dbs.target("INSERT INTO t DEFAULT VALUES RETURNING id;").strip() == "4"
+
+
+def test_r12_dropping_a_unique_index_is_held_like_dropping_a_unique_constraint(dbs):
+    dbs.source("CREATE TABLE t (id int, a int); CREATE INDEX t_id_idx ON t (id);")
+    dbs.target(
+        "CREATE TABLE t (id int, a int); CREATE UNIQUE INDEX t_a_uq ON t (a); CREATE INDEX t_id_idx ON t (id);"
+        "CREATE INDEX t_plain ON t (a); INSERT INTO t VALUES (1, 1);"
+    )
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    (held,) = first.held
+    assert "t_a_uq" in held.sql and "duplicate rows" in held.reason
+    assert [one_line(s.sql) for s in first.applied] == ['drop index if exists "public"."t_plain";']
+    assert "duplicate key" in _error(dbs, "INSERT INTO t VALUES (2, 1);")
+
+    assert_converged(dbs, approve_all(dbs, first))
+
+
+def _error(dbs, sql: str) -> str:
+    """PostgreSQL's error for ``sql`` on the target (which must fail)."""
+    import psycopg2
+
+    conn = psycopg2.connect(dbs.target_dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    except psycopg2.Error as exc:
+        return str(exc)
+    finally:
+        conn.rollback()
+        conn.close()
+    raise AssertionError(f"{sql} succeeded")
