@@ -8,9 +8,12 @@ schema: structure only, never data.
    baseline and pairs them by service.
 2. `sync_schema` (one mapped task per database pair): diffs production against the baseline
    (migradiff), classifies every statement by parsing it (pglast), and applies the **safe**
-   ones to the baseline in one transaction (all or none, with lock and statement timeouts).
+   ones to the baseline in one transaction (with lock and statement timeouts; a statement
+   PostgreSQL refuses is held with its error, with what depends on it, and the rest applies).
    **Destructive** statements (drops, rewriting type changes, NOT NULL on filled tables...)
-   are held. Production is only ever read, through a read-only session.
+   are held. Production is only ever read, through a read-only session. Afterwards both
+   schemas are dumped (`pg_dump --schema-only`) and compared per object, independently of the
+   diff library: every difference left is reported as **not synced**.
 3. `held_for_approval` lists the held statements; when there are any, `approve_destructive`
    asks an admin (in *Required actions* of the UI) with the exact SQL. Approve applies exactly
    that SQL (`apply_approved`; refused if the plan changed meanwhile); Reject, or no answer
@@ -92,6 +95,11 @@ def baseline_schema_sync() -> None:
                 for r in results
                 if r["held"]
             ],
+            "not_synced": [
+                {"target": r["target_conn_id"], "objects": r.get("not_synced", [])}
+                for r in results
+                if r.get("not_synced")
+            ],
         }
 
     summary = summarize(synced.output)
@@ -145,7 +153,8 @@ def baseline_schema_sync() -> None:
     def notify_summary(summary: dict[str, list[dict[str, Any]]]) -> None:
         from baseline_guard.notifiers.admins import notify
 
-        if not summary["applied"] and not summary["held"]:
+        not_synced = summary.get("not_synced", [])
+        if not summary["applied"] and not summary["held"] and not not_synced:
             print("nothing to do: baseline schemas match production")
             return
         lines = [f"✔ {a['target']}: {len(a['sql'])} statement(s) applied" for a in summary["applied"]]
@@ -154,7 +163,13 @@ def baseline_schema_sync() -> None:
                 f"⏸ {h['target']}: {len(h['statements'])} destructive statement(s) held for approval"
             )
             lines += [f"    {s['sql']}  -- {s['reason']}" for s in h["statements"]]
-        title = f"Baseline schema sync: {len(summary['applied'])} database(s) changed, {len(summary['held'])} held"
+        for n in not_synced:
+            lines.append(f"✘ {n['target']}: {len(n['objects'])} object(s) not synced with production")
+            lines += [f"    {o['object']}: {o['problem']}" for o in n["objects"]]
+        title = (
+            f"Baseline schema sync: {len(summary['applied'])} database(s) changed, "
+            f"{len(summary['held'])} held, {len(not_synced)} not synced"
+        )
         notify(title, "\n".join(lines))
 
     notify_summary(summary)

@@ -8,7 +8,6 @@ from typing import Any
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.sdk.log import mask_secret
 
-from baseline_guard.errors import InvalidInput
 from baseline_guard.operators.base import EnvironmentApiOperator
 
 
@@ -16,8 +15,11 @@ class SchemaSyncOperator(EnvironmentApiOperator):
     """Make the target database's schema match the source's (structure only, never data).
 
     The source is read through a read-only session. Safe statements are applied to the target
-    in one transaction (all or none); destructive ones (drops, rewriting type changes, NOT NULL
-    on filled tables...) are held and returned for a person, unless ``apply_destructive``.
+    in one transaction; destructive ones (drops, rewriting type changes, NOT NULL on filled
+    tables...) are held and returned for a person, unless ``apply_destructive``. A statement
+    PostgreSQL refuses is held too (with its error), with what depends on it, and the rest still
+    applies. Afterwards the two schema dumps are compared per object, independently of the diff
+    library: whatever still differs is returned as ``not_synced``.
 
     :param source_conn_id: Airflow connection of the source (production) database (templated)
     :param target_conn_id: Airflow connection of the target (baseline) database (templated)
@@ -64,8 +66,6 @@ class SchemaSyncOperator(EnvironmentApiOperator):
             self.bind_trace_id(context)
             target_kind = self.env_api.require_writable(self.target_environment).kind
         source_dsn, target_dsn = _dsn(self.source_conn_id), _dsn(self.target_conn_id)
-        if self.apply_destructive and self.expected_destructive is not None:
-            self._require_approved_plan(source_dsn, target_dsn)
         from baseline_guard.schema import sync_schema  # heavy (migradiff, pglast): not at DAG parse time
 
         timeouts = {k: v for k, v in (("lock_timeout_ms", self.lock_timeout_ms),
@@ -75,6 +75,7 @@ class SchemaSyncOperator(EnvironmentApiOperator):
             target_dsn,
             schemas=self.schemas,
             apply_destructive=self.apply_destructive,
+            approved=self.expected_destructive if self.apply_destructive else None,
             target_kind=target_kind,
             **timeouts,
         )
@@ -88,30 +89,27 @@ class SchemaSyncOperator(EnvironmentApiOperator):
             )
         for stmt in result.held:
             self.log.warning("held", sql=stmt.sql, reason=stmt.reason, target_conn_id=self.target_conn_id)
+        for residual in result.not_synced:
+            self.log.warning(
+                "not synced",
+                object=residual.object,
+                problem=residual.problem,
+                target_conn_id=self.target_conn_id,
+            )
         self.log.info(
             "schema sync done",
             applied=len(result.applied),
             held=len(result.held),
+            not_synced=len(result.not_synced),
             target_conn_id=self.target_conn_id,
         )
         return {
             "applied": [s.sql for s in result.applied],
             "held": [s.as_dict() for s in result.held],
+            "not_synced": [r.as_dict() for r in result.not_synced],
             "source_conn_id": self.source_conn_id,
             "target_conn_id": self.target_conn_id,
         }
-
-    def _require_approved_plan(self, source_dsn: str, target_dsn: str) -> None:
-        """Refuse when the destructive statements differ from what a person approved."""
-        from baseline_guard.schema import diff_schemas
-
-        now = [s.sql for s in diff_schemas(source_dsn, target_dsn, schemas=self.schemas).destructive]
-        if now != self.expected_destructive:
-            raise InvalidInput(
-                f"the destructive changes for {self.target_conn_id} are no longer the ones approved "
-                f"(approved {len(self.expected_destructive or [])}, now {len(now)}); nothing was applied, "
-                "the next sync asks again"
-            )
 
 
 def _dsn(conn_id: str) -> str:

@@ -125,3 +125,20 @@ def test_approved_destructive_plan_applies_only_when_unchanged(
     postgres.psql("ALTER TABLE hotel DROP COLUMN legacy_code;", conns["target"])
     result = _operator(apply_destructive=True, expected_destructive=held).execute(context={})
     assert set(held) <= set(result["applied"]) and result["held"] == []
+
+
+def test_a_refused_statement_is_held_with_its_error_and_residuals_are_returned(
+    postgres: LocalPostgres, conns: dict[str, str]
+) -> None:
+    # production has a unique key the baseline's rows break: PostgreSQL refuses it, the rest applies
+    postgres.psql("CREATE UNIQUE INDEX hotel_name_uq ON hotel (name);", conns["source"])
+    postgres.psql("INSERT INTO hotel VALUES (2, 'Seaside', true);", conns["target"])
+
+    result = _operator().execute(context={})
+
+    refused = [h for h in result["held"] if "hotel_name_uq" in h["sql"]]
+    assert refused and "could not create unique index" in refused[0]["reason"]
+    assert any('"room"' in sql for sql in result["applied"])  # the rest applied
+    objects = {n["object"] for n in result["not_synced"]}
+    assert "index public.hotel_name_uq" in objects and "table public.hotel" in objects
+    assert postgres.psql("SELECT to_regclass('room') IS NOT NULL;", conns["target"]).strip() == "t"

@@ -120,7 +120,7 @@ def test_lock_timeout_bounds_the_wait_and_rolls_everything_back(dbs):
     try:
         with locker.cursor() as cur:
             cur.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")  # a long transaction holds the table
-            with pytest.raises(SchemaSyncError, match="(?i)lock"):
+            with pytest.raises(SchemaSyncError, match=r"(?i)lock"):
                 sync_schema(dbs.source_dsn, dbs.target_dsn, lock_timeout_ms=200)
     finally:
         locker.rollback()
