@@ -58,16 +58,22 @@ Migrate = Callable[[Path, Database, Path], None]
 
 @dataclass(frozen=True)
 class Release:
+    """One release: exact pins, and a cut-off date for the rest of its dependencies (uv --exclude-newer)."""
+
     version: str
     requirements: tuple[str, ...]
+    exclude_newer: str
 
 
 @dataclass(frozen=True)
 class Project:
+    """A pip-installable application whose own migrations make its schema."""
+
     name: str
     how: str
     releases: tuple[Release, ...]
     migrate: Migrate
+    schema_packages: tuple[str, ...]  # installed packages whose versions shape the schema, for the header
 
 
 def _run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
@@ -78,6 +84,18 @@ def _run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None 
 
 def _python(venv: Path) -> Path:
     return venv / "bin" / "python"
+
+
+def installed_versions(venv: Path, names: tuple[str, ...]) -> str:
+    out = subprocess.run(
+        ["uv", "pip", "freeze", "--python", str(venv)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    wanted = {n.lower() for n in names}
+    return " ".join(line for line in out.stdout.splitlines() if line.split("==")[0].lower() in wanted)
 
 
 # --- migrations, one way per project ------------------------------------------------------
@@ -184,29 +202,33 @@ PROJECTS: tuple[Project, ...] = (
         name="optuna",
         how="Optuna RDB storage: alembic upgrade head with Optuna's own alembic.ini and revisions",
         releases=(
-            Release("2.10.1", ("optuna==2.10.1", "SQLAlchemy==1.4.54", "alembic==1.13.3")),
-            Release("3.1.1", ("optuna==3.1.1", "SQLAlchemy==2.0.36", "alembic==1.13.3")),
-            Release("5.0.0", ("optuna==5.0.0", "SQLAlchemy==2.0.36", "alembic==1.13.3")),
+            Release("2.10.1", ("optuna==2.10.1", "SQLAlchemy==1.4.54", "alembic==1.13.3"), "2024-12-31"),
+            Release("3.1.1", ("optuna==3.1.1", "SQLAlchemy==2.0.36", "alembic==1.13.3"), "2024-12-31"),
+            Release("5.0.0", ("optuna==5.0.0", "SQLAlchemy==2.0.36", "alembic==1.13.3"), "2026-11-01"),
         ),
         migrate=migrate_optuna,
+        schema_packages=("optuna", "sqlalchemy", "alembic"),
     ),
     Project(
         name="wagtail",
         how="Django migrate: Wagtail's apps, modelcluster, taggit and Django's contrib apps",
         releases=(
-            Release("6.3.5", ("wagtail==6.3.5", "Django==5.1.7")),
-            Release("7.0.3", ("wagtail==7.0.3", "Django==5.2.8")),
+            Release("5.2.8", ("wagtail==5.2.8", "Django==4.2.16"), "2026-11-01"),
+            Release("7.0.3", ("wagtail==7.0.3", "Django==5.2.8"), "2026-11-01"),
+            Release("8.0.1", ("wagtail==8.0.1", "Django==5.2.8"), "2026-11-01"),
         ),
         migrate=migrate_django,
+        schema_packages=("wagtail", "django", "django-taggit", "django-modelcluster"),
     ),
     Project(
         name="prefect",
         how="Prefect server: prefect server database upgrade (Alembic, PostgreSQL revisions)",
         releases=(
-            Release("3.0.0", ("prefect==3.0.0",)),
-            Release("3.9.1", ("prefect==3.9.1",)),
+            Release("3.0.0", ("prefect==3.0.0",), "2024-09-10"),
+            Release("3.9.1", ("prefect==3.9.1",), "2026-11-01"),
         ),
         migrate=migrate_prefect,
+        schema_packages=("prefect", "sqlalchemy", "alembic"),
     ),
 )
 
@@ -387,12 +409,26 @@ def generate(project: Project, release: Release, server: LocalPostgres, scratch:
     db = Database(server, f"corpus_{project.name}_{release.version.replace('.', '_')}")
     try:
         _run(["uv", "venv", "-q", "-p", PYTHON, str(venv)])
-        _run(["uv", "pip", "install", "-q", "--python", str(venv), *release.requirements, "psycopg2-binary"])
+        _run(
+            [
+                "uv",
+                "pip",
+                "install",
+                "-q",
+                "--python",
+                str(venv),
+                f"--exclude-newer={release.exclude_newer}",
+                *release.requirements,
+                "psycopg2-binary",
+                "asyncpg",
+            ]
+        )
+        resolved = installed_versions(venv, project.schema_packages)
         print(f"  installed in {time.monotonic() - started:.0f} s", flush=True)
         server.create_database(db.name, drop_existing=True)
         project.migrate(_python(venv), db, workdir)
         print(f"  migrated in {time.monotonic() - started:.0f} s", flush=True)
-        origin = f"Installed: {' '.join(release.requirements)}"
+        origin = f"Installed (uv, --exclude-newer={release.exclude_newer}): {resolved}"
         top = header(project.name, release.version, project.how, origin)
         return write_schema(server, db.name, project.name, release.version, top)
     finally:
