@@ -74,6 +74,9 @@ class TargetFacts(Protocol):
     def index_is_unique(self, schema: str, index: str) -> bool:
         """True if the index exists and is unique."""
 
+    def constraint_kind(self, schema: str, table: str, name: str) -> str | None:
+        """``pg_constraint.contype`` of the table's constraint, or None if there is none by that name."""
+
 
 @dataclass(frozen=True)
 class _Verdict:
@@ -251,6 +254,14 @@ class _Classifier:
                 f"re-creates enum {name} because production removed or reordered values: "
                 "rows holding a removed value would fail to convert"
             )
+        if stmt.renameType == ObjectType.OBJECT_TABCONSTRAINT and stmt.relation is not None:
+            table = fp.range_var(stmt.relation, schema)
+            kind = self.facts.constraint_kind(*table, stmt.subname)
+            if kind == "n" or (kind is None and stmt.subname.endswith("_not_null")):
+                return _safe(
+                    f"renames NOT NULL constraint {stmt.subname} of {_qname(*table)} to production's name "
+                    "(nothing refers to it)"
+                )
         return _held(
             f"renames {stmt.renameType.name.removeprefix('OBJECT_').lower()}: code using the old name breaks"
         )

@@ -43,6 +43,7 @@ DUMP_ONLY_KINDS = frozenset(
         "TEXT SEARCH DICTIONARY",
         "INDEX ATTACH",
         "TABLE ATTACH",
+        "COMMENT",
     }
 )
 
@@ -82,6 +83,12 @@ class Sides:
 
 def _drop_dump_object(key: ObjectKey, ddl: str) -> str | None:
     """SQL that removes what one dump entry created (only for the dump-only kinds)."""
+    if key.kind == "COMMENT":
+        stmts = _parse(ddl)
+        if len(stmts) != 1 or not isinstance(stmts[0], ast.CommentStmt):
+            return None
+        stmts[0].comment = None
+        return RawStream()(stmts[0]) + ";"
     if key.kind in ("TABLE ATTACH", "INDEX ATTACH"):
         stmts = _parse(ddl)
         if not stmts or not isinstance(stmts[0], ast.AlterTableStmt):
@@ -107,7 +114,7 @@ def dump_only_objects(sides: Sides, created_tables: set[tuple[str, str]]) -> tup
             continue
         if key.kind == "TABLE ATTACH" and (key.schema, key.name) in created_tables:
             continue  # the library creates it as a partition already
-        if key in tgt:
+        if key in tgt and not (key.kind == "COMMENT" and key in src):  # a comment is replaced
             drop = _drop_dump_object(key, tgt[key])
             if drop:
                 first.append(drop)
@@ -393,19 +400,83 @@ def matview_indexes(statements: list[str], sides: Sides) -> list[str]:
     return out
 
 
+# --- partitions created standalone, names of NOT NULL constraints ------------------------------
+
+
+def partitions_as_dumped(
+    statements: list[str], sides: Sides
+) -> tuple[list[str], set[tuple[str, str]], set[tuple[str, str]]]:
+    """Create new partitions as pg_dump does (a table, attached afterwards), not ``PARTITION OF``.
+
+    A partition created ``PARTITION OF`` its parent inherits the parent's NOT NULL constraint
+    names and cannot rename them; production's partition may carry its own. The attachment
+    comes from production's dump (``TABLE ATTACH``). Returns the statements, the partitions
+    created from the dump, and those still created ``PARTITION OF`` (no dump entry for them).
+    """
+    out, from_dump, still_partition_of = [], set(), set()
+    for sql in statements:
+        stmts = _parse(sql)
+        if len(stmts) == 1 and isinstance(stmts[0], ast.CreateStmt) and stmts[0].partbound is not None:
+            table = fp.range_var(stmts[0].relation, sides.default_schema)
+            ddl = sides.source_snapshot.get(ObjectKey("TABLE", *table))
+            if ddl:
+                out.append(ddl)
+                from_dump.add(table)
+                continue
+            still_partition_of.add(table)
+        out.append(sql)
+    return out, from_dump, still_partition_of
+
+
+_NOT_NULLS = sa.text(
+    "SELECT n.nspname, c.relname, a.attname, con.conname, con.conislocal FROM pg_constraint con "
+    "JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = con.conkey[1] "
+    "WHERE con.contype = 'n' AND n.nspname = ANY(:schemas)"
+)
+NAME_MAX = 63  # NAMEDATALEN - 1
+
+
+def default_constraint_name(table: str, column: str, label: str) -> str:
+    """The name PostgreSQL gives a constraint it names itself (``makeObjectName``), before de-duplication."""
+    available = NAME_MAX - (len(label) + 1) - 1
+    t, c = len(table), len(column)
+    while t + c > available:
+        if t > c:
+            t -= 1
+        else:
+            c -= 1
+    return f"{table[:t]}_{column[:c]}_{label}"
+
+
+def not_null_names(sides: Sides, skipped: set[tuple[str, str]]) -> list[str]:
+    """Rename NOT NULL constraints (named since PostgreSQL 18) to production's names."""
+    source = {(r[0], r[1], r[2]): r[3] for r in sides.source.execute(_NOT_NULLS, {"schemas": sides.schemas})}
+    target = {
+        (r[0], r[1], r[2]): (r[3], r[4]) for r in sides.target.execute(_NOT_NULLS, {"schemas": sides.schemas})
+    }
+    renames = []
+    for (schema, table, column), wanted in sorted(source.items()):
+        if (schema, table) in skipped:
+            continue  # created from production's own DDL (names included), or inheriting its names
+        current, local = target.get(
+            (schema, table, column), (default_constraint_name(table, column, "not_null"), True)
+        )
+        if current != wanted and local:
+            renames.append(
+                f"ALTER TABLE {_qname(schema, table)} RENAME CONSTRAINT {_quote(current)} TO {_quote(wanted)};"
+            )
+    return renames
+
+
 def complete(statements: list[str], sides: Sides) -> list[str]:
     """The library's plan, corrected and completed (see the module docstring)."""
-    created_tables = {
-        fp.range_var(s.relation, sides.default_schema)
-        for sql in statements
-        for s in _parse(sql)
-        if isinstance(s, ast.CreateStmt)
-    }
-    first, last = dump_only_objects(sides, created_tables)
-    plan, altered_sequences = sequences(statements, sides)
+    plan, from_dump, partition_of = partitions_as_dumped(statements, sides)
+    first, last = dump_only_objects(sides, partition_of)
+    plan, altered_sequences = sequences(plan, sides)
     plan = partitioned_keys(plan, sides)
     plan = virtual_columns(plan, sides)
     plan = domains(plan, sides)
     plan = foreign_keys_around_dropped_keys(plan, sides)
     plan = matview_indexes(plan, sides)
-    return first + plan + altered_sequences + last
+    return first + plan + altered_sequences + last + not_null_names(sides, from_dump | partition_of)

@@ -181,3 +181,13 @@ class CatalogFacts:
                 {"s": schema, "i": index},
             ).scalar()
         )
+
+    def constraint_kind(self, schema: str, table: str, name: str) -> str | None:
+        return self.conn.execute(
+            sa.text(
+                "SELECT c.contype FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+                "JOIN pg_namespace n ON n.oid = t.relnamespace "
+                "WHERE n.nspname = :s AND t.relname = :t AND c.conname = :c"
+            ),
+            {"s": schema, "t": table, "c": name},
+        ).scalar()

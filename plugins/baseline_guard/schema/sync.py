@@ -114,6 +114,11 @@ def sync_schema(
         target_dsn, [s.sql for s in to_apply], lock_timeout_ms, statement_timeout_ms, schemas[0]
     )
     refused = {to_apply[i].sql: outcome.refused[i] for i in outcome.refused}
+    if outcome.applied and not apply_destructive and plan.destructive:
+        # what is put to a person is what the approval run will see: the plan after this apply
+        plan = diff_schemas(
+            source_dsn, target_dsn, schemas, pg_bin_dir=pg_bin_dir, lock_timeout_ms=lock_timeout_ms
+        )
     held: list[ClassifiedStatement] = [
         replace(s, safe=False, reason=refused[s.sql]) if s.sql in refused else s
         for s in plan.statements
