@@ -331,6 +331,15 @@ class _Classifier:
                     )
                 verb = "sets" if cmd.def_ is not None else "drops"
                 return _safe(f"{verb} the default of {col} (stored rows are unchanged)")
+            case AlterTableType.AT_SetRelOptions | AlterTableType.AT_ResetRelOptions:
+                return _safe(f"changes storage parameters of {t} (no rewrite; they apply to new writes)")
+            case AlterTableType.AT_SetExpression:
+                if self.facts.table_has_rows(*table):
+                    return _held(
+                        f"changes the expression of generated column {col} of a non-empty table: "
+                        "a stored one is recomputed for every row under an exclusive lock"
+                    )
+                return _safe(f"changes the expression of generated column {col} (the table is empty)")
             case AlterTableType.AT_AttachPartition:
                 return self._attach(cmd, table)
             case AlterTableType.AT_DetachPartition:

@@ -44,8 +44,14 @@ DUMP_ONLY_KINDS = frozenset(
         "INDEX ATTACH",
         "TABLE ATTACH",
         "COMMENT",
+        "STATISTICS",
     }
 )
+
+
+def _dump_only(key: ObjectKey, ddl: str | None) -> bool:
+    """True for objects the library does not plan: the kinds above, and range types."""
+    return key.kind in DUMP_ONLY_KINDS or (key.kind == "TYPE" and ddl is not None and " AS RANGE (" in ddl)
 
 
 def _parse(sql: str) -> list[ast.Node]:
@@ -110,7 +116,7 @@ def dump_only_objects(sides: Sides, created_tables: set[tuple[str, str]]) -> tup
     first, last = [], []
     src, tgt = sides.source_snapshot, sides.target_snapshot
     for key in sorted(src.keys() | tgt.keys()):
-        if key.kind not in DUMP_ONLY_KINDS or src.get(key) == tgt.get(key):
+        if not _dump_only(key, src.get(key) or tgt.get(key)) or src.get(key) == tgt.get(key):
             continue
         if key.kind == "TABLE ATTACH" and (key.schema, key.name) in created_tables:
             continue  # the library creates it as a partition already
@@ -160,13 +166,17 @@ def sequences(statements: list[str], sides: Sides) -> tuple[list[str], list[str]
 
 
 def partitioned_keys(statements: list[str], sides: Sides) -> list[str]:
-    """Replace ``CREATE UNIQUE INDEX .. ON ONLY`` + ``ADD CONSTRAINT .. USING INDEX`` by the key's definition."""
-    only_indexes = {}
+    """Add a key by its definition where ``CREATE UNIQUE INDEX`` + ``ADD CONSTRAINT .. USING INDEX`` cannot work.
+
+    That is a key on a partitioned table (its ``ON ONLY`` index is invalid until every partition's
+    is attached) and a temporal key (``WITHOUT OVERLAPS``: its GiST index cannot be unique alone).
+    """
+    indexes = {}
     for i, sql in enumerate(statements):
         stmts = _parse(sql)
-        if len(stmts) == 1 and isinstance(stmts[0], ast.IndexStmt) and not stmts[0].relation.inh:
+        if len(stmts) == 1 and isinstance(stmts[0], ast.IndexStmt):
             schema = stmts[0].relation.schemaname or sides.default_schema
-            only_indexes[(schema, stmts[0].idxname)] = i
+            indexes[(schema, stmts[0].idxname)] = (i, not stmts[0].relation.inh)
     out = list(statements)
     keys = []
     for i, sql in enumerate(statements):
@@ -178,10 +188,10 @@ def partitioned_keys(statements: list[str], sides: Sides) -> list[str]:
         con = cmd.def_ if cmd.subtype == AlterTableType.AT_AddConstraint else None
         if not isinstance(con, ast.Constraint) or not con.indexname:
             continue
-        index = only_indexes.get((table[0], con.indexname))
+        index, on_only = indexes.get((table[0], con.indexname), (None, False))
         definition = _constraint_def(sides.source, table, con.conname)
-        if index is None or definition is None:
-            continue
+        if index is None or definition is None or not (on_only or "WITHOUT OVERLAPS" in definition):
+            continue  # a temporal key's GiST index cannot be created UNIQUE on its own
         out[index] = out[i] = ""
         # after the partitions' own keys, which it then adopts instead of creating a second one
         keys.append(f"ALTER TABLE {_qname(*table)} ADD CONSTRAINT {_quote(con.conname)} {definition};")
@@ -469,6 +479,94 @@ def not_null_names(sides: Sides, skipped: set[tuple[str, str]]) -> list[str]:
     return renames
 
 
+def changed_indexes(plan: list[str], sides: Sides) -> tuple[list[str], list[str]]:
+    """Re-create indexes whose dumped definition differs (options, operator classes) and the library left alone."""
+    planned = {k for sql in plan for k in fp.of_sql(sql, sides.default_schema).writes}
+    drops, creates = [], []
+    src, tgt = sides.source_snapshot, sides.target_snapshot
+    for key in sorted(src.keys() & tgt.keys()):
+        if key.kind != "INDEX" or src[key] == tgt[key] or fp.relation(key.schema, key.name) in planned:
+            continue
+        drops.append(f"DROP INDEX IF EXISTS {_qname(key.schema, key.name)};")
+        creates.append(src[key])
+        attach = f"ALTER INDEX {key.schema}.{key.name} ATTACH PARTITION "
+        creates += [
+            ddl for k, ddl in sorted(src.items()) if k.kind == "INDEX ATTACH" and ddl.startswith(attach)
+        ]
+    return drops, creates
+
+
+_RELOPTIONS = sa.text(
+    "SELECT n.nspname, c.relname, coalesce(c.reloptions, '{}') FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'm') "
+    "AND n.nspname = ANY(:schemas)"
+)
+
+
+def storage_parameters(sides: Sides) -> list[str]:
+    """``ALTER TABLE .. SET/RESET (fillfactor ...)`` where production's storage parameters differ."""
+    source = {
+        (r[0], r[1]): dict(o.split("=", 1) for o in r[2])
+        for r in sides.source.execute(_RELOPTIONS, {"schemas": sides.schemas})
+    }
+    target = {
+        (r[0], r[1]): dict(o.split("=", 1) for o in r[2])
+        for r in sides.target.execute(_RELOPTIONS, {"schemas": sides.schemas})
+    }
+    out = []
+    for table, wanted in sorted(source.items()):
+        current = target.get(table, {})
+        changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+        gone = sorted(set(current) - set(wanted))
+        if changed:
+            params = ", ".join(f"{k} = '{v}'" for k, v in sorted(changed.items()))
+            out.append(f"ALTER TABLE {_qname(*table)} SET ({params});")
+        if gone and table in target:
+            out.append(f"ALTER TABLE {_qname(*table)} RESET ({', '.join(gone)});")
+    return out
+
+
+_FORCED_RLS = sa.text(
+    "SELECT n.nspname, c.relname, c.relforcerowsecurity FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(:schemas)"
+)
+
+
+def forced_row_security(sides: Sides) -> list[str]:
+    """``FORCE ROW LEVEL SECURITY`` (the library syncs only ``ENABLE``) where production's differs."""
+    source = {(r[0], r[1]): r[2] for r in sides.source.execute(_FORCED_RLS, {"schemas": sides.schemas})}
+    target = {(r[0], r[1]): r[2] for r in sides.target.execute(_FORCED_RLS, {"schemas": sides.schemas})}
+    return [
+        f"ALTER TABLE {_qname(*table)} {'' if forced else 'NO '}FORCE ROW LEVEL SECURITY;"
+        for table, forced in sorted(source.items())
+        if forced != target.get(table, False)
+    ]
+
+
+_GENERATED = sa.text(
+    "SELECT n.nspname, c.relname, a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a "
+    "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+    "WHERE a.attgenerated <> '' AND NOT a.attisdropped AND n.nspname = ANY(:schemas)"
+)
+
+
+def generation_expressions(statements: list[str], sides: Sides) -> list[str]:
+    """A generated column's new expression is ``SET EXPRESSION``, not ``SET DEFAULT`` (which PostgreSQL refuses)."""
+    source = {(r[0], r[1], r[2]): r[3] for r in sides.source.execute(_GENERATED, {"schemas": sides.schemas})}
+    target = {(r[0], r[1], r[2]) for r in sides.target.execute(_GENERATED, {"schemas": sides.schemas})}
+    out = []
+    for sql in statements:
+        stmts = _parse(sql)
+        if len(stmts) == 1 and isinstance(stmts[0], ast.AlterTableStmt) and len(stmts[0].cmds) == 1:
+            cmd = stmts[0].cmds[0]
+            key = (*fp.range_var(stmts[0].relation, sides.default_schema), cmd.name)
+            if cmd.subtype == AlterTableType.AT_ColumnDefault and key in target and key in source:
+                sql = f"ALTER TABLE {_qname(*key[:2])} ALTER COLUMN {_quote(key[2])} SET EXPRESSION AS ({source[key]});"
+        out.append(sql)
+    return out
+
+
 def complete(statements: list[str], sides: Sides) -> list[str]:
     """The library's plan, corrected and completed (see the module docstring)."""
     plan, from_dump, partition_of = partitions_as_dumped(statements, sides)
@@ -479,4 +577,7 @@ def complete(statements: list[str], sides: Sides) -> list[str]:
     plan = domains(plan, sides)
     plan = foreign_keys_around_dropped_keys(plan, sides)
     plan = matview_indexes(plan, sides)
+    plan = generation_expressions(plan, sides) + storage_parameters(sides) + forced_row_security(sides)
+    index_drops, index_creates = changed_indexes(plan, sides)
+    first, last = first + index_drops, index_creates + last
     return first + plan + altered_sequences + last + not_null_names(sides, from_dump | partition_of)

@@ -19,10 +19,32 @@ from baseline_guard.errors import InvalidInput
 from baseline_guard.schema.errors import SchemaSyncError
 from baseline_guard.schema.footprint import Key, relation
 
+_DERIVED_FOREIGN_KEYS = sa.text(
+    "SELECT n.nspname, t.relname, c.conname FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+    "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE c.contype = 'f' AND c.conparentid <> 0"
+)
+
+
+def _forget_derived_foreign_keys(conn: Connection, inspector) -> None:
+    """Drop from the inspection the foreign keys PostgreSQL derives for partitions.
+
+    A foreign key on, or referencing, a partitioned table is cloned per partition; the clones
+    come and go with the parent key (pg_dump does not list them). migra would drop or add them
+    one by one, which PostgreSQL refuses.
+    """
+    derived = {(r[0], r[1], r[2]) for r in conn.execute(_DERIVED_FOREIGN_KEYS)}
+    if not derived:
+        return
+    for key, con in list(inspector.constraints.items()):
+        if (con.schema, con.table_name, con.name) in derived:
+            del inspector.constraints[key]
+            inspector.relations[con.quoted_full_table_name].constraints.pop(key, None)
+
 
 def inspect(conn: Connection, schemas: Sequence[str]):  # -> schemainspect PostgreSQL inspector
     """Inspect the whole database once, then keep only objects of ``schemas``."""
     inspector = get_inspector(conn)
+    _forget_derived_foreign_keys(conn, inspector)
     keep = set(schemas)
     for prop in PROPS.split():
         objects = getattr(inspector, prop)

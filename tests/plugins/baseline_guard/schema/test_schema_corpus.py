@@ -18,17 +18,37 @@ import psycopg2
 import pytest
 from baseline_guard.schema import diff_schemas, sync_schema
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "material"))
-import corpus  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "material"))
+import corpus
 
 # Pairs that do not converge yet, with the blind spot that stops them (see docs/schema-sync.md).
-NOT_CONVERGING: dict[str, str] = {}
+NOT_CONVERGING: dict[str, str] = {
+    "synthetic:v1->v2": "the aggregate product(numeric) changed and a materialized view uses it: "
+    "PostgreSQL refuses to drop it, and re-creating the dependent views is not planned",
+    "synthetic:v2->v1": "same aggregate; and an enum re-created with removed values is re-cast on "
+    "each partition, which PostgreSQL refuses for inherited columns",
+}
 
 _TABLES = (
     "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
     "WHERE c.relkind IN ('r', 'p') AND n.nspname = 'public' AND NOT c.relispartition ORDER BY 1"
 )
 _PRIMARY_KEYS = "SELECT conname FROM pg_constraint WHERE contype = 'p'"
+_SCHEMAS = (
+    "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' "
+    "ORDER BY nspname <> 'public', nspname"
+)
+
+
+def _schemas(dsn: str) -> list[str]:
+    """Every schema of production, ``public`` first (the one unqualified names belong to)."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(_SCHEMAS)
+            return [r[0] for r in cur.fetchall()]
+    finally:
+        conn.close()
 
 
 def _load(dsn: str, path: Path | None) -> None:
@@ -107,7 +127,8 @@ def test_corpus_pair_converges(dbs, pair: corpus.SchemaPair) -> None:
     first_rows = _insert_default_rows(dbs.target_dsn)
     counts_before = _row_counts(dbs.target_dsn)
 
-    hourly = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    schemas = _schemas(dbs.source_dsn)
+    hourly = sync_schema(dbs.source_dsn, dbs.target_dsn, schemas=schemas)
 
     # (a) every statement applied or held, each held one with its reason
     assert all(s.safe for s in hourly.applied)
@@ -130,11 +151,15 @@ def test_corpus_pair_converges(dbs, pair: corpus.SchemaPair) -> None:
 
     # (b) with every held statement approved, only column order may differ
     approved = sync_schema(
-        dbs.source_dsn, dbs.target_dsn, apply_destructive=True, approved=[s.sql for s in hourly.held]
+        dbs.source_dsn,
+        dbs.target_dsn,
+        schemas=schemas,
+        apply_destructive=True,
+        approved=[s.sql for s in hourly.held],
     )
     assert approved.held == [], [(s.sql, s.reason) for s in approved.held]
     residuals = [str(r) for r in approved.not_synced if not r.needs_rebuild]
     assert residuals == []
 
     # (c) a further run plans nothing
-    assert [s.sql for s in diff_schemas(dbs.source_dsn, dbs.target_dsn).statements] == []
+    assert [s.sql for s in diff_schemas(dbs.source_dsn, dbs.target_dsn, schemas).statements] == []
