@@ -23,6 +23,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from baseline_guard.backup.errors import BackupError, BackupExists, BackupNotFound
+from baseline_guard.backup.names import check_database_name
+from baseline_guard.backup.properties import DatabaseProperties
 from baseline_guard.backup.s3io import (
     ServerSideEncryption,
     get_bytes_or_none,
@@ -37,7 +39,6 @@ PREFIX = "backups"
 MANIFEST_NAME = "manifest.json"
 DUMP_SUFFIX = ".dump"
 RECORD_SUFFIX = ".dump.json"
-DATABASE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$"
 BACKUP_ID_RE = re.compile(r"^(\d{8}T\d{6}Z)-(pre_test|post_test|manual)-([0-9a-f]{8})$")
 
 
@@ -61,9 +62,7 @@ def check_environment(environment: str) -> str:
 
 
 def check_database(database: str) -> str:
-    if not isinstance(database, str) or not re.match(DATABASE_PATTERN, database):
-        raise InvalidInput(f"database {database!r}: expected 1-63 characters of letters, digits, _ . -")
-    return database
+    return check_database_name(database)
 
 
 def make_backup_id(run_at: datetime, phase: str, run_id: str) -> str:
@@ -128,6 +127,9 @@ class DumpRecord(BaseModel):
     server_side_encryption: str | None = None
     started_at: datetime
     finished_at: datetime
+    database_properties: DatabaseProperties | None = Field(
+        default=None, description="ACL, settings, comment, connection limit; None in older backups"
+    )
 
     @model_validator(mode="after")
     def _tables_match(self) -> DumpRecord:
