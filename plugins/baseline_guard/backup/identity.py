@@ -3,7 +3,8 @@
 A restore target is compared with every database the environment API lists for production
 before anything is written. A label ("baseline") proves nothing; the server does. Two
 databases are the same when their names are equal and either their servers' system
-identifiers or their (host, port) are. A target whose server cannot say its system identifier
+identifiers or their (host, port) are; a production database whose server is unknown (no
+connection to it on this worker) matches by name alone. A target whose server cannot say its system identifier
 is refused: it cannot be told apart from production.
 """
 
@@ -30,6 +31,8 @@ class DatabaseIdentity:
     def same_database(self, other: DatabaseIdentity) -> bool:
         if self.database != other.database:
             return False
+        if not self.host or not other.host:  # server unknown (no connection to it): the name decides
+            return True
         if self.system_identifier and self.system_identifier == other.system_identifier:
             return True
         return (_host(self.host), self.port) == (_host(other.host), other.port)

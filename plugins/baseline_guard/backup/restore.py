@@ -56,7 +56,7 @@ from baseline_guard.backup.pgtools import (
 )
 from baseline_guard.backup.properties import DatabaseProperties, apply_properties, read_properties
 from baseline_guard.backup.s3io import MIB, head_or_none
-from baseline_guard.backup.swap import copy_name, swap_restored
+from baseline_guard.backup.swap import StepCallback, copy_name, swap_restored
 from baseline_guard.environment_contract import EnvironmentKind
 from baseline_guard.errors import InvalidInput, ProductionWriteRefused
 
@@ -162,12 +162,14 @@ def restore_database(
     progress_every: int = 64 * MIB,
     swap_timeout_s: float = 30.0,
     restore_id: str | None = None,
+    on_swap_step: StepCallback | None = None,
 ) -> RestoreResult:
     """Restore ``s3://bucket/key`` into ``target.database``: prepare a verified copy, then swap it in.
 
     :param production: every database the environment API lists for production; a target that is
         one of them (same name and server) is refused before anything is written
     :param target_kind: kind of the environment the target belongs to; ``production`` is refused
+    :param on_swap_step: called with each step of the swap (``verified``, ``closed``, ``swapped``, ``cleaned``)
     """
     restore_id = restore_id or secrets.token_hex(4)
     prepared = prepare_restore(
@@ -191,6 +193,7 @@ def restore_database(
         production=production,
         maintenance_database=maintenance_database,
         timeout_s=swap_timeout_s,
+        on_step=on_swap_step,
     )
     return RestoreResult(
         database=target.database,
