@@ -17,7 +17,7 @@ The restore is **all-or-nothing** for the environment:
    `<db>__restore_<id>`; checks tables and rows against the manifest and gives the copy the
    database's own properties (ACL, `ALTER DATABASE ... SET`, comment, connection limit). The
    live database is not touched.
-3. `swap_databases` (one task, runs whatever happened before): only when **every** copy is
+3. `swap_databases` (one task, runs once every restore ended, however it ended): only when **every** copy is
    verified are they all swapped in, per server in one transaction; otherwise nothing is
    swapped, the copies are dropped and the task fails naming each database and the reason.
    Sessions in the databases (and in our copies) are ended; a busy database is named.
@@ -117,7 +117,7 @@ def test_data_restore() -> None:
     swapped = SwapRestoredDatabasesOperator(
         task_id="swap_databases",
         targets=plan,
-        trigger_rule="all_done",
+        trigger_rule="all_done_min_one_success",  # after every restore_database, unless plan failed
         execution_timeout=timedelta(minutes=10),
     )
 

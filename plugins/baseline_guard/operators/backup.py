@@ -525,7 +525,7 @@ class RestoreFromBackupOperator(_RestoreOperatorBase):
 class SwapRestoredDatabasesOperator(BaseOperator):
     """Swap every verified copy of one restore in for its database, all together or none.
 
-    Runs after the per-database restores whatever their outcome (``trigger_rule="all_done"``):
+    Runs after the per-database restores whatever their outcome (``all_done_min_one_success``):
     when any database has no verified copy, nothing is swapped, the restore's copies are dropped
     and the task fails naming each database and why.
 
