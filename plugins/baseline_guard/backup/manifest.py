@@ -246,11 +246,13 @@ def commit_backup(
     airflow_run_id: str | None = None,
     sse: ServerSideEncryption | None = None,
     now: datetime | None = None,
+    verify_checksums: bool = True,
 ) -> Manifest:
     """Write the manifest of a backup whose dumps are all uploaded: the backup exists from then on.
 
-    Every expected database must have its dump object and DumpRecord, with the object's size
-    matching the record; otherwise nothing is written and the error names what is missing.
+    Every expected database must have its dump object and DumpRecord, with the object's size and
+    (``verify_checksums``, streamed) SHA-256 matching the record, on the first write as on a
+    retry; otherwise nothing is written and the error names what is missing or differs.
     """
     if not databases:
         raise InvalidInput("no databases given: expected the names of the databases the backup must hold")
@@ -267,6 +269,8 @@ def commit_backup(
             problems.append(f"{database}: dump record s3://{bucket}/{record_key(key)} is missing")
         elif head["ContentLength"] != record.size:
             problems.append(f"{database}: object is {head['ContentLength']} bytes, record says {record.size}")
+        elif verify_checksums and (sha := object_sha256(client, bucket, key)) != record.sha256:
+            problems.append(f"{database}: object has sha256 {sha}, record says {record.sha256}")
         else:
             records.append(record)
     if problems:
@@ -282,6 +286,18 @@ def commit_backup(
         databases=records,
     )
     return write_manifest(client, bucket, manifest, sse)
+
+
+def object_sha256(client: Any, bucket: str, key: str, chunk: int = 8 * 1024 * 1024) -> str:
+    """SHA-256 of an object, streamed."""
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    digest = hashlib.sha256()
+    try:
+        while block := body.read(chunk):
+            digest.update(block)
+    finally:
+        body.close()
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
