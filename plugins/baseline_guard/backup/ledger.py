@@ -20,6 +20,7 @@ from baseline_guard.backup.errors import BackupError
 
 SCHEMA = "baseline_guard"
 _SETUP_LOCK = 0x42474C4544474552  # "BGLEDGER"
+SWAP_LOCK = 0x42475357415000  # held by a swap in progress on this server
 
 _SETUP_SQL = f"""
 SELECT pg_advisory_xact_lock({_SETUP_LOCK});
@@ -158,7 +159,22 @@ def drop_recorded(admin: PgConnection, name: str, oid: int | None) -> bool:
 
 
 def reopen_blocked(admin: PgConnection) -> list[str]:
-    """Give back connections to every database a crashed swap closed (by OID, whatever its name now)."""
+    """Give back connections to every database a crashed swap closed (by OID, whatever its name now).
+
+    Skipped while a swap is running on this server (it holds :data:`SWAP_LOCK` and reopens its own).
+    """
+    with admin.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s)", (SWAP_LOCK,))
+        if not cur.fetchone()[0]:
+            return []
+    try:
+        return _reopen_recorded(admin)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (SWAP_LOCK,))
+
+
+def _reopen_recorded(admin: PgConnection) -> list[str]:
     with admin.cursor() as cur:
         cur.execute(
             f"SELECT b.database_oid, d.datname FROM {SCHEMA}.blocked_connections b "

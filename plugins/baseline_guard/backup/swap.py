@@ -165,6 +165,24 @@ def _swap_server(
         return outcomes
     copies = {db: copy_name(db, restore_id) for db in pending}
     existing = {db: ledger.database_oid(admin, db) for db in pending}
+    with admin.cursor() as cur:  # no other restore reopens what this swap closes
+        cur.execute("SELECT pg_advisory_lock(%s)", (ledger.SWAP_LOCK,))
+    try:
+        return outcomes + _swap_pending(admin, restore_id, copies, existing, timeout_s, step)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (ledger.SWAP_LOCK,))
+
+
+def _swap_pending(
+    admin: PgConnection,
+    restore_id: str,
+    copies: dict[str, str],
+    existing: dict[str, int | None],
+    timeout_s: float,
+    step: StepCallback,
+) -> list[SwapOutcome]:
+    pending = list(copies)
     _close(admin, restore_id, [*pending, *copies.values()])
     step("closed")
     deadline = time.monotonic() + timeout_s
@@ -185,7 +203,7 @@ def _swap_server(
         with contextlib.suppress(Exception):
             _reopen(admin, [*pending, *copies.values()])
         raise
-    return outcomes + [
+    return [
         SwapOutcome(db, replaced_existing=existing[db] is not None, already_swapped=False) for db in pending
     ]
 
