@@ -237,17 +237,6 @@ def prepare_restore(
     if target.database == maintenance_database:
         raise InvalidInput(f"target database {target.database} is the maintenance database: expected another")
     refuse_production_target(identify(target, maintenance_database), production)
-    pg_restore = tool_path("pg_restore", pg_bin_dir)
-    restore_version = tool_version(pg_restore)
-    _check_tool_reads_archive(restore_version, expected)
-    head = head_or_none(client, bucket, key)
-    if head is None:
-        raise BackupError(f"s3://{bucket}/{key} does not exist")
-    if expected.size is not None and head["ContentLength"] != expected.size:
-        raise ChecksumMismatch(
-            f"s3://{bucket}/{key} is {head['ContentLength']} bytes, the manifest says "
-            f"{expected.size}: refusing to restore it"
-        )
 
     admin = target.connect(maintenance_database)
     admin.autocommit = True
@@ -260,9 +249,13 @@ def prepare_restore(
         existing = _database_settings(admin, target.database)
         current_properties = read_properties(admin, target.database)
         ledger.record_copy(admin, copy, target.database, restore_id)
+        copy_oid: int | None = None
         try:
+            pg_restore, restore_version = _restore_tool(pg_bin_dir, expected)
+            _check_object(client, bucket, key, expected)
             _create_database(admin, copy, existing)
-            ledger.set_copy_state(admin, copy, ledger.CREATING, oid=ledger.database_oid(admin, copy))
+            copy_oid = ledger.database_oid(admin, copy)
+            ledger.set_copy_state(admin, copy, ledger.CREATING, oid=copy_oid)
             size = _stream_restore(
                 client,
                 bucket,
@@ -280,8 +273,9 @@ def prepare_restore(
                 apply_properties(admin, copy, properties)
             ledger.set_copy_state(admin, copy, ledger.VERIFIED)
         except BaseException as err:
-            with contextlib.suppress(Exception):
-                _drop_database(admin, copy)
+            if copy_oid is not None:  # only the database this call created
+                with contextlib.suppress(Exception):
+                    ledger.drop_recorded(admin, copy, copy_oid)
             with contextlib.suppress(Exception):
                 reason = str(err)[:2000] or type(err).__name__
                 ledger.set_copy_state(admin, copy, ledger.FAILED, reason=reason)
@@ -299,6 +293,26 @@ def prepare_restore(
         row_counts=stats.rows,
         properties_from=source,
     )
+
+
+def _restore_tool(
+    pg_bin_dir: str | PathLike[str] | None, expected: ExpectedDump
+) -> tuple[str, tuple[int, ...]]:
+    pg_restore = tool_path("pg_restore", pg_bin_dir)
+    restore_version = tool_version(pg_restore)
+    _check_tool_reads_archive(restore_version, expected)
+    return pg_restore, restore_version
+
+
+def _check_object(client: Any, bucket: str, key: str, expected: ExpectedDump) -> None:
+    head = head_or_none(client, bucket, key)
+    if head is None:
+        raise BackupError(f"s3://{bucket}/{key} does not exist")
+    if expected.size is not None and head["ContentLength"] != expected.size:
+        raise ChecksumMismatch(
+            f"s3://{bucket}/{key} is {head['ContentLength']} bytes, the manifest says "
+            f"{expected.size}: refusing to restore it"
+        )
 
 
 def _check_tool_reads_archive(restore_version: tuple[int, ...], expected: ExpectedDump) -> None:
@@ -348,11 +362,6 @@ def _create_database(admin: PgConnection, name: str, like: dict[str, str] | None
         )
     with admin.cursor() as cur:
         cur.execute(statement)
-
-
-def _drop_database(admin: PgConnection, name: str) -> None:
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _stream_restore(

@@ -134,7 +134,10 @@ def _copy_state(server: _Server, database: str, restore_id: str) -> tuple[bool, 
     """(ready, why): ready when the copy is verified (or this restore already swapped it in)."""
     entries = ledger.copies_of(server.admin, restore_id, database)
     if not entries:
-        return False, "no restored copy was recorded (its restore never started on this server)"
+        return (
+            False,
+            "no restored copy was recorded (its restore_database task stopped before creating one; its log says why)",
+        )
     entry = entries[0]
     if entry.state in (ledger.SWAPPED, ledger.DONE):
         return True, entry.state
