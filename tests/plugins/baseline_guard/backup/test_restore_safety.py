@@ -374,3 +374,41 @@ def _s3_kwargs(s3) -> dict[str, str]:
         "aws_access_key_id": ACCESS_KEY,
         "aws_secret_access_key": SECRET_KEY,
     }
+
+
+def test_a_session_the_swap_cannot_end_names_the_busy_database_and_keeps_the_old_one(
+    postgres, s3_client, bucket, conn_info, seeded_db, make_db
+):
+    """A restoring role without superuser cannot end a superuser's session: the wait is bounded."""
+    from baseline_guard.backup import ledger
+    from baseline_guard.backup.errors import DatabaseBusy
+
+    record = _backup(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
+    role = f"restorer_{record.sha256[:8]}"
+    target = make_db("owned", "CREATE TABLE old_data (v text); INSERT INTO old_data VALUES ('old');")
+    admin = conn_info(target).connect("postgres")
+    admin.autocommit = True
+    ledger.ensure_ledger(admin)
+    admin.close()
+    postgres.psql(
+        f"CREATE ROLE {role} LOGIN CREATEDB PASSWORD 'pw'; ALTER DATABASE \"{target}\" OWNER TO {role};"
+        f"GRANT CREATE ON DATABASE postgres TO {role}; GRANT USAGE, CREATE ON SCHEMA baseline_guard TO {role};"
+        f"GRANT ALL ON ALL TABLES IN SCHEMA baseline_guard TO {role};"
+    )
+    as_role = PgConnectionInfo(postgres.host, postgres.port, role, target, "pw")
+    prepare_restore(
+        s3_client, bucket=bucket, key=record.key, expected=ExpectedDump.from_record(record), target=as_role,
+        production=[], restore_id="0000b05e", no_owner=True, pg_bin_dir=PG_BIN_DIR,
+    )  # fmt: skip
+    superuser_in_copy = conn_info(target).connect(copy_name(target, "0000b05e"))
+
+    with pytest.raises(
+        DatabaseBusy, match=rf"restored copy {copy_name(target, '0000b05e')} \(of {target}\) is busy"
+    ):
+        swap_restored([as_role], "0000b05e", production=[], timeout_s=1)
+
+    superuser_in_copy.close()
+    assert _value(postgres, target, "SELECT v FROM old_data") == "old"  # connectable, wholly old
+    assert _value(postgres, "postgres", "SELECT count(*) FROM baseline_guard.blocked_connections") == "0"
+    swap_restored([as_role], "0000b05e", production=[], timeout_s=5)  # a retry, once the session is gone
+    assert _value(postgres, target, "SELECT count(*) FROM shop.orders") == "4000"
