@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 from baseline_guard.backup import ExpectedDump, backup_database, restore_database
-from baseline_guard.backup.errors import ChecksumMismatch, RestoreAborted, TargetNotIdentified
+from baseline_guard.backup.errors import ChecksumMismatch, PgToolFailed, RestoreAborted, TargetNotIdentified
 from baseline_guard.backup.identity import DatabaseIdentity, identify
 from baseline_guard.backup.names import conninfo_value, dbname_target
 from baseline_guard.backup.pgtools import PgConnectionInfo
@@ -412,3 +412,32 @@ def test_a_session_the_swap_cannot_end_names_the_busy_database_and_keeps_the_old
     assert _value(postgres, "postgres", "SELECT count(*) FROM baseline_guard.blocked_connections") == "0"
     swap_restored([as_role], "0000b05e", production=[], timeout_s=5)  # a retry, once the session is gone
     assert _value(postgres, target, "SELECT count(*) FROM shop.orders") == "4000"
+
+
+def test_pg_restore_stopping_early_on_a_sound_dump_is_not_called_tampered(
+    postgres, s3_client, bucket, conn_info, big_db, make_db, tmp_path
+):
+    record = _backup(s3_client, bucket, conn_info, big_db, "env/x/big.dump")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "pg_restore"
+    script.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = --version ]; then echo "pg_restore (PostgreSQL) 18.6"; exit 0; fi\n'
+        "head -c 65536 >/dev/null\n"
+        'echo "pg_restore: error: could not execute query: ERROR:  out of shared memory" >&2\n'
+        "exit 1\n"
+    )
+    script.chmod(0o755)
+    target = make_db("early", "CREATE TABLE t AS SELECT 'old' AS v")
+
+    with pytest.raises(PgToolFailed) as caught:
+        restore_database(
+            s3_client, bucket=bucket, key=record.key, expected=ExpectedDump.from_record(record),
+            target=conn_info(target), production=[], pg_bin_dir=bin_dir,
+        )  # fmt: skip
+
+    message = str(caught.value) + "".join(getattr(caught.value, "__notes__", []))
+    assert "out of shared memory" in message and "exited with status 1" in message
+    assert "tampered" not in message and "sha256" not in message
+    assert _value(postgres, target, "SELECT v FROM t") == "old"
