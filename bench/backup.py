@@ -192,6 +192,7 @@ class Bench:
                 expected=ExpectedDump.from_record(record),
                 target=self.conn("restored"),
                 target_kind="baseline",
+                production=[],
                 pg_bin_dir=PG_BIN_DIR,
             )
             self.times["ours_restore"].append(time.perf_counter() - start)

@@ -11,14 +11,15 @@ from typing import Any
 
 from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule
 
-from baseline_guard.backup.manifest import DATABASE_PATTERN
+from baseline_guard.backup.errors import PermanentBackupError
+from baseline_guard.backup.names import DATABASE_PATTERN
 from baseline_guard.environment_contract import NAME_PATTERN
 from baseline_guard.errors import InvalidInput, ProductionWriteRefused
 
 OWNER = "platform-qa"
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 
-NO_RETRY_FOR = [InvalidInput, ProductionWriteRefused]
+NO_RETRY_FOR = [InvalidInput, ProductionWriteRefused, PermanentBackupError]
 
 
 def default_args(

@@ -45,6 +45,7 @@ from baseline_guard.backup.pgtools import (
     tool_path,
     tool_version,
 )
+from baseline_guard.backup.properties import read_properties
 from baseline_guard.backup.s3io import (
     MIB,
     ServerSideEncryption,
@@ -318,6 +319,7 @@ def backup_database(
         conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
         server_num = server_version_num(conn)
         require_tool_for_server(pg_dump, dump_version, server_num)
+        properties = read_properties(conn, source.database)
         with conn.cursor() as cur:
             cur.execute("SELECT pg_export_snapshot()")
             snapshot = cur.fetchone()[0]
@@ -358,6 +360,7 @@ def backup_database(
         server_side_encryption=sse.algorithm if sse else None,
         started_at=started_at,
         finished_at=datetime.now(UTC),
+        database_properties=properties,
     )
     try:
         write_record(client, bucket, record, sse)

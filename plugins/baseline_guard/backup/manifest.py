@@ -23,6 +23,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from baseline_guard.backup.errors import BackupError, BackupExists, BackupNotFound
+from baseline_guard.backup.names import check_database_name
+from baseline_guard.backup.properties import DatabaseProperties
 from baseline_guard.backup.s3io import (
     ServerSideEncryption,
     get_bytes_or_none,
@@ -37,7 +39,6 @@ PREFIX = "backups"
 MANIFEST_NAME = "manifest.json"
 DUMP_SUFFIX = ".dump"
 RECORD_SUFFIX = ".dump.json"
-DATABASE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$"
 BACKUP_ID_RE = re.compile(r"^(\d{8}T\d{6}Z)-(pre_test|post_test|manual)-([0-9a-f]{8})$")
 
 
@@ -61,9 +62,7 @@ def check_environment(environment: str) -> str:
 
 
 def check_database(database: str) -> str:
-    if not isinstance(database, str) or not re.match(DATABASE_PATTERN, database):
-        raise InvalidInput(f"database {database!r}: expected 1-63 characters of letters, digits, _ . -")
-    return database
+    return check_database_name(database)
 
 
 def make_backup_id(run_at: datetime, phase: str, run_id: str) -> str:
@@ -128,6 +127,9 @@ class DumpRecord(BaseModel):
     server_side_encryption: str | None = None
     started_at: datetime
     finished_at: datetime
+    database_properties: DatabaseProperties | None = Field(
+        default=None, description="ACL, settings, comment, connection limit; None in older backups"
+    )
 
     @model_validator(mode="after")
     def _tables_match(self) -> DumpRecord:
@@ -244,11 +246,13 @@ def commit_backup(
     airflow_run_id: str | None = None,
     sse: ServerSideEncryption | None = None,
     now: datetime | None = None,
+    verify_checksums: bool = True,
 ) -> Manifest:
     """Write the manifest of a backup whose dumps are all uploaded: the backup exists from then on.
 
-    Every expected database must have its dump object and DumpRecord, with the object's size
-    matching the record; otherwise nothing is written and the error names what is missing.
+    Every expected database must have its dump object and DumpRecord, with the object's size and
+    (``verify_checksums``, streamed) SHA-256 matching the record, on the first write as on a
+    retry; otherwise nothing is written and the error names what is missing or differs.
     """
     if not databases:
         raise InvalidInput("no databases given: expected the names of the databases the backup must hold")
@@ -265,6 +269,8 @@ def commit_backup(
             problems.append(f"{database}: dump record s3://{bucket}/{record_key(key)} is missing")
         elif head["ContentLength"] != record.size:
             problems.append(f"{database}: object is {head['ContentLength']} bytes, record says {record.size}")
+        elif verify_checksums and (sha := object_sha256(client, bucket, key)) != record.sha256:
+            problems.append(f"{database}: object has sha256 {sha}, record says {record.sha256}")
         else:
             records.append(record)
     if problems:
@@ -280,6 +286,18 @@ def commit_backup(
         databases=records,
     )
     return write_manifest(client, bucket, manifest, sse)
+
+
+def object_sha256(client: Any, bucket: str, key: str, chunk: int = 8 * 1024 * 1024) -> str:
+    """SHA-256 of an object, streamed."""
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    digest = hashlib.sha256()
+    try:
+        while block := body.read(chunk):
+            digest.update(block)
+    finally:
+        body.close()
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

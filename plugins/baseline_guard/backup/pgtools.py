@@ -1,7 +1,9 @@
 """PostgreSQL client side of the backup engine: connection info, tool versions, compression, table stats.
 
-The password never reaches a command line: client tools get it through a 0600 passfile that
-exists only while they run (:func:`client_env`), psycopg2 gets it in-process.
+The password never reaches a command line or a file: client tools get it as ``PGPASSWORD`` in a
+minimal environment built for them (:func:`client_env`: PATH, locale, the PG* they need, nothing
+of the worker's, so no ``AIRFLOW_CONN_*``); psycopg2 gets it in-process. Database names are
+checked by :mod:`baseline_guard.backup.names` before any connection is made.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +23,13 @@ from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 
 from baseline_guard.backup.errors import PgToolFailed, ToolVersionError
+from baseline_guard.backup.names import check_database_name
 from baseline_guard.errors import InvalidInput
 
 _TOOL_VERSION = re.compile(r"\(PostgreSQL\) (\d+)(?:\.(\d+))?")
 _COMPRESSION = re.compile(r"^(auto|none|gzip|zstd|lz4)(?::([0-9]+))?$")
-_LIBPQ_ENV = ("PGPASSWORD", "PGPASSFILE", "PGSERVICE", "PGSERVICEFILE", "PGOPTIONS")
+_INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ")
+_INHERITED_PG_ENV = ("PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY", "PGSSLCRL")
 STDERR_LIMIT = 16 * 1024
 
 
@@ -43,8 +46,7 @@ class PgConnectionInfo:
     connect_timeout: int = 10
 
     def __post_init__(self) -> None:
-        if not self.database:
-            raise InvalidInput("database name is empty: expected the name of the database to back up")
+        check_database_name(self.database)
         if not self.host:
             raise InvalidInput("host is empty: expected a host name, an IP address or a socket directory")
 
@@ -58,7 +60,7 @@ class PgConnectionInfo:
             "host": self.host,
             "port": self.port,
             "user": self.user,
-            "dbname": database or self.database,
+            "dbname": check_database_name(database or self.database),
             "connect_timeout": self.connect_timeout,
             "application_name": "baseline_guard_backup",
         }
@@ -77,32 +79,30 @@ class PgConnectionInfo:
 
 @contextlib.contextmanager
 def client_env(conn: PgConnectionInfo, database: str | None = None) -> Iterator[dict[str, str]]:
-    """Environment for a libpq client tool: PG* variables plus a private 0600 passfile, removed after."""
-    env = {k: v for k, v in os.environ.items() if k not in _LIBPQ_ENV}
+    """A minimal environment for a libpq client tool: PATH, locale, and the PG* it needs.
+
+    Nothing else of the worker's environment is passed on (no ``AIRFLOW_CONN_*``, no stray
+    ``PGSERVICE``/``PGOPTIONS``). The password travels as ``PGPASSWORD`` in the child's
+    environment only: no file is written, so a crash leaves none behind.
+    """
+    env = {k: os.environ[k] for k in (*_INHERITED_ENV, *_INHERITED_PG_ENV) if k in os.environ}
+    env.setdefault("PATH", os.defpath)
     env.update(
         {
             "PGHOST": conn.host,
             "PGPORT": str(conn.port),
             "PGUSER": conn.user,
-            "PGDATABASE": database or conn.database,
+            "PGDATABASE": check_database_name(database or conn.database),
             "PGAPPNAME": "baseline_guard_backup",
             "PGCONNECT_TIMEOUT": str(conn.connect_timeout),
+            "PGPASSFILE": os.devnull,
         }
     )
     if conn.sslmode:
         env["PGSSLMODE"] = conn.sslmode
-    tmpdir = tempfile.mkdtemp(prefix="bg-pgpass-")
-    try:
-        if conn.password is not None:
-            passfile = Path(tmpdir) / "pgpass"
-            escaped = conn.password.replace("\\", "\\\\").replace(":", "\\:")
-            fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(f"*:*:*:*:{escaped}\n")
-            env["PGPASSFILE"] = str(passfile)
-        yield env
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    if conn.password is not None:
+        env["PGPASSWORD"] = conn.password
+    yield env
 
 
 def tool_path(name: str, bin_dir: str | os.PathLike[str] | None) -> str:

@@ -1,32 +1,37 @@
-"""Restore: stream a dump from S3 into ``pg_restore`` on a fresh database, verify, then swap it in.
+"""Restore: stream a dump from S3 into ``pg_restore`` on a fresh copy, verify it, then swap it in.
 
-Order of events, so that a failed, tampered or interrupted restore leaves the previous data intact:
+A restore has two steps, so that an environment's databases are replaced all together or not at all:
 
-1. refuse a target of kind ``production`` (before any connection);
-2. check the object's size, take a per-database advisory lock, drop leftovers of a crashed restore;
-3. create ``<db>__restore_<id>`` and stream the object into ``pg_restore --exit-on-error``, hashing it;
-4. only if pg_restore succeeded, SHA-256 and size match, and tables/rows match the manifest:
-   block new connections to ``<db>``, terminate the ones left, rename ``<db>`` to ``<db>__old_<id>``
-   and the new one to ``<db>`` in one transaction, drop the old one;
-5. on any failure the temporary database is dropped and ``<db>`` is untouched.
+1. :func:`prepare_restore`, per database: refuse a target that is one of production's databases
+   (by server identity, before any write); take a per-database lock and undo what earlier
+   restores recorded in the server's ledger (:mod:`baseline_guard.backup.ledger`); record, then
+   create ``<db>__restore_<id>``; stream the object into ``pg_restore --exit-on-error`` while
+   hashing it; check SHA-256, size, tables and rows against the manifest; give the copy the
+   database-level properties (ACL, settings, comment, connection limit) recorded at backup time,
+   or the target's current ones for an older backup. The copy is then recorded as verified;
+   on failure it is dropped and the reason recorded.
+2. :func:`baseline_guard.backup.swap.swap_restored`, once for every database of the restore.
+
+:func:`restore_database` does both for a single database.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import secrets
 import subprocess
 import threading
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
 from typing import Any
 
-import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 
+from baseline_guard.backup import ledger
 from baseline_guard.backup.dump import ProgressCallback, ProgressMeter
 from baseline_guard.backup.errors import (
     BackupError,
@@ -34,7 +39,9 @@ from baseline_guard.backup.errors import (
     RestoreVerificationFailed,
     ToolVersionError,
 )
+from baseline_guard.backup.identity import DatabaseIdentity, identify, refuse_production_target
 from baseline_guard.backup.manifest import DumpRecord
+from baseline_guard.backup.names import dbname_target
 from baseline_guard.backup.pgtools import (
     PgConnectionInfo,
     StderrTail,
@@ -47,12 +54,14 @@ from baseline_guard.backup.pgtools import (
     tool_path,
     tool_version,
 )
+from baseline_guard.backup.properties import DatabaseProperties, apply_properties, read_properties
 from baseline_guard.backup.s3io import MIB, head_or_none
+from baseline_guard.backup.swap import StepCallback, copy_name, swap_restored
 from baseline_guard.environment_contract import EnvironmentKind
 from baseline_guard.errors import InvalidInput, ProductionWriteRefused
 
-MAX_NAME_BYTES = 63
 READ_CHUNK = 1 * MIB
+RESTORE_ID_RE = re.compile(r"[0-9a-f]{8}")
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ class ExpectedDump:
     row_counts: dict[str, int] | None = None
     row_counts_exact: bool = True
     pg_dump_version: str | None = None
+    properties: DatabaseProperties | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.sha256, str) or len(self.sha256) != 64 or not _is_hex(self.sha256):
@@ -79,7 +89,23 @@ class ExpectedDump:
             row_counts=record.row_counts,
             row_counts_exact=record.row_counts_exact,
             pg_dump_version=record.pg_dump_version,
+            properties=record.database_properties,
         )
+
+
+@dataclass(frozen=True)
+class PreparedCopy:
+    """A verified copy waiting to be swapped in for ``database``."""
+
+    database: str
+    copy: str
+    restore_id: str
+    key: str
+    sha256: str
+    size: int
+    table_count: int
+    row_counts: dict[str, int]
+    properties_from: str
 
 
 @dataclass(frozen=True)
@@ -95,6 +121,13 @@ class RestoreResult:
 
 def _is_hex(value: str) -> bool:
     return all(c in "0123456789abcdef" for c in value)
+
+
+def restore_id_for(run_key: str) -> str:
+    """The 8-hex restore id of one run (the same on every try, so a retry finds its own copies)."""
+    if not run_key:
+        raise InvalidInput("run key is empty: expected the run id the restore belongs to")
+    return hashlib.sha256(run_key.encode()).hexdigest()[:8]
 
 
 def refuse_production(target_kind: EnvironmentKind | str | None, database: str) -> None:
@@ -113,21 +146,6 @@ def refuse_production(target_kind: EnvironmentKind | str | None, database: str) 
         )
 
 
-def derived_name(database: str, tag: str, short_id: str) -> str:
-    """``<db>__<tag>_<id>``, the database part shortened so the whole fits PostgreSQL's 63 bytes."""
-    suffix = f"__{tag}_{short_id}"
-    base = database
-    while len((base + suffix).encode()) > MAX_NAME_BYTES:
-        base = base[:-1]
-    return base + suffix
-
-
-def _lock_key(database: str) -> int:
-    return int.from_bytes(
-        hashlib.sha256(f"baseline_guard.restore:{database}".encode()).digest()[:8], "big", signed=True
-    )
-
-
 def restore_database(
     client: Any,
     *,
@@ -135,37 +153,158 @@ def restore_database(
     key: str,
     expected: ExpectedDump,
     target: PgConnectionInfo,
-    target_kind: EnvironmentKind | str | None,
+    production: Sequence[DatabaseIdentity],
+    target_kind: EnvironmentKind | str | None = None,
     maintenance_database: str = "postgres",
     no_owner: bool = False,
     pg_bin_dir: str | PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
     progress_every: int = 64 * MIB,
     swap_timeout_s: float = 30.0,
+    restore_id: str | None = None,
+    on_swap_step: StepCallback | None = None,
 ) -> RestoreResult:
-    """Restore ``s3://bucket/key`` into ``target.database``, replacing it only once the copy is verified.
+    """Restore ``s3://bucket/key`` into ``target.database``: prepare a verified copy, then swap it in.
 
+    :param production: every database the environment API lists for production; a target that is
+        one of them (same name and server) is refused before anything is written
     :param target_kind: kind of the environment the target belongs to; ``production`` is refused
-        before anything is written. None when the caller has no environment (ad hoc restore).
-    :param maintenance_database: a database on the same server to connect to while ``target``
-        is created, renamed and dropped
+    :param on_swap_step: called with each step of the swap (``verified``, ``closed``, ``swapped``, ``cleaned``)
+    """
+    restore_id = restore_id or secrets.token_hex(4)
+    prepared = prepare_restore(
+        client,
+        bucket=bucket,
+        key=key,
+        expected=expected,
+        target=target,
+        production=production,
+        restore_id=restore_id,
+        target_kind=target_kind,
+        maintenance_database=maintenance_database,
+        no_owner=no_owner,
+        pg_bin_dir=pg_bin_dir,
+        progress=progress,
+        progress_every=progress_every,
+    )
+    (outcome,) = swap_restored(
+        [target],
+        restore_id,
+        production=production,
+        maintenance_database=maintenance_database,
+        timeout_s=swap_timeout_s,
+        on_step=on_swap_step,
+    )
+    return RestoreResult(
+        database=target.database,
+        key=key,
+        sha256=prepared.sha256,
+        size=prepared.size,
+        table_count=prepared.table_count,
+        row_counts=prepared.row_counts,
+        replaced_existing=outcome.replaced_existing,
+    )
+
+
+def prepare_restore(
+    client: Any,
+    *,
+    bucket: str,
+    key: str,
+    expected: ExpectedDump,
+    target: PgConnectionInfo,
+    production: Sequence[DatabaseIdentity],
+    restore_id: str,
+    target_kind: EnvironmentKind | str | None = None,
+    maintenance_database: str = "postgres",
+    no_owner: bool = False,
+    pg_bin_dir: str | PathLike[str] | None = None,
+    progress: ProgressCallback | None = None,
+    progress_every: int = 64 * MIB,
+) -> PreparedCopy:
+    """Restore ``s3://bucket/key`` into a verified copy of ``target.database``; the target is untouched.
+
+    :param restore_id: 8 hex characters naming this restore (the same for every database of it)
+    :param maintenance_database: a database on the same server holding the ledger, connected to
+        while the copy is created and dropped
     :param no_owner: pass ``--no-owner`` (objects owned by the restoring user instead of their owners)
     """
     refuse_production(target_kind, target.database)
+    if not isinstance(restore_id, str) or RESTORE_ID_RE.fullmatch(restore_id) is None:
+        raise InvalidInput(f"restore id {restore_id!r}: expected 8 lowercase hex characters")
     if not bucket or not key:
         raise InvalidInput(f"bucket {bucket!r} / key {key!r}: expected the dump's bucket and key")
     if target.database == maintenance_database:
         raise InvalidInput(f"target database {target.database} is the maintenance database: expected another")
+    refuse_production_target(identify(target, maintenance_database), production)
+
+    admin = target.connect(maintenance_database)
+    admin.autocommit = True
+    try:
+        ledger.ensure_ledger(admin)
+        ledger.take_lock(admin, target.database)
+        ledger.reopen_blocked(admin)
+        ledger.clean_up_target(admin, target.database)
+        copy = copy_name(target.database, restore_id)
+        existing = _database_settings(admin, target.database)
+        current_properties = read_properties(admin, target.database)
+        ledger.record_copy(admin, copy, target.database, restore_id)
+        copy_oid: int | None = None
+        try:
+            pg_restore, restore_version = _restore_tool(pg_bin_dir, expected)
+            _check_object(client, bucket, key, expected)
+            _create_database(admin, copy, existing)
+            copy_oid = ledger.database_oid(admin, copy)
+            ledger.set_copy_state(admin, copy, ledger.CREATING, oid=copy_oid)
+            size = _stream_restore(
+                client,
+                bucket,
+                key,
+                expected,
+                pg_restore,
+                restore_version,
+                target.with_database(copy),
+                no_owner,
+                ProgressMeter(progress, progress_every),
+            )
+            stats = _verify_tables(target, copy, expected)
+            properties, source = _properties_to_apply(expected, current_properties)
+            if properties is not None:
+                apply_properties(admin, copy, properties)
+            ledger.set_copy_state(admin, copy, ledger.VERIFIED)
+        except BaseException as err:
+            if copy_oid is not None:  # only the database this call created
+                with contextlib.suppress(Exception):
+                    ledger.drop_recorded(admin, copy, copy_oid)
+            with contextlib.suppress(Exception):
+                reason = str(err)[:2000] or type(err).__name__
+                ledger.set_copy_state(admin, copy, ledger.FAILED, reason=reason)
+            raise
+    finally:
+        admin.close()
+    return PreparedCopy(
+        database=target.database,
+        copy=copy,
+        restore_id=restore_id,
+        key=key,
+        sha256=expected.sha256,
+        size=size,
+        table_count=stats.table_count,
+        row_counts=stats.rows,
+        properties_from=source,
+    )
+
+
+def _restore_tool(
+    pg_bin_dir: str | PathLike[str] | None, expected: ExpectedDump
+) -> tuple[str, tuple[int, ...]]:
     pg_restore = tool_path("pg_restore", pg_bin_dir)
     restore_version = tool_version(pg_restore)
-    if expected.pg_dump_version:
-        dumped_by = tuple(int(x) for x in expected.pg_dump_version.split(".") if x.isdigit())
-        if major_of_tool(restore_version) < major_of_tool(dumped_by):
-            raise ToolVersionError(
-                f"pg_restore {format_version(restore_version)} cannot read an archive written by pg_dump "
-                f"{expected.pg_dump_version}: expected pg_restore of major version >= "
-                f"{format_version(major_of_tool(dumped_by))}"
-            )
+    _check_tool_reads_archive(restore_version, expected)
+    return pg_restore, restore_version
+
+
+def _check_object(client: Any, bucket: str, key: str, expected: ExpectedDump) -> None:
     head = head_or_none(client, bucket, key)
     if head is None:
         raise BackupError(f"s3://{bucket}/{key} does not exist")
@@ -175,69 +314,28 @@ def restore_database(
             f"{expected.size}: refusing to restore it"
         )
 
-    admin = target.connect(maintenance_database)
-    admin.autocommit = True
-    try:
-        _take_lock(admin, target.database)
-        _drop_leftovers(admin, target.database)
-        short_id = secrets.token_hex(4)
-        temp_db = derived_name(target.database, "restore", short_id)
-        existing = _database_settings(admin, target.database)
-        _create_database(admin, temp_db, existing)
-        try:
-            size = _stream_restore(
-                client,
-                bucket,
-                key,
-                expected,
-                pg_restore,
-                restore_version,
-                target.with_database(temp_db),
-                no_owner,
-                ProgressMeter(progress, progress_every),
-            )
-            stats = _verify_tables(target, temp_db, expected)
-            _swap_in(
-                admin,
-                temp_db,
-                target.database,
-                derived_name(target.database, "old", short_id),
-                existing is not None,
-                swap_timeout_s,
-            )
-        except BaseException:
-            with contextlib.suppress(Exception):
-                _drop_database(admin, temp_db)
-            raise
-    finally:
-        admin.close()
-    return RestoreResult(
-        database=target.database,
-        key=key,
-        sha256=expected.sha256,
-        size=size,
-        table_count=stats.table_count,
-        row_counts=stats.rows,
-        replaced_existing=existing is not None,
-    )
+
+def _check_tool_reads_archive(restore_version: tuple[int, ...], expected: ExpectedDump) -> None:
+    if not expected.pg_dump_version:
+        return
+    dumped_by = tuple(int(x) for x in expected.pg_dump_version.split(".") if x.isdigit())
+    if major_of_tool(restore_version) < major_of_tool(dumped_by):
+        raise ToolVersionError(
+            f"pg_restore {format_version(restore_version)} cannot read an archive written by pg_dump "
+            f"{expected.pg_dump_version}: expected pg_restore of major version >= "
+            f"{format_version(major_of_tool(dumped_by))}"
+        )
 
 
-def _take_lock(admin: PgConnection, database: str) -> None:
-    with admin.cursor() as cur:
-        cur.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(database),))
-        if not cur.fetchone()[0]:
-            raise BackupError(f"another restore of database {database} is running on this server")
-
-
-def _drop_leftovers(admin: PgConnection, database: str) -> None:
-    """Drop temporary/old copies a crashed restore of this database left (we hold its lock)."""
-    with admin.cursor() as cur:
-        cur.execute("SELECT datname FROM pg_database")
-        names = [row[0] for row in cur.fetchall()]
-    for name in names:
-        for tag in ("restore", "old"):
-            if _is_hex(name[-8:]) and derived_name(database, tag, name[-8:]) == name:
-                _drop_database(admin, name)
+def _properties_to_apply(
+    expected: ExpectedDump, current: DatabaseProperties | None
+) -> tuple[DatabaseProperties | None, str]:
+    """The backup's recorded properties; for a backup that predates them, the target's current ones."""
+    if expected.properties is not None:
+        return expected.properties, "backup"
+    if current is not None:
+        return current, "target"
+    return None, "defaults"
 
 
 def _database_settings(admin: PgConnection, database: str) -> dict[str, str] | None:
@@ -266,11 +364,6 @@ def _create_database(admin: PgConnection, name: str, like: dict[str, str] | None
         cur.execute(statement)
 
 
-def _drop_database(admin: PgConnection, name: str) -> None:
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 def _stream_restore(
     client: Any,
     bucket: str,
@@ -283,7 +376,7 @@ def _stream_restore(
     meter: ProgressMeter,
 ) -> int:
     """Pipe the object into pg_restore; returns its size once pg_restore and the checksum both agree."""
-    argv = [pg_restore, "--exit-on-error", "--no-password", f"--dbname={temp.database}"]
+    argv = [pg_restore, "--exit-on-error", "--no-password", f"--dbname={dbname_target(temp.database)}"]
     if no_owner:
         argv.append("--no-owner")
     digest = hashlib.sha256()
@@ -297,16 +390,20 @@ def _stream_restore(
         drain = threading.Thread(target=tail.drain, args=(proc.stderr,), daemon=True)
         drain.start()
         try:
-            try:
-                while block := body.read(READ_CHUNK):
-                    digest.update(block)
-                    meter.add(len(block))
-                    if expected.size is not None and meter.bytes_done > expected.size:
-                        too_big = True
-                        break
-                    proc.stdin.write(block)  # type: ignore[union-attr]
-            except BrokenPipeError:
-                pass  # pg_restore stopped early; its exit status and stderr say why
+            stopped_early = False
+            while block := body.read(READ_CHUNK):
+                digest.update(block)
+                meter.add(len(block))
+                if expected.size is not None and meter.bytes_done > expected.size:
+                    too_big = True
+                    break
+                if not stopped_early:
+                    try:
+                        proc.stdin.write(block)  # type: ignore[union-attr]
+                    except BrokenPipeError:
+                        # pg_restore stopped early (its status and stderr say why); the rest is
+                        # still hashed so the checksum verdict is about the whole object
+                        stopped_early = True
             with contextlib.suppress(BrokenPipeError):
                 proc.stdin.close()  # type: ignore[union-attr]
             returncode = proc.wait()
@@ -320,19 +417,19 @@ def _stream_restore(
         raise ChecksumMismatch(
             f"{where} is longer than the {expected.size} bytes the manifest records: refused"
         )
-    if returncode != 0:
-        err = tool_failed(
-            f"pg_restore {format_version(version)} into {temp.database}", returncode, tail.text(temp)
-        )
-        if digest.hexdigest() != expected.sha256:
-            err.add_note(f"{where} also does not match the manifest's sha256 (tampered or corrupt)")
-        raise err
     sha = digest.hexdigest()
     if sha != expected.sha256 or (expected.size is not None and meter.bytes_done != expected.size):
         recorded = f" ({expected.size} bytes)" if expected.size is not None else ""
-        raise ChecksumMismatch(
+        mismatch = ChecksumMismatch(
             f"{where} has sha256 {sha} ({meter.bytes_done} bytes), the manifest says "
             f"{expected.sha256}{recorded}: tampered or corrupt, not restored"
+        )
+        if returncode != 0:
+            mismatch.add_note(f"pg_restore stopped on it with status {returncode}: {tail.text(temp)}")
+        raise mismatch
+    if returncode != 0:
+        raise tool_failed(
+            f"pg_restore {format_version(version)} into {temp.database}", returncode, tail.text(temp)
         )
     meter.finish()
     return meter.bytes_done
@@ -370,53 +467,3 @@ def _verify_tables(target: PgConnectionInfo, temp_db: str, expected: ExpectedDum
             f"restored copy of {target.database} does not match the manifest: " + "; ".join(problems)
         )
     return stats
-
-
-def _swap_in(
-    admin: PgConnection, temp_db: str, database: str, old_db: str, replace: bool, timeout_s: float
-) -> None:
-    """Put ``temp_db`` in place of ``database`` (atomic rename in one transaction), then drop the old one."""
-    ident = sql.Identifier
-    with admin.cursor() as cur:
-        if not replace:
-            cur.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(temp_db), ident(database)))
-            return
-        cur.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(ident(database)))
-        try:
-            _rename_when_idle(admin, temp_db, database, old_db, timeout_s)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                cur.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(ident(database)))
-            raise
-        _drop_database(admin, old_db)
-
-
-def _rename_when_idle(
-    admin: PgConnection, temp_db: str, database: str, old_db: str, timeout_s: float
-) -> None:
-    ident = sql.Identifier
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with admin.cursor() as cur:
-            cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (database,),
-            )
-        admin.autocommit = False
-        try:
-            with admin.cursor() as cur:
-                cur.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(database), ident(old_db)))
-                cur.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(temp_db), ident(database)))
-            admin.commit()
-            return
-        except psycopg2.errors.ObjectInUse:
-            admin.rollback()
-            if time.monotonic() > deadline:
-                raise BackupError(
-                    f"database {database} still has sessions after {timeout_s:.0f} s; "
-                    "the previous data was kept"
-                ) from None
-            time.sleep(0.2)
-        finally:
-            admin.autocommit = True

@@ -3,13 +3,16 @@
 A backup of an environment is one ``PgDumpToS3Operator`` per database (mapped), then one
 ``WriteBackupManifestOperator``: the manifest is written last and is the commit point. A restore
 is ``RestoreFromBackupOperator`` (by backup id or ``latest``) or ``S3ToPgRestoreOperator`` (by key
-and checksum). ``BackupRetentionOperator`` deletes old backups and cleans up leftovers. Passwords come from Airflow connections and reach the tools only through a 0600
-passfile; they are never logged, never in XCom.
+and checksum), each into a verified copy, then ``SwapRestoredDatabasesOperator`` swapping every copy
+in at once (or none). ``BackupRetentionOperator`` deletes old backups and cleans up leftovers.
+Passwords come from Airflow connections and reach the tools only in their own minimal
+environment; they are never logged, never in XCom.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -29,10 +32,13 @@ from baseline_guard.backup import (
     load_manifest,
     manifest_key,
     resolve_backup_id,
-    restore_database,
 )
+from baseline_guard.backup.identity import DatabaseIdentity, read_system_identifier
+from baseline_guard.backup.restore import prepare_restore, restore_id_for
 from baseline_guard.backup.retention import apply_retention
 from baseline_guard.backup.s3io import MIB
+from baseline_guard.backup.swap import swap_restored
+from baseline_guard.environment_contract import EnvironmentKind
 from baseline_guard.errors import InvalidInput
 
 PG_BIN_DIR_ENV = "BASELINE_GUARD_PG_BIN_DIR"
@@ -272,6 +278,62 @@ class WriteBackupManifestOperator(BackupBaseOperator):
         }
 
 
+def production_identities(env_api_conn_id: str) -> list[DatabaseIdentity]:
+    """Every database the environment API lists for an environment of kind production, identified.
+
+    Host, port and name come from the Airflow connection the API names; the server's
+    ``system_identifier`` is read over a read-only connection when it can be reached (else the
+    comparison falls back to host, port and name).
+    """
+    from baseline_guard.hooks.environment import EnvironmentHook
+
+    hook = EnvironmentHook(env_api_conn_id)
+    identities: list[DatabaseIdentity] = []
+    for env in hook.list_environments():
+        if env.kind != EnvironmentKind.PRODUCTION:
+            continue
+        for database in hook.list_databases(env.name):
+            try:
+                info = pg_connection_info(database.conn_id, database.name)
+            except Exception as err:  # no connection on this worker: the name alone still counts
+                hook.log.warning("production database %s: %s", database.name, type(err).__name__)
+                identities.append(
+                    DatabaseIdentity("", 0, database.name, None, f"{env.name}/{database.service}")
+                )
+                continue
+            identities.append(_identify_quietly(info, f"{env.name}/{database.service}"))
+    return identities
+
+
+def _identify_quietly(info: PgConnectionInfo, label: str) -> DatabaseIdentity:
+    try:
+        sysid = read_system_identifier(info, info.database)
+    except Exception:
+        sysid = None
+    return DatabaseIdentity(info.host, info.port, info.database, sysid, label)
+
+
+def writable_environment_kind(env_api_conn_id: str, environment: str) -> str:
+    """The environment's kind after refusing production; an unknown environment is bad input."""
+    from baseline_guard.hooks.environment import EnvironmentApiError, EnvironmentHook
+
+    try:
+        return EnvironmentHook(env_api_conn_id).require_writable(environment).kind.value
+    except EnvironmentApiError as err:
+        if err.status == 404:
+            raise InvalidInput(f"environment {environment!r} is not known to the environment API") from err
+        raise
+
+
+def restore_id_of(context: Any) -> str:
+    """The run's restore id: the same for every task and try of one run, fresh for a run-less call."""
+    run_id = context.get("run_id")
+    if not run_id:
+        return secrets.token_hex(4)
+    dag_id = getattr(context.get("dag"), "dag_id", "") or ""
+    return restore_id_for(f"{dag_id}/{run_id}")
+
+
 class _RestoreOperatorBase(BackupBaseOperator):
     def __init__(
         self,
@@ -282,6 +344,8 @@ class _RestoreOperatorBase(BackupBaseOperator):
         env_api_conn_id: str = "baseline_env_api",
         maintenance_database: str = "postgres",
         no_owner: bool = False,
+        swap: bool = True,
+        restore_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -291,30 +355,38 @@ class _RestoreOperatorBase(BackupBaseOperator):
         self.env_api_conn_id = env_api_conn_id
         self.maintenance_database = maintenance_database
         self.no_owner = no_owner
+        self.swap = swap
+        self.restore_id = restore_id
 
     def _target_kind(self) -> str | None:
         """Ask the environment API first: a production target is refused before anything else happens."""
         if not self.target_environment:
             return None
-        from baseline_guard.hooks.environment import EnvironmentHook
+        return writable_environment_kind(self.env_api_conn_id, self.target_environment)
 
-        return EnvironmentHook(self.env_api_conn_id).require_writable(self.target_environment).kind.value
-
-    def _restore(self, key: str, expected: ExpectedDump, target_kind: str | None) -> dict[str, Any]:
+    def _restore(
+        self, key: str, expected: ExpectedDump, target_kind: str | None, context: Any
+    ) -> dict[str, Any]:
         target = pg_connection_info(self.postgres_conn_id, self.database)
+        production = production_identities(self.env_api_conn_id)
+        restore_id = self.restore_id or restore_id_of(context)
         self.log.info(
             "restore starting",
             database=target.database,
             bucket=self.bucket,
             key=key,
             environment=self.target_environment,
+            restore_id=restore_id,
+            production_databases=len(production),
         )
-        result = restore_database(
+        prepared = prepare_restore(
             self.s3_client,
             bucket=self.bucket,
             key=key,
             expected=expected,
             target=target,
+            production=production,
+            restore_id=restore_id,
             target_kind=target_kind,
             maintenance_database=self.maintenance_database,
             no_owner=self.no_owner,
@@ -323,27 +395,40 @@ class _RestoreOperatorBase(BackupBaseOperator):
             progress_every=self.progress_every_mib * MIB,
         )
         self.log.info(
-            "restore verified and swapped in",
-            database=result.database,
-            bytes=result.size,
-            tables=result.table_count,
-            replaced_existing=result.replaced_existing,
+            "restored copy verified",
+            database=prepared.database,
+            copy=prepared.copy,
+            bytes=prepared.size,
+            tables=prepared.table_count,
+            properties_from=prepared.properties_from,
         )
-        return {
-            "database": result.database,
-            "key": result.key,
-            "sha256": result.sha256,
-            "size": result.size,
-            "table_count": result.table_count,
-            "row_counts": result.row_counts,
+        result = {
+            "database": prepared.database,
+            "postgres_conn_id": self.postgres_conn_id,
+            "restore_id": restore_id,
+            "key": prepared.key,
+            "sha256": prepared.sha256,
+            "size": prepared.size,
+            "table_count": prepared.table_count,
+            "row_counts": prepared.row_counts,
+            "swapped": False,
         }
+        if self.swap:
+            swap_restored(
+                [target], restore_id, production=production, maintenance_database=self.maintenance_database
+            )
+            self.log.info("restore verified and swapped in", database=prepared.database)
+            result["swapped"] = True
+        return result
 
 
 class S3ToPgRestoreOperator(_RestoreOperatorBase):
     """Restore one dump object into a database, checking its SHA-256 (and size) while streaming.
 
-    The database is rebuilt beside the old one and swapped in only once verified; a target in a
-    production environment is refused before anything is read or written.
+    The database is rebuilt beside the old one and swapped in only once verified (``swap=False``
+    leaves the verified copy for :class:`SwapRestoredDatabasesOperator`). A target that is one of
+    production's databases (by server identity) or in a production environment is refused before
+    anything is read or written.
 
     :param key: dump object key (templated)
     :param sha256: SHA-256 recorded in the manifest (templated)
@@ -353,6 +438,8 @@ class S3ToPgRestoreOperator(_RestoreOperatorBase):
     :param expected_row_counts: ``{"schema.table": rows}`` from the manifest, checked before the swap
     :param target_environment: environment of the target; checked writable with the environment API (templated)
     :param env_api_conn_id: Airflow connection id of the environment API
+    :param swap: swap the verified copy in at once (a single-database restore)
+    :param restore_id: 8 hex naming the restore; default derived from the run (templated)
     """
 
     template_fields: Sequence[str] = (
@@ -364,6 +451,7 @@ class S3ToPgRestoreOperator(_RestoreOperatorBase):
         "database",
         "target_environment",
         "expected_row_counts",
+        "restore_id",
     )
 
     def __init__(
@@ -385,13 +473,15 @@ class S3ToPgRestoreOperator(_RestoreOperatorBase):
         target_kind = self._target_kind()
         size = int(self.size) if self.size not in (None, "") else None
         expected = ExpectedDump(sha256=self.sha256, size=size, row_counts=self.expected_row_counts or None)
-        return self._restore(self.key, expected, target_kind)
+        return self._restore(self.key, expected, target_kind, context)
 
 
 class RestoreFromBackupOperator(_RestoreOperatorBase):
     """Restore one database of a committed backup, chosen by id, ``latest`` or ``latest:<phase>``.
 
-    Checksum, size and row counts come from the backup's manifest.
+    Checksum, size, row counts and database properties come from the backup's manifest. With
+    ``swap=False`` (an environment restore) the verified copy waits for
+    :class:`SwapRestoredDatabasesOperator`.
 
     :param environment: environment the backup was taken of (templated)
     :param backup: backup id, ``latest`` or ``latest:<phase>`` (templated)
@@ -399,6 +489,8 @@ class RestoreFromBackupOperator(_RestoreOperatorBase):
     :param postgres_conn_id: Airflow connection of the target server (templated)
     :param database: target database; default the connection's schema (templated)
     :param target_environment: environment of the target; checked writable with the environment API (templated)
+    :param swap: swap the verified copy in at once (a single-database restore)
+    :param restore_id: 8 hex naming the restore; default derived from the run (templated)
     """
 
     template_fields: Sequence[str] = (
@@ -409,6 +501,7 @@ class RestoreFromBackupOperator(_RestoreOperatorBase):
         "postgres_conn_id",
         "database",
         "target_environment",
+        "restore_id",
     )
 
     def __init__(
@@ -425,8 +518,56 @@ class RestoreFromBackupOperator(_RestoreOperatorBase):
         manifest = load_manifest(self.s3_client, self.bucket, self.environment, backup_id)
         name = self.source_database or self.database or pg_connection_info(self.postgres_conn_id).database
         record = manifest.database(name)
-        result = self._restore(record.key, ExpectedDump.from_record(record), target_kind)
+        result = self._restore(record.key, ExpectedDump.from_record(record), target_kind, context)
         return {**result, "backup_id": backup_id}
+
+
+class SwapRestoredDatabasesOperator(BaseOperator):
+    """Swap every verified copy of one restore in for its database, all together or none.
+
+    Runs after the per-database restores whatever their outcome (``all_done_min_one_success``):
+    when any database has no verified copy, nothing is swapped, the restore's copies are dropped
+    and the task fails naming each database and why.
+
+    :param targets: ``[{"postgres_conn_id": ..., "database": ...}, ...]`` (templated)
+    :param restore_id: 8 hex naming the restore; default derived from the run (templated)
+    :param env_api_conn_id: Airflow connection id of the environment API
+    :param swap_timeout_s: how long to wait for sessions to end before giving up (nothing swapped)
+    """
+
+    template_fields: Sequence[str] = ("targets", "restore_id")
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self,
+        *,
+        targets: list[dict[str, Any]],
+        restore_id: str | None = None,
+        env_api_conn_id: str = "baseline_env_api",
+        maintenance_database: str = "postgres",
+        swap_timeout_s: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.targets = targets
+        self.restore_id = restore_id
+        self.env_api_conn_id = env_api_conn_id
+        self.maintenance_database = maintenance_database
+        self.swap_timeout_s = swap_timeout_s
+
+    def execute(self, context: Any) -> list[dict[str, Any]]:
+        targets = [pg_connection_info(t["postgres_conn_id"], t.get("database")) for t in self.targets]
+        restore_id = self.restore_id or restore_id_of(context)
+        outcomes = swap_restored(
+            targets,
+            restore_id,
+            production=production_identities(self.env_api_conn_id),
+            maintenance_database=self.maintenance_database,
+            timeout_s=self.swap_timeout_s,
+            on_step=lambda step: self.log.info("swap step", step=step, restore_id=restore_id),
+        )
+        self.log.info("databases swapped in", databases=[o.database for o in outcomes], restore_id=restore_id)
+        return [asdict(o) for o in outcomes]
 
 
 class BackupRetentionOperator(BackupBaseOperator):

@@ -331,6 +331,8 @@ def test_bad_test_data_requests_are_refused_clearly(stack: Stack) -> None:
     assert code == 2 and "HTTP 400" in err  # unknown phase: no run is created
     code, _, err = stack.trigger("test_data_restore", {"environment": "baseline", "backup_id": "yesterday"})
     assert code == 2 and "HTTP 400" in err
+    code, _, err = stack.trigger("test_data_restore", {"backup_id": "latest:pre_test"})
+    assert code == 2 and "HTTP 400" in err  # the environment to restore must be named: no default
 
     code, out, _ = stack.trigger("test_data_backup", {"environment": "baseline", "databases": ["no_such_db"]})
     assert code == 1 and _result(out)["failed_tasks"] == ["plan_backup"]

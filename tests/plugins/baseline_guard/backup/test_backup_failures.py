@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 from baseline_guard.backup import backup_database
@@ -105,12 +104,13 @@ def test_a_pg_dump_older_than_the_server_is_refused(s3_client, bucket, conn_info
 
 
 def test_pg_dump_dying_mid_stream_aborts_the_upload_and_keeps_the_password_out(
-    s3_client, bucket, conn_info, seeded_db, fake_pg_bin, postgres
+    s3_client, bucket, conn_info, seeded_db, fake_pg_bin, postgres, monkeypatch
 ):
+    monkeypatch.setenv("AIRFLOW_CONN_WORKER_SECRET", "postgres://u:worker-secret@h/db")
     bin_dir = fake_pg_bin(
         'if [ "$1" = --version ]; then echo "pg_dump (PostgreSQL) 18.6"; exit 0; fi\n'
         'dir=$(dirname "$0")\n'
-        'printf "%s\\n" "$@" > "$dir/argv"; env > "$dir/env"; stat -c %a "$PGPASSFILE" > "$dir/passfile_mode"\n'
+        'printf "%s\\n" "$@" > "$dir/argv"; env > "$dir/env"\n'
         "head -c 12582912 /dev/urandom\n"
         'echo "pg_dump: error: server closed the connection unexpectedly" >&2\n'
         "exit 3\n"
@@ -134,12 +134,17 @@ def test_pg_dump_dying_mid_stream_aborts_the_upload_and_keeps_the_password_out(
     assert "server closed the connection unexpectedly" in str(caught.value)
     assert parts_seen == [5 * MIB, 10 * MIB]  # parts went up before the exit status was seen
     _nothing_left(s3_client, bucket)
-    argv, env = (bin_dir / "argv").read_text(), (bin_dir / "env").read_text()
-    assert postgres.password not in argv and postgres.password not in env
-    assert "PGPASSWORD" not in env
-    assert (bin_dir / "passfile_mode").read_text().strip() == "600"
-    passfile = next(line.split("=", 1)[1] for line in env.splitlines() if line.startswith("PGPASSFILE="))
-    assert not Path(passfile).exists()
+    argv = (bin_dir / "argv").read_text()
+    env = dict(line.split("=", 1) for line in (bin_dir / "env").read_text().splitlines() if "=" in line)
+    assert postgres.password not in argv
+    # the child gets a minimal environment: the password only as PGPASSWORD, nothing of the worker's
+    assert env["PGPASSWORD"] == postgres.password and env["PGPASSFILE"] == "/dev/null"
+    assert "worker-secret" not in "".join(env.values())
+    assert not [k for k in env if k.startswith("AIRFLOW")]
+    assert set(env) - {"PWD", "SHLVL", "_", "OLDPWD"} <= {
+        "PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "PGHOST", "PGPORT", "PGUSER",
+        "PGDATABASE", "PGAPPNAME", "PGCONNECT_TIMEOUT", "PGPASSFILE", "PGPASSWORD",
+    }  # fmt: skip
 
 
 def test_a_real_pg_dump_error_is_reported_without_the_password(

@@ -53,6 +53,7 @@ def test_backup_then_restore_into_empty_database_reproduces_the_source(
         key=record.key,
         expected=ExpectedDump.from_record(record),
         target=conn_info(target),
+        production=[],
         target_kind="project",
         pg_bin_dir=PG_BIN_DIR,
     )
@@ -76,6 +77,7 @@ def test_restore_replaces_existing_data_and_ends_open_sessions(
             key=record.key,
             expected=ExpectedDump.from_record(record),
             target=conn_info(target),
+            production=[],
             target_kind="baseline",
             pg_bin_dir=PG_BIN_DIR,
         )
@@ -113,6 +115,7 @@ def test_tampered_object_is_refused_and_target_keeps_its_data(
             key=record.key,
             expected=expected,
             target=conn_info(target),
+            production=[],
             target_kind="project",
             pg_bin_dir=PG_BIN_DIR,
         )
@@ -139,6 +142,7 @@ def test_restore_that_does_not_match_the_manifest_row_counts_is_not_swapped_in(
             key=record.key,
             expected=lying,
             target=conn_info(target),
+            production=[],
             target_kind="project",
             pg_bin_dir=PG_BIN_DIR,
         )
@@ -161,6 +165,7 @@ def test_restore_aimed_at_production_is_refused_before_anything_is_written(
             key=record.key,
             expected=ExpectedDump.from_record(record),
             target=conn_info(target),
+            production=[],
             target_kind="production",
             pg_bin_dir=PG_BIN_DIR,
         )
@@ -182,6 +187,7 @@ def test_restore_of_a_database_that_does_not_exist_yet_creates_it(
         key=record.key,
         expected=ExpectedDump.from_record(record),
         target=conn_info(target),
+        production=[],
         target_kind=None,
         pg_bin_dir=PG_BIN_DIR,
     )
@@ -232,6 +238,7 @@ def test_rows_written_during_the_dump_are_neither_dumped_nor_counted(
         key=record.key,
         expected=ExpectedDump.from_record(record),
         target=conn_info(target),
+        production=[],
         target_kind="project",
         pg_bin_dir=PG_BIN_DIR,
     )

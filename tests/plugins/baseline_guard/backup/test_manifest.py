@@ -99,6 +99,20 @@ def test_commit_writes_the_manifest_last_and_refuses_an_incomplete_backup(
     assert s3_client.head_object(Bucket=bucket, Key=manifest_key("env-a", backup_id))["LastModified"] == stamp
 
 
+def test_a_dump_changed_after_its_record_is_refused_at_commit_by_sha256_not_size(
+    s3_client, bucket, conn_info, seeded_db
+):
+    backup_id = make_backup_id(RUN_AT, "pre_test", "run-sha")
+    record = _dump(s3_client, bucket, conn_info, seeded_db, "env-a", backup_id)
+    data = bytearray(s3_client.get_object(Bucket=bucket, Key=record.key)["Body"].read())
+    data[len(data) // 2] ^= 0x01  # same size, other bytes
+    s3_client.put_object(Bucket=bucket, Key=record.key, Body=bytes(data))
+
+    with pytest.raises(BackupError, match=rf"{seeded_db}: object has sha256 [0-9a-f]{{64}}, record says"):
+        commit_backup(s3_client, bucket, environment="env-a", backup_id=backup_id, databases=[seeded_db])
+    assert list_backups(s3_client, bucket, "env-a") == []
+
+
 def test_a_manifest_with_other_content_is_never_replaced(s3_client, bucket, conn_info, seeded_db):
     backup_id = make_backup_id(RUN_AT, "manual", "run-2")
     _dump(s3_client, bucket, conn_info, seeded_db, "env-a", backup_id)

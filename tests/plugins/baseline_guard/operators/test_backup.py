@@ -9,13 +9,15 @@ from types import SimpleNamespace
 
 import pytest
 from baseline_guard.backup import dump_key, list_backups, make_backup_id, manifest_key
-from baseline_guard.backup.errors import ChecksumMismatch
+from baseline_guard.backup.errors import ChecksumMismatch, RestoreAborted
+from baseline_guard.dag_defaults import NO_RETRY_FOR
 from baseline_guard.errors import InvalidInput, ProductionWriteRefused
 from baseline_guard.operators.backup import (
     BackupRetentionOperator,
     PgDumpToS3Operator,
     RestoreFromBackupOperator,
     S3ToPgRestoreOperator,
+    SwapRestoredDatabasesOperator,
     WriteBackupManifestOperator,
 )
 from local_stack.postgres import PG_BIN_DIR, LocalPostgres
@@ -55,6 +57,7 @@ def test_dump_commit_and_restore_latest_with_no_password_in_logs(
     postgres: LocalPostgres,
     s3: LocalS3,
     setup: dict[str, str],
+    env_api: object,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -193,3 +196,86 @@ def test_retention_keeps_the_newest_and_deletes_old_backups_as_of_the_run_time(
     assert [r.backup_id for r in list_backups(client, bucket, "env-ret")] == ids[:2]
     left = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="backups/env-ret/")["Contents"]}
     assert all(ids[2] not in k and ids[3] not in k for k in left) and len(left) == 4
+
+
+def _production_database(env_api: object, postgres: LocalPostgres, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The first database the reference environment API lists for production, made real on the server."""
+    import httpx
+
+    answer = httpx.get(
+        f"http://127.0.0.1:{env_api.api_port}/v1/environments/production/databases",  # type: ignore[attr-defined]
+        headers={"Authorization": f"Bearer {env_api.token}"},  # type: ignore[attr-defined]
+    )
+    listed = answer.json()[0]
+    postgres.create_database(listed["name"])
+    postgres.psql(
+        "DROP TABLE IF EXISTS precious; CREATE TABLE precious (v text); INSERT INTO precious VALUES ('prod data');",
+        listed["name"],
+    )
+    conn_env = "AIRFLOW_CONN_" + listed["conn_id"].upper()
+    monkeypatch.setenv(conn_env, json.dumps(postgres.airflow_connection(listed["name"])))
+    return listed["name"]
+
+
+def test_a_target_that_is_a_production_database_is_refused_whatever_its_label(
+    postgres: LocalPostgres, setup: dict[str, str], env_api: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prod = _production_database(env_api, postgres, monkeypatch)
+    dumped = PgDumpToS3Operator(
+        task_id="dump", postgres_conn_id="bg_source_pg", aws_conn_id="bg_s3", bucket=setup["bucket"],
+        key="adhoc/source.dump", compression="none", sse="none",
+    ).execute(context={})  # fmt: skip
+    aliased = {**postgres.airflow_connection(prod), "host": "localhost"}
+    monkeypatch.setenv("AIRFLOW_CONN_BG_MISLABELLED", json.dumps(aliased))
+    databases_before = postgres.psql("SELECT datname FROM pg_database ORDER BY 1")
+
+    for label in ("baseline", None):
+        with pytest.raises(ProductionWriteRefused, match=f"is production database {prod}"):
+            S3ToPgRestoreOperator(
+                task_id="restore", aws_conn_id="bg_s3", bucket=setup["bucket"], key=dumped["key"],
+                sha256=dumped["sha256"], postgres_conn_id="bg_mislabelled", target_environment=label,
+            ).execute(context={})  # fmt: skip
+
+    assert postgres.psql("SELECT v FROM precious", prod).strip() == "prod data"
+    assert postgres.psql("SELECT datname FROM pg_database ORDER BY 1") == databases_before
+
+
+def test_an_unknown_environment_is_bad_input_and_fails_without_retry(
+    setup: dict[str, str], env_api: object
+) -> None:
+    with pytest.raises(InvalidInput, match="'proj-nope' is not known") as caught:
+        RestoreFromBackupOperator(
+            task_id="restore", aws_conn_id="bg_s3", bucket=setup["bucket"], environment="proj-nope",
+            postgres_conn_id="bg_target_pg", target_environment="proj-nope",
+        ).execute(context={})  # fmt: skip
+
+    assert isinstance(caught.value, tuple(NO_RETRY_FOR))
+    assert issubclass(ChecksumMismatch, tuple(NO_RETRY_FOR)) and issubclass(
+        RestoreAborted, tuple(NO_RETRY_FOR)
+    )
+
+
+def test_the_swap_step_swaps_nothing_when_a_database_has_no_verified_copy(
+    postgres: LocalPostgres, setup: dict[str, str], env_api: object
+) -> None:
+    dumped = PgDumpToS3Operator(
+        task_id="dump", postgres_conn_id="bg_source_pg", aws_conn_id="bg_s3", bucket=setup["bucket"],
+        key="adhoc/source.dump", compression="none", sse="none",
+    ).execute(context={})  # fmt: skip
+    context = {"run_id": "manual__swap", "dag": SimpleNamespace(dag_id="test_data_restore")}
+    prepared = S3ToPgRestoreOperator(
+        task_id="restore", aws_conn_id="bg_s3", bucket=setup["bucket"], key=dumped["key"],
+        sha256=dumped["sha256"], postgres_conn_id="bg_target_pg", target_environment="baseline", swap=False,
+    ).execute(context=context)  # fmt: skip
+    targets = [
+        {"postgres_conn_id": "bg_target_pg", "database": setup["target"]},
+        {"postgres_conn_id": "bg_source_pg", "database": setup["source"]},  # its restore never ran
+    ]
+
+    with pytest.raises(RestoreAborted, match=f"{setup['source']}: no restored copy was recorded"):
+        SwapRestoredDatabasesOperator(task_id="swap", targets=targets).execute(context=context)
+
+    assert not prepared["swapped"]
+    assert _rows(postgres, setup["target"], "SELECT v FROM leftover") == ["before", "restore"]
+    names = postgres.psql("SELECT datname FROM pg_database").split()
+    assert not [n for n in names if n.startswith(setup["target"] + "__")]  # the verified copy was dropped

@@ -1,0 +1,46 @@
+"""Database names and libpq connection targets: one rule for the dump and the restore side.
+
+A database name is data, never a connection string: it must match :data:`DATABASE_PATTERN`
+(checked whole, so a trailing newline does not slip through), and every connection target a
+client tool gets is built here in libpq's keyword form with each value quoted.
+"""
+
+from __future__ import annotations
+
+import re
+
+from baseline_guard.errors import InvalidInput
+
+DATABASE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$"
+MAX_NAME_BYTES = 63
+_DATABASE_RE = re.compile(DATABASE_PATTERN.removeprefix("^").removesuffix("$"))
+
+
+def check_database_name(name: object, what: str = "database") -> str:
+    """``name`` if it is a plain database name, else :class:`InvalidInput` saying what is expected."""
+    if not isinstance(name, str) or _DATABASE_RE.fullmatch(name) is None:
+        shown = repr(name) if not isinstance(name, str) or len(name) <= 80 else repr(name[:80]) + "..."
+        raise InvalidInput(
+            f"{what} name {shown}: expected 1-63 characters of letters, digits, _ . - "
+            "(not starting with . or -); a name is never read as a connection string"
+        )
+    return name
+
+
+def conninfo_value(value: str) -> str:
+    """``value`` quoted for a libpq keyword/value connection string: ``'it''s'`` -> ``'it\\'s'``."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def dbname_target(database: str) -> str:
+    """The ``--dbname`` argument naming exactly ``database``: ``dbname='<name>'`` (validated, quoted)."""
+    return f"dbname={conninfo_value(check_database_name(database))}"
+
+
+def derived_name(database: str, tag: str, short_id: str) -> str:
+    """``<db>__<tag>_<id>``, the database part shortened so the whole fits PostgreSQL's 63 bytes."""
+    suffix = f"__{tag}_{short_id}"
+    base = check_database_name(database)
+    while len((base + suffix).encode()) > MAX_NAME_BYTES:
+        base = base[:-1]
+    return check_database_name(base + suffix)
