@@ -31,6 +31,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 from airflow.timetables.trigger import CronTriggerTimetable
+from baseline_guard.approvers import admin_users
 from baseline_guard.assets import ENVIRONMENT_CHANGED
 from baseline_guard.dag_defaults import START_DATE, default_args
 from baseline_guard.notifiers.admins import dag_failure_notifier
@@ -119,6 +120,7 @@ def baseline_schema_sync() -> None:
         subject="Baseline schema sync: apply destructive changes?",
         body=APPROVAL_BODY,
         defaults="Reject",
+        assigned_users=admin_users(),
         response_timeout=timedelta(minutes=50),
         execution_timeout=timedelta(minutes=55),
     )

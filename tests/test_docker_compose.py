@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from local_stack.airflow_env import CONNECTION_IDS, connections
-from local_stack.config import BACKUP_BUCKET, Ports, StackConfig, StackSecrets
+from baseline_guard.access import USER_ROLES
+from local_stack.airflow_env import CONNECTION_IDS, airflow_env, connections
+from local_stack.config import AIRFLOW_USERS, BACKUP_BUCKET, Ports, StackConfig, StackSecrets
 from local_stack.connections import conn_env_var
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,3 +174,23 @@ def test_every_required_variable_is_in_env_example() -> None:
                   if "=" in line}  # fmt: skip
     assert required, "no variables found: the pattern is broken"
     assert required <= documented, f"missing from .env.example: {sorted(required - documented)}"
+
+
+def test_same_auth_manager_users_and_approvers_as_the_local_stack(services: dict[str, dict]) -> None:
+    local = airflow_env(StackConfig(state_dir=REPO / ".local" / "x", ports=Ports.from_env({}),
+                                    secrets=StackSecrets.generate()))  # fmt: skip
+    assert local["AIRFLOW__CORE__AUTH_MANAGER"] == "baseline_guard.auth_manager.BaselineGuardAuthManager"
+    for name in AIRFLOW_SERVICES:
+        env = environment(services[name])
+        assert env["AIRFLOW__CORE__AUTH_MANAGER"] == local["AIRFLOW__CORE__AUTH_MANAGER"], name
+        assert not any(k.startswith("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER") for k in env), name
+        for var in ("BASELINE_GUARD_ADMIN_USERS", "BASELINE_GUARD_ONCALL_USERS"):
+            assert substitute(env[var]) == local[var], (name, var)
+        assert "/opt/airflow/plugins" in env["PYTHONPATH"].split(":"), name  # baseline_guard.access
+    init = " ".join(services["airflow-init"]["command"])
+    assert (
+        "airflow db migrate && python -m baseline_guard.access --passwords-file /run/secrets/airflow_passwords"
+        in init
+    )
+    assert "airflow_passwords" in services["airflow-init"]["secrets"]
+    assert {user: role for user, (role, _) in AIRFLOW_USERS.items()} == USER_ROLES  # banner = roles synced

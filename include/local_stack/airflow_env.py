@@ -29,6 +29,7 @@ from local_stack.seed import all_databases
 BACKUPS_CONN_ID = "aws_backups"
 AIRFLOW_METADATA_DB = "airflow_metadata"
 BACKUP_BUCKET_VARIABLE = "baseline_guard_backup_bucket"
+AUTH_MANAGER = "baseline_guard.auth_manager.BaselineGuardAuthManager"
 
 
 def postgres_conn_id(prefix: str, service_db: str) -> str:
@@ -102,13 +103,11 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
         "AIRFLOW__API_AUTH__JWT_SECRET": config.secrets.jwt_secret,
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(config.ports.worker_log_port),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(config.ports.trigger_log_port),
-        "AIRFLOW__CORE__AUTH_MANAGER": (
-            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-        ),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
-            f"{u}:{r}" for u, (r, _) in AIRFLOW_USERS.items()
-        ),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(config.airflow_passwords_file),
+        # FAB auth manager (users, roles, DAG-level permissions), as in production; docs/ci.md
+        "AIRFLOW__CORE__AUTH_MANAGER": AUTH_MANAGER,
+        # who may answer the human-in-the-loop tasks (baseline_guard.approvers): FAB usernames
+        "BASELINE_GUARD_ADMIN_USERS": "admin",
+        "BASELINE_GUARD_ONCALL_USERS": "admin",
         # pg_dump / pg_restore of the embedded PostgreSQL, the same major version as the server
         "BASELINE_GUARD_PG_BIN_DIR": str(PG_BIN_DIR),
         # standalone starts each component as `airflow ...` found on PATH: use this environment's.
@@ -125,7 +124,8 @@ def metadata_db_uri(config: StackConfig) -> str:
 
 
 def write_airflow_passwords(config: StackConfig) -> Path:
-    """The SimpleAuthManager passwords file (fixed local credentials; mode 600 all the same)."""
+    """The passwords of the local Airflow users, read by ``baseline_guard.access`` (fixed local
+    credentials; mode 600 all the same)."""
     config.airflow_home.mkdir(parents=True, exist_ok=True)
     path = config.airflow_passwords_file
     write_private(path, json.dumps({user: password for user, (_, password) in AIRFLOW_USERS.items()}))

@@ -110,8 +110,9 @@ def write_private(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
-# Fixed local users of the sandbox Airflow (SimpleAuthManager): user -> (role, password).
-AIRFLOW_USERS: dict[str, tuple[str, str]] = {"admin": ("admin", "admin"), "ci": ("user", "ci")}
+# Fixed local users of the sandbox Airflow: user -> (role, password). The roles are the FAB auth
+# manager's (baseline_guard.access: "CI" may only trigger and read the CI DAGs).
+AIRFLOW_USERS: dict[str, tuple[str, str]] = {"admin": ("Admin", "admin"), "ci": ("CI", "ci")}
 
 
 @dataclass(frozen=True)

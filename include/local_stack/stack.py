@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 import urllib.error
@@ -207,7 +208,8 @@ class LocalStack:
         env = {**os.environ, **airflow_env(cfg)}
         self.airflow = ManagedProcess(
             name="airflow",
-            argv=[sys.executable, "-m", "airflow", "standalone"],
+            # standalone, keeping the configured (FAB-based) auth manager instead of forcing the simple one
+            argv=[sys.executable, "-m", "local_stack.airflow_standalone"],
             env=env,
             log_file=cfg.log_dir / "airflow.log",
         ).start()
@@ -218,6 +220,32 @@ class LocalStack:
             raise StackError(
                 f"{exc}; last lines of {self.airflow.log_file}:\n{self.airflow.log_tail()}"
             ) from None
+        self._sync_airflow_users(env)
+
+    def _sync_airflow_users(self, env: dict[str, str], attempts: int = 3) -> None:
+        """The CI role and the users admin and ci (``baseline_guard.access``); retried because the
+        API server syncs FAB's built-in roles when it starts, maybe at the same moment."""
+        cfg = self.config
+        argv = [
+            sys.executable,
+            "-m",
+            "baseline_guard.access",
+            "--passwords-file",
+            str(cfg.airflow_passwords_file),
+        ]
+        for attempt in range(1, attempts + 1):
+            with (cfg.log_dir / "airflow-access.log").open("ab") as log:
+                done = subprocess.run(
+                    argv, env=env, stdout=log, stderr=subprocess.STDOUT, check=False, timeout=300
+                )
+            if done.returncode == 0:
+                self.out(f"  Airflow users {', '.join(AIRFLOW_USERS)} and the CI role are in place")
+                return
+            if attempt < attempts:
+                time.sleep(3)
+        raise StackError(
+            f"could not create the Airflow users and roles; see {cfg.log_dir / 'airflow-access.log'}"
+        )
 
     def _airflow_alive(self) -> bool:
         """Standalone runs, and none of its components exited (standalone itself would carry on)."""

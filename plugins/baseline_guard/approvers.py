@@ -6,8 +6,9 @@ lets anyone). The lists come from the deployment's environment, read when a DAG 
 - ``BASELINE_GUARD_ADMIN_USERS``: who approves destructive schema changes.
 - ``BASELINE_GUARD_ONCALL_USERS``: who decides on production config changes.
 
-Each is a comma-separated list of ``id`` or ``id:display name``, where ``id`` is what the auth
-manager reports as the user's id. No Airflow import: the entries are plain ``{"id", "name"}``
+Each is a comma-separated list of ``id`` or ``id:display name``, where ``id`` is the Airflow
+username: the project's auth manager (``baseline_guard.auth_manager``) matches assigned ids against
+usernames as well as against FAB's numeric user ids, which differ between deployments. No Airflow import: the entries are plain ``{"id", "name"}``
 dicts, the shape of Airflow's ``HITLUser``.
 """
 

@@ -15,6 +15,7 @@ from baseline_guard.backup.errors import PermanentBackupError
 from baseline_guard.backup.names import DATABASE_PATTERN
 from baseline_guard.environment_contract import NAME_PATTERN
 from baseline_guard.errors import InvalidInput, ProductionWriteRefused
+from baseline_guard.strict_conf import LIMITS
 
 OWNER = "platform-qa"
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -51,7 +52,11 @@ def environment_param(description: str, default: str = "baseline") -> Param:
 
 
 def databases_param(description: str) -> Param:
-    """A list of database names (empty: all of them)."""
+    """A list of database names (empty: all of them), as many as a run conf may hold in an array."""
     return Param(
-        [], type="array", items={"type": "string", "pattern": DATABASE_PATTERN}, description=description
+        [],
+        type="array",
+        items={"type": "string", "pattern": DATABASE_PATTERN},
+        maxItems=LIMITS.max_array_items,
+        description=description,
     )

@@ -9,6 +9,10 @@ Built on the official ``apache-airflow-client``. Credentials come from the envir
 
 Exit codes: 0 the run succeeded; 1 the run failed; 2 bad input or the trigger was refused
 (invalid conf is refused by Airflow before a run exists); 3 timed out waiting.
+
+Conf keys the DAG does not declare as params are refused here already (exit 2, naming the key and
+the allowed ones), and again by the server. Messages quote conf and server answers only as short
+excerpts.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+
+from baseline_guard.errors import InvalidInput
+from baseline_guard.strict_conf import check_conf, excerpt
 
 # Tasks whose return value is the result CI wants, per DAG.
 RESULT_TASKS: dict[str, list[str]] = {
@@ -74,6 +81,26 @@ def load_conf(args: argparse.Namespace) -> dict[str, Any]:
     return conf
 
 
+def declared_params(url: str, token: str, dag_id: str) -> list[str]:
+    """The names of the params DAG ``dag_id`` declares, from ``GET /api/v2/dags/{dag_id}/details``."""
+    try:
+        r = httpx.get(f"{url}/api/v2/dags/{dag_id}/details", headers={"Authorization": f"Bearer {token}"},
+                      timeout=30)  # fmt: skip
+    except httpx.HTTPError as err:
+        raise TriggerError(f"cannot reach Airflow at {url}: {excerpt(str(err))}") from None
+    if r.status_code >= 400:
+        raise TriggerError(f"cannot read DAG {dag_id} (HTTP {r.status_code}): {_detail(r.text)}")
+    return sorted((r.json().get("params") or {}).keys())
+
+
+def check_keys(url: str, token: str, dag_id: str, conf: dict[str, Any]) -> None:
+    """Refuse conf keys that are not params of the DAG, and oversize conf, before triggering."""
+    try:
+        check_conf(dag_id, conf, declared_params(url, token, dag_id))
+    except InvalidInput as err:
+        raise TriggerError(str(err)) from None
+
+
 def access_token(url: str) -> str:
     """A JWT from ``AIRFLOW_TOKEN``, or from ``POST /auth/token`` with AIRFLOW_USERNAME/AIRFLOW_PASSWORD."""
     if token := os.environ.get("AIRFLOW_TOKEN"):
@@ -84,7 +111,7 @@ def access_token(url: str) -> str:
     try:
         r = httpx.post(f"{url}/auth/token", json={"username": user, "password": password}, timeout=30)
     except httpx.HTTPError as err:
-        raise TriggerError(f"cannot reach Airflow at {url}: {err}") from None
+        raise TriggerError(f"cannot reach Airflow at {url}: {excerpt(str(err))}") from None
     if r.status_code >= 400:
         raise TriggerError(f"Airflow refused the credentials of user '{user}' (HTTP {r.status_code})")
     return r.json()["access_token"]
@@ -166,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     url = args.url.rstrip("/")
     try:
         conf = load_conf(args)
-        api = _client(url, access_token(url))
+        token = access_token(url)
+        check_keys(url, token, args.dag_id, conf)
+        api = _client(url, token)
         run_id = trigger(api, args.dag_id, conf, args.run_id)
         link = f"{url}/dags/{args.dag_id}/runs/{run_id}"
         print(f"triggered {args.dag_id} run {run_id}: {link}", flush=True)
@@ -191,12 +220,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if state == "success" else 1
 
 
-def _detail(body: Any) -> str:
+def _detail(body: Any, limit: int = 500) -> str:
+    """The ``detail`` of an error answer, cut to ``limit`` characters (it may quote the whole conf)."""
     try:
         detail = json.loads(body).get("detail", body)
     except (TypeError, ValueError, AttributeError):
         detail = body
-    return json.dumps(detail) if not isinstance(detail, str) else detail
+    if isinstance(detail, bytes):
+        detail = detail.decode(errors="replace")
+    return excerpt(detail if isinstance(detail, str) else json.dumps(detail, default=str), limit)
 
 
 if __name__ == "__main__":

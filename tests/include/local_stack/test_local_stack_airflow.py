@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +20,14 @@ from typing import Any
 import httpx
 import psycopg2
 import pytest
+from local_stack.airflow_env import airflow_env
+from local_stack.config import StackConfig
 from local_stack.stack import AIRFLOW_COMPONENTS
 from local_stack_helpers import StackRun, all_gone, secrets_of, stack_env
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(900)]
 
-CI_USER = {"AIRFLOW_USERNAME": "ci", "AIRFLOW_PASSWORD": "ci"}
+CI_DAGS = {"business_check", "test_data_backup", "test_data_restore"}  # what the CI role may trigger
 
 
 class Stack:
@@ -44,27 +47,36 @@ class Stack:
             timeout=30,
         )
 
-    def airflow_client(self, user: str = "ci") -> httpx.Client:
+    def token(self, user: str) -> str:
+        """A JWT of the local stack's user ``user`` (its password is its name: README)."""
         token = httpx.post(
             f"{self.airflow}/auth/token", json={"username": user, "password": user}, timeout=30
         )
         token.raise_for_status()
+        return token.json()["access_token"]
+
+    def airflow_client(self, user: str = "ci") -> httpx.Client:
         return httpx.Client(
             base_url=f"{self.airflow}/api/v2",
-            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+            headers={"Authorization": f"Bearer {self.token(user)}"},
             timeout=30,
         )
 
     def trigger(
-        self, dag_id: str, conf: dict[str, Any], *extra: str, timeout: int = 600
+        self, dag_id: str, conf: dict[str, Any], *extra: str, timeout: int = 600, user: str = "ci"
     ) -> tuple[int, str, str]:
-        """``baseline-guard-trigger`` as CI runs it: credentials in the environment only."""
-        env = {**os.environ, "AIRFLOW_URL": self.airflow, **CI_USER}
-        out = subprocess.run(
-            [str(Path(sys.executable).parent / "baseline-guard-trigger"), dag_id, "--conf", json.dumps(conf),
-             "--poll", "2", "--timeout", str(timeout), *extra],
-            env=env, capture_output=True, text=True, timeout=timeout + 60, check=False,
-        )  # fmt: skip
+        """``baseline-guard-trigger`` as CI runs it: credentials in the environment only (the CI
+        account for the CI DAGs, the admin for the others: CI may not trigger those). The conf goes
+        in a file (``--conf-file``), as a large one would not fit on a command line."""
+        env = {**os.environ, "AIRFLOW_URL": self.airflow, "AIRFLOW_USERNAME": user, "AIRFLOW_PASSWORD": user}
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as conf_file:
+            conf_file.write(json.dumps(conf))
+            conf_file.flush()
+            out = subprocess.run(
+                [str(Path(sys.executable).parent / "baseline-guard-trigger"), dag_id, "--conf-file", conf_file.name,
+                 "--poll", "2", "--timeout", str(timeout), *extra],
+                env=env, capture_output=True, text=True, timeout=timeout + 60, check=False,
+            )  # fmt: skip
         return out.returncode, out.stdout, out.stderr
 
     def query(self, database: str, sql: str, *args: object) -> list[tuple]:
@@ -88,9 +100,9 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     state_dir = request.getfixturevalue("module_state_dir")
-    run = StackRun(state_dir=state_dir, env=stack_env(), args=["--airflow-timeout", "240"]).start()
+    run = StackRun(state_dir=state_dir, env=stack_env(), args=["--airflow-timeout", "600"]).start()
     try:
-        run.wait_ready(300)
+        run.wait_ready(660)  # FAB creates its roles and permissions on the first start
         yield Stack(run, state_dir)
     finally:
         run.stop()
@@ -102,7 +114,7 @@ def _result(stdout: str) -> dict[str, Any]:
 
 def test_airflow_is_healthy_and_answers_ci(stack: Stack) -> None:
     base = stack.airflow
-    assert f"Airflow UI + REST API  {base}   users: admin/admin (admin), ci/ci (user)" in stack.run.output
+    assert f"Airflow UI + REST API  {base}   users: admin/admin (Admin), ci/ci (CI)" in stack.run.output
     for secret in stack.secrets.values():
         assert secret not in stack.run.output
     health = httpx.get(f"{base}/api/v2/monitor/health", timeout=10).json()
@@ -116,7 +128,7 @@ def test_airflow_is_healthy_and_answers_ci(stack: Stack) -> None:
     assert httpx.get(f"{base}/api/v2/dags", timeout=30).status_code == 401
     expected = {"business_check", "baseline_code_sync", "baseline_schema_sync", "baseline_config_sync",
                 "env_patrol", "test_data_backup", "test_data_restore"}  # fmt: skip
-    with stack.airflow_client() as client:
+    with stack.airflow_client("admin") as client:
         deadline = time.monotonic() + 180  # the DAG processor may still be parsing the folder
         while not expected <= set(dags := {d["dag_id"]: d for d in client.get("/dags").json()["dags"]}):
             assert time.monotonic() < deadline, sorted(expected - set(dags))
@@ -131,6 +143,66 @@ def test_invalid_params_are_refused_before_a_run_exists(stack: Stack) -> None:
     assert code == 2 and "HTTP 400" in err and "environment" in err
 
 
+def _runs(stack: Stack, dag_id: str) -> list[str]:
+    """Ids of the DAG's manual runs (scheduled ones may start at any moment)."""
+    with stack.airflow_client("admin") as admin:
+        answer = admin.get(f"/dags/{dag_id}/dagRuns", params={"limit": 100, "run_type": "manual"})
+        return [r["dag_run_id"] for r in answer.json()["dag_runs"]]
+
+
+def test_unknown_conf_keys_are_refused_before_a_run_exists(stack: Stack) -> None:
+    before = _runs(stack, "test_data_restore")
+    typo = {"enviroment": "proj-a", "backup_id": "latest:pre_test"}  # issue 11: restored the baseline
+    with stack.airflow_client() as ci:
+        answer = ci.post("/dags/test_data_restore/dagRuns",
+                         json={"logical_date": None, "dag_run_id": "typo-rest", "conf": typo})  # fmt: skip
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["detail"] == (
+            "unknown conf key 'enviroment' for DAG test_data_restore (did you mean 'environment'?); "
+            "allowed keys: backup_id, databases, environment"
+        )
+        assert ci.get("/dags/test_data_restore/dagRuns/typo-rest").status_code == 404
+        # every DAG: the keys allowed are the params it declares
+        answer = ci.post("/dags/business_check/dagRuns", json={"logical_date": None, "conf": {"env": "x"}})
+        assert answer.status_code == 400 and "allowed keys: environment, routing_key, tags" in answer.text
+    # the UI's trigger form posts to the same endpoint with the session cookie and a Referer
+    form = httpx.post(
+        f"{stack.airflow}/api/v2/dags/test_data_restore/dagRuns",
+        json={"logical_date": None, "dag_run_id": "typo-ui", "conf": {**typo, "environment": "proj-a"}},
+        cookies={"_token": stack.token("admin")},
+        headers={"Referer": f"{stack.airflow}/dags/test_data_restore/trigger"}, timeout=30,
+    )  # fmt: skip
+    assert form.status_code == 400 and "unknown conf key 'enviroment'" in form.json()["detail"]
+    # nobody unauthenticated learns which params a DAG has: Airflow answers 401 as usual
+    stranger = httpx.post(f"{stack.airflow}/api/v2/dags/test_data_restore/dagRuns",
+                          json={"logical_date": None, "conf": typo}, timeout=30)  # fmt: skip
+    assert stranger.status_code == 401 and "allowed keys" not in stranger.text
+    # the trigger script refuses it itself, early, with the same message (exit 2)
+    code, out, err = stack.trigger("test_data_restore", typo)
+    assert code == 2 and "unknown conf key 'enviroment'" in err and "allowed keys: backup_id" in err, err
+    assert "triggered" not in out
+    assert _runs(stack, "test_data_restore") == before
+
+
+def test_oversize_conf_is_refused_with_a_short_message(stack: Stack) -> None:
+    before = _runs(stack, "business_check")
+    with stack.airflow_client() as ci:
+        for conf, expected in [
+            ({"environment": "x" * 5000}, "conf.environment is a string of 5000 characters; at most 1024"),
+            ({"tags": ["smoke"] * 500}, "conf.tags is an array of 500 items; at most 200"),
+            ({"environment": "baseline", "tags": ["x" * 1000] * 30}, "bytes as JSON; at most 16384"),
+        ]:
+            answer = ci.post("/dags/business_check/dagRuns", json={"logical_date": None, "conf": conf})
+            assert answer.status_code == 400 and expected in answer.json()["detail"], answer.text[:300]
+        huge = ci.post(
+            "/dags/business_check/dagRuns", json={"logical_date": None, "conf": {"k" * 1_000_000: 1}}
+        )
+        assert huge.status_code == 400 and len(huge.text) < 300, huge.text[:300]
+    code, _, err = stack.trigger("test_data_restore", {"environment": "proj-a", "k" * 1_000_000: 1})
+    assert code == 2 and "bytes as JSON" in err and len(err) < 1000  # issue 11: 2 MB echoed on stderr
+    assert _runs(stack, "business_check") == before
+
+
 def test_business_check_from_ci_passes_on_the_seeded_sandbox(stack: Stack) -> None:
     code, out, err = stack.trigger("business_check", {"environment": "baseline", "tags": ["smoke"]})
     assert code == 0, out + err
@@ -142,8 +214,73 @@ def test_business_check_from_ci_passes_on_the_seeded_sandbox(stack: Stack) -> No
     assert result["run_business_checks links"]["Business check report"] == checks["report_url"]
 
 
+def test_a_run_created_behind_the_guard_fails_at_its_first_task(stack: Stack) -> None:
+    """Defence in depth: ``airflow dags trigger`` on a scheduler host skips the REST guard; the task
+    policy refuses the run's unknown key before any task works, without retrying."""
+    env = {**os.environ, **airflow_env(StackConfig.load(stack.state_dir, stack.run.env))}
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "trigger", "business_check", "--run-id", "cli-typo",
+         "--conf", json.dumps({"enviroment": "proj-a"})],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    path = "/dags/business_check/dagRuns/cli-typo"
+    with stack.airflow_client() as ci:
+        deadline = time.monotonic() + 300
+        while (state := ci.get(path).json()["state"]) not in ("success", "failed"):
+            assert time.monotonic() < deadline, state
+            time.sleep(3)
+        assert state == "failed"
+        tis = {t["task_id"]: t for t in ci.get(f"{path}/taskInstances").json()["task_instances"]}
+        log = ci.get(
+            f"{path}/taskInstances/choose_target/logs/1", headers={"Accept": "application/x-ndjson"}
+        ).text
+    assert (tis["choose_target"]["state"], tis["choose_target"]["try_number"]) == ("failed", 1)
+    assert tis["run_business_checks"]["state"] == "upstream_failed"
+    assert "unknown conf key 'enviroment' for DAG business_check" in log
+    assert "checking {" not in log  # the task's own code never ran
+
+
+def test_ci_may_trigger_and_read_the_ci_dags_and_nothing_else(stack: Stack) -> None:
+    with stack.airflow_client() as ci:
+        created = ci.post("/dags/business_check/dagRuns",
+                          json={"logical_date": None, "dag_run_id": "ci-least-privilege",
+                                "conf": {"environment": "baseline", "tags": ["smoke"]}})  # fmt: skip
+        assert created.status_code == 200, created.text
+        path = "/dags/business_check/dagRuns/ci-least-privilege"
+        deadline = time.monotonic() + 300
+        while (state := ci.get(path).json()["state"]) not in ("success", "failed"):
+            assert time.monotonic() < deadline, state
+            time.sleep(3)
+        assert {d["dag_id"] for d in ci.get("/dags").json()["dags"]} == CI_DAGS
+        tis = ci.get(f"{path}/taskInstances").json()["task_instances"]
+        assert {t["task_id"] for t in tis} == {"choose_target", "run_business_checks"}
+        other_state = "failed" if state == "success" else "success"
+        refused = {
+            "delete the DAG": ci.delete("/dags/business_check"),
+            "pause it": ci.patch("/dags/business_check", json={"is_paused": True}),
+            "set a run's state": ci.patch(path, json={"state": other_state}),
+            "clear its tasks": ci.post("/dags/business_check/clearTaskInstances",
+                                       json={"dag_run_id": "ci-least-privilege", "dry_run": False,
+                                             "only_failed": False}),
+            "start a backfill": ci.post("/backfills", json={
+                "dag_id": "business_check", "from_date": "2026-01-01T00:00:00Z",
+                "to_date": "2026-01-02T00:00:00Z", "dag_run_conf": {}}),
+            "read another DAG": ci.get("/dags/baseline_schema_sync"),
+            "trigger another DAG": ci.post("/dags/baseline_code_sync/dagRuns", json={"logical_date": None}),
+            "read a variable": ci.get("/variables"),
+            "read connections": ci.get("/connections"),
+        }  # fmt: skip
+    assert {what: r.status_code for what, r in refused.items()} == dict.fromkeys(refused, 403)
+    with stack.airflow_client("admin") as admin:  # nothing changed
+        assert admin.get("/dags/business_check").json()["is_paused"] is False
+        assert admin.get(path).json()["state"] == state
+        assert admin.get("/backfills", params={"dag_id": "business_check"}).json()["total_entries"] == 0
+        assert "baseline_code_sync" in {d["dag_id"] for d in admin.get("/dags").json()["dags"]}
+
+
 def test_code_sync_brings_the_baseline_to_production_and_triggers_checks(stack: Stack) -> None:
-    code, out, err = stack.trigger("baseline_code_sync", {})
+    code, out, err = stack.trigger("baseline_code_sync", {}, user="admin")
     assert code == 0, out + err
     assert sorted(c["service"] for c in _result(out)["reconcile"]["changed"]) == ["hotel-search", "quote"]
     with stack.api() as api:
@@ -162,7 +299,7 @@ def test_code_sync_brings_the_baseline_to_production_and_triggers_checks(stack: 
             time.sleep(3)
         assert [r["state"] for r in runs["dag_runs"]] == ["success"], runs
 
-    code, out, _ = stack.trigger("baseline_code_sync", {})  # nothing left to do
+    code, out, _ = stack.trigger("baseline_code_sync", {}, user="admin")  # nothing left to do
     assert code == 0 and _result(out)["reconcile"] == {"changed": [], "failed": []}
 
 
@@ -170,7 +307,7 @@ def test_a_release_that_fails_its_health_check_is_rolled_back_and_reported(stack
     with stack.api() as api:
         api.post("/releases", json={"service": "quote", "version": "1.9.1-unhealthy"}).raise_for_status()
         api.delete("/notifications").raise_for_status()
-        code, out, _ = stack.trigger("baseline_code_sync", {"health_timeout_s": 8})
+        code, out, _ = stack.trigger("baseline_code_sync", {"health_timeout_s": 8}, user="admin")
         assert code == 1
         result = _result(out)
         assert "rollout" in result["failed_tasks"] and "notify_summary" in result["failed_tasks"]
@@ -190,10 +327,10 @@ def test_a_release_that_fails_its_health_check_is_rolled_back_and_reported(stack
 
 def test_schema_sync_applies_safe_changes_and_waits_for_approval_of_destructive(stack: Stack) -> None:
     assert "legacy_promo_code" in stack.column_names("baseline_quote", "quotes")
-    code, out, err = stack.trigger("baseline_schema_sync", {}, "--no-wait")
+    code, out, err = stack.trigger("baseline_schema_sync", {}, "--no-wait", user="admin")
     assert code == 0, err
     our_run = _result(out)["run_id"]
-    with stack.airflow_client() as client:
+    with stack.airflow_client("admin") as client, stack.airflow_client("ci") as ci:
         # The hourly run created when the DAG was unpaused may hold the approval (one run at a time:
         # ours queues behind it). Answer whichever run asks.
         pending, detail = None, {}
@@ -206,10 +343,16 @@ def test_schema_sync_applies_safe_changes_and_waits_for_approval_of_destructive(
                     pending, detail = path, client.get(f"{path}/-1/hitlDetails").json()
             time.sleep(2)
         assert 'drop column "legacy_promo_code"' in detail["body"]
+        assert detail["assigned_users"] == [{"id": "admin", "name": "admin"}]
         # safe changes are already in; the destructive one waits
         assert "legacy_promo_code" in stack.column_names("baseline_quote", "quotes")
         assert {"latitude", "longitude"} <= stack.column_names("baseline_hotel_search", "hotels")
         time.sleep(8)  # AIRFLOW3.md: an answer within ~5 s of entering awaiting input fails the task
+        refused = ci.patch(
+            f"{pending}/-1/hitlDetails", json={"chosen_options": ["Approve"], "params_input": {}}
+        )
+        assert refused.status_code == 403, refused.text  # approvals belong to the admins
+        assert client.get(f"{pending}/-1/hitlDetails").json()["response_received"] is False
         answer = client.patch(
             f"{pending}/-1/hitlDetails", json={"chosen_options": ["Approve"], "params_input": {}}
         )
@@ -251,11 +394,11 @@ def test_config_sync_applies_test_configs_and_asks_on_call_about_production_only
             },
         ).raise_for_status()
         api.delete("/notifications").raise_for_status()
-    code, out, err = stack.trigger("baseline_config_sync", {}, "--no-wait")
+    code, out, err = stack.trigger("baseline_config_sync", {}, "--no-wait", user="admin")
     assert code == 0, err
     run_id = _result(out)["run_id"]
     base = f"/dags/baseline_config_sync/dagRuns/{run_id}/taskInstances"
-    with stack.airflow_client() as client:
+    with stack.airflow_client("admin") as client:
         deadline = time.monotonic() + 300
         while (ti := client.get(f"{base}/decide/0").json()).get("state") not in (
             "deferred",

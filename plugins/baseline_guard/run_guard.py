@@ -1,0 +1,51 @@
+"""Defence in depth for strict run input: every task refuses a run whose conf names unknown keys.
+
+The REST guard (``baseline_guard.rest_guard``) refuses such conf before a run exists. Runs can also
+be created without passing it (``airflow dags trigger`` on a scheduler host, a
+``TriggerDagRunOperator`` in some other DAG, a future API path): for those, the cluster policy
+:func:`task_policy` (registered in ``plugins/airflow_local_settings.py``) gives every task a
+pre-execute check, so a run with unknown keys fails before any task does its work, with
+:class:`~baseline_guard.errors.InvalidInput` (never retried) naming the key. No DAG file needs code
+for it.
+
+Mapped tasks are left alone (their kwargs are serialized; a callable cannot be): each of them has
+an upstream task that fetched what it maps over, which refuses first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from baseline_guard.strict_conf import check_conf
+
+PreExecuteHook = Callable[[Any], Any]
+
+
+def refuse_unknown_conf(context: Any) -> None:
+    """Raise ``InvalidInput`` when the run's conf has keys that are not params of its DAG."""
+    dag = context["dag"]
+    conf = getattr(context.get("dag_run"), "conf", None) or {}
+    check_conf(dag.dag_id, conf, dag.params.keys())
+
+
+def with_conf_check(previous: PreExecuteHook | None) -> PreExecuteHook:
+    """A pre-execute hook that checks the conf, then runs ``previous`` (a task's own hook), if any."""
+    if getattr(previous, "checks_conf", False):
+        return previous  # type: ignore[return-value]  # already wrapped (the policy ran twice)
+
+    def hook(context: Any) -> None:
+        refuse_unknown_conf(context)
+        if previous is not None:
+            previous(context)
+
+    hook.checks_conf = True  # type: ignore[attr-defined]
+    return hook
+
+
+def task_policy(task: Any) -> None:
+    """Cluster policy: give each (unmapped) task the conf check before it executes."""
+    if isinstance(task, BaseOperator):  # not a MappedOperator
+        task._pre_execute_hook = with_conf_check(task._pre_execute_hook)
