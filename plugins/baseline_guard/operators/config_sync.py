@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow.providers.standard.exceptions import HITLTriggerEventError
 from airflow.providers.standard.operators.hitl import HITLOperator
-from airflow.sdk import Variable
+from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule, Variable
 from airflow.sdk.log import mask_secret
 
 from baseline_guard.config_sync import (
@@ -24,6 +24,7 @@ from baseline_guard.config_sync import (
     timed_out_record,
     unmatched_config_changes,
 )
+from baseline_guard.dag_defaults import NO_RETRY_FOR
 from baseline_guard.errors import InvalidInput
 from baseline_guard.operators.base import EnvironmentApiOperator
 from baseline_guard.secrets_masking import secret_values
@@ -185,7 +186,17 @@ class ConfigChangeDecisionOperator(HITLOperator):
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("options", DECISIONS)
-        kwargs["retries"] = 0  # a response timeout is an outcome, not a glitch: never retried
+        kwargs.setdefault("response_timeout", timedelta(minutes=DEFAULT_DECISION_TIMEOUT_MIN))
+        # A response timeout is an outcome, not a glitch: it fails at once, never retried.
+        kwargs["retry_policy"] = ExceptionRetryPolicy(
+            rules=[
+                RetryRule(
+                    exception=[*NO_RETRY_FOR, HITLTriggerEventError],
+                    action=RetryAction.FAIL,
+                    reason="no answer (or bad input): retrying cannot fix this",
+                )
+            ]
+        )
         super().__init__(subject=_subject(change), body=_body(change), **kwargs)
         self.change = change
         self.decision_timeout_minutes = decision_timeout_minutes
