@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,6 +13,7 @@ import pytest
 from baseline_guard.hooks.environment import EnvironmentHook
 from baseline_guard.operators.patrol import EnvironmentPatrolOperator, IncidentStore
 from local_stack.connections import env_api_connections
+from local_stack.ports import free_port
 from reference_env.launcher import ReferenceEnvironment
 
 
@@ -159,3 +162,31 @@ def test_time_budget_ends_the_run_and_reports_what_was_not_healed(
 def test_healthy_environment_needs_nothing(sandbox: ReferenceEnvironment, api: httpx.Client) -> None:
     result = Patrol(MemoryIncidentStore()).execute(context={})
     assert result["healed"] == [] and result["down"] == [] and _admin_messages(api) == []
+
+
+def test_lightweight_instances_are_patrolled_like_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = ReferenceEnvironment(
+        tmp_path / "lw", free_port(), free_port(), secrets.token_urlsafe(16), lightweight_instances=True
+    ).start()
+    try:
+        for key, value in env_api_connections(env.api_port, env.token, conn_id="patrol_env_api").items():
+            monkeypatch.setenv(key, value)
+        hook = EnvironmentHook("patrol_env_api")
+        first = hook.get_service("baseline", "quote").instances[0]
+        assert (
+            first.health == "healthy" and httpx.get(f"{first.url}/health", timeout=5).json()["status"] == "ok"
+        )
+        with httpx.Client(
+            base_url=f"{env.api_url}/v1", headers={"Authorization": f"Bearer {env.token}"}
+        ) as api:
+            api.post("/sandbox/instances/baseline/quote/1/kill").raise_for_status()
+        killed = hook.get_service("baseline", "quote").instances[0]
+        assert (killed.state, killed.health) == ("failed", "unhealthy")
+
+        assert Patrol(MemoryIncidentStore()).execute(context={})["healed"] == ["baseline/quote#1"]
+        healed = hook.get_service("baseline", "quote").instances[0]
+        assert (healed.state, healed.health) == ("running", "healthy") and healed.url != first.url
+    finally:
+        env.stop()
