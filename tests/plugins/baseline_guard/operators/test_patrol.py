@@ -168,7 +168,12 @@ def test_lightweight_instances_are_patrolled_like_processes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = ReferenceEnvironment(
-        tmp_path / "lw", free_port(), free_port(), secrets.token_urlsafe(16), lightweight_instances=True
+        tmp_path / "lw",
+        free_port(),
+        free_port(),
+        secrets.token_urlsafe(16),
+        lightweight_instances=True,
+        startup_timeout=120,
     ).start()
     try:
         for key, value in env_api_connections(env.api_port, env.token, conn_id="patrol_env_api").items():
