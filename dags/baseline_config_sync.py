@@ -4,41 +4,49 @@
 Every hour:
 
 1. `apply_test_configs` gives every **baseline** service the *test* configuration prepared
-   with the release production runs (found through the release record's test-config
+   with the release production runs (found through the release records' test-config
    reference). Production configuration values are never read or copied: they would point
-   test traffic at production.
+   test traffic at production. A configuration over the size limit (2,000 keys, 256 KiB) is
+   refused for its service with a clear error (`report_refused` fails the run); the other
+   services are still applied.
 2. `find_unmatched_changes` compares each service's production configuration **digest** with
-   the one recorded at the last sync. A change that came with a release carrying a test
-   configuration is simply recorded. A change with **no** test configuration is sent to the
-   on-call person and becomes a human task.
-3. `decide` (one human-in-the-loop task per change, in *Required actions* of the UI): the
-   on-call person chooses *Test config updated by hand* or *Not needed for the baseline*.
-   Unanswered within 50 minutes, the task fails and the change is asked again next hour.
-4. `record_decisions` records the decisions and the digests (Airflow Variable
-   `baseline_guard_config_digests`); `publish_change` updates the `environment_changed`
-   asset when a test configuration was applied, which triggers `business_check`.
+   the one recorded (Airflow Variable `baseline_guard_config_digests`, one record per service).
+   A change that came with a release carrying a test configuration is simply recorded. A change
+   with **no** test configuration is sent to the on-call channel and becomes a question.
+3. `decide` (one human-in-the-loop task per change, in *Required actions* of the UI): only the
+   on-call group (`BASELINE_GUARD_ONCALL_USERS`) may answer *Test config updated by hand* or
+   *Not needed for the baseline*. The answer is recorded at once under that change's service
+   with who decided and when, and kept until production's configuration changes again.
+   Unanswered within `decision_timeout_minutes`, the task fails (no retry), the run shows red,
+   the record says `timed_out`, and the next run asks again. A pending question holds nothing:
+   later runs apply new test configs meanwhile and do not ask the same question twice.
+4. `publish_change` updates the `environment_changed` asset when a test configuration was
+   applied (a summary: services, refs, key counts), which triggers `business_check`.
 
-Secret values (keys like password, token, key) are masked in logs, XCom and notifications.
+Secret values (by key name and by their look: URLs with passwords, tokens) are registered with
+Airflow's masker before anything is logged; logs, XCom and events carry key names and counts only.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
-from airflow.providers.standard.operators.hitl import HITLOperator
-from airflow.sdk import Variable, dag, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk import Param, dag, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.timetables.trigger import CronTriggerTimetable
+from baseline_guard.approvers import oncall_users
 from baseline_guard.assets import ENVIRONMENT_CHANGED
-from baseline_guard.config_sync import DECISIONS
 from baseline_guard.dag_defaults import START_DATE, default_args
 from baseline_guard.notifiers.admins import dag_failure_notifier
-from baseline_guard.operators.config_sync import ConfigSyncOperator
+from baseline_guard.operators.config_sync import (
+    DEFAULT_DECISION_TIMEOUT_MIN,
+    ConfigChangeDecisionOperator,
+    ConfigSyncOperator,
+    FindUnmatchedConfigChangesOperator,
+)
 
-ENVIRONMENT = "baseline"
-DIGESTS_VARIABLE = "baseline_guard_config_digests"
+AS_OF = "{{ dag_run.run_after.isoformat() }}"  # data_interval_end is undefined on REST runs
 
 
 @dag(
@@ -46,95 +54,77 @@ DIGESTS_VARIABLE = "baseline_guard_config_digests"
     schedule=CronTriggerTimetable("20 * * * *", timezone="UTC"),
     start_date=START_DATE,
     catchup=False,
-    max_active_runs=1,
+    max_active_runs=4,  # a run waiting for an on-call answer must not hold the next ones
     doc_md=__doc__,
     tags=["baseline-guard", "baseline", "config-sync"],
     default_args=default_args(execution_timeout=timedelta(minutes=10)),
     on_failure_callback=dag_failure_notifier("baseline test-config sync"),
+    params={
+        "environment": Param(
+            "baseline",
+            type="string",
+            enum=["baseline"],
+            description="Environment whose test configuration is synced. Only the baseline: project "
+            "environments deploy their own configuration, and production is never written.",
+        ),
+        "decision_timeout_minutes": Param(
+            DEFAULT_DECISION_TIMEOUT_MIN,
+            type="integer",
+            minimum=1,
+            maximum=55,
+            description="How long the on-call person has to decide about a production configuration "
+            "change that came without a test configuration; then the question times out (the run "
+            "fails) and the next hourly run asks again.",
+        ),
+    },
 )
 def baseline_config_sync() -> None:
     synced = ConfigSyncOperator(
         task_id="apply_test_configs",
-        environment=ENVIRONMENT,
-        as_of="{{ dag_run.run_after.isoformat() }}",  # data_interval_end is undefined on REST runs
+        environment="{{ params.environment }}",
+        as_of=AS_OF,
+        max_active_tis_per_dag=1,  # overlapping runs never apply at the same time
     )
 
-    @task
-    def find_unmatched_changes(**context: Any) -> list[dict[str, str]]:
-        from baseline_guard.config_sync import unmatched_config_changes
-        from baseline_guard.hooks.environment import EnvironmentHook
-        from baseline_guard.notifiers.admins import ONCALL_CONN_ID, notify
+    changes = FindUnmatchedConfigChangesOperator(
+        task_id="find_unmatched_changes",
+        environment="{{ params.environment }}",
+        as_of=AS_OF,
+        decision_timeout_minutes="{{ params.decision_timeout_minutes }}",
+        max_active_tis_per_dag=1,
+    )
 
-        hook = EnvironmentHook()
-        services = [s.name for s in hook.list_services(ENVIRONMENT)]
-        recorded = json.loads(Variable.get(DIGESTS_VARIABLE, default="{}"))
-        digests = [hook.get_config_digest(s) for s in services]
-        needs_person, records = unmatched_config_changes(digests, recorded, hook.list_releases())
-        Variable.set(DIGESTS_VARIABLE, json.dumps({**recorded, **records}, indent=1, sort_keys=True))
-        if needs_person:
-            notify(
-                f"Baseline Guard: production config changed without a test config ({len(needs_person)})",
-                "\n".join(f"• {c['service']} changed at {c['changed_at']}" for c in needs_person)
-                + "\nDecide in Airflow: DAG baseline_config_sync, task 'decide' (Required actions).",
-                conn_id=ONCALL_CONN_ID,
-            )
-        return needs_person
-
-    changes = find_unmatched_changes()
-
-    decisions = HITLOperator.partial(
+    ConfigChangeDecisionOperator.partial(
         task_id="decide",
-        options=DECISIONS,
-        response_timeout=timedelta(minutes=50),
-        execution_timeout=timedelta(minutes=55),  # longer than the response timeout
-        map_index_template="{{ task.subject }}",
-    ).expand_kwargs(
-        changes.map(
-            lambda c: {
-                "subject": f"{c['service']}: production configuration changed without a test configuration",
-                "body": (
-                    f"Production configuration of **{c['service']}** changed at {c['changed_at']} "
-                    f"(digest `{c['digest'][:12]}…`) and no test configuration came with it.\n\n"
-                    "Values are not shown: production values must never reach the baseline. "
-                    "Update the baseline's test configuration by hand if the change matters for tests."
-                ),
-            }
-        )
-    )
-
-    @task(trigger_rule="all_done")
-    def record_decisions(changes: list[dict[str, str]], decisions: list[dict[str, Any]] | None) -> list[dict]:
-        decided = []
-        recorded = json.loads(Variable.get(DIGESTS_VARIABLE, default="{}"))
-        for change, decision in zip(changes, decisions or [], strict=False):
-            if not decision or not decision.get("chosen_options"):
-                continue
-            chosen = decision["chosen_options"][0]
-            recorded[change["service"]] = {
-                "digest": change["digest"],
-                "seen_at": change["changed_at"],
-                "decision": chosen,
-                "decided_by": str(decision.get("responded_by_user") or ""),
-            }
-            decided.append({**change, "decision": chosen})
-        Variable.set(DIGESTS_VARIABLE, json.dumps(recorded, indent=1, sort_keys=True))
-        print(f"decisions recorded: {decided}")
-        return decided
+        assigned_users=oncall_users(),
+        decision_timeout_minutes="{{ params.decision_timeout_minutes }}",
+        map_index_template="{{ task.change['service'] }}",
+    ).expand(change=changes.output)
 
     @task(outlets=[ENVIRONMENT_CHANGED])
-    def publish_change(synced: dict[str, list[dict]], *, outlet_events: Any = None) -> list[str]:
+    def publish_change(
+        synced: dict[str, list[dict]], *, outlet_events: Any = None, params: Any = None
+    ) -> list[str]:
         if not synced["applied"]:
             raise AirflowSkipException("no test configuration was applied")
         outlet_events[ENVIRONMENT_CHANGED].extra = {
-            "environment": ENVIRONMENT,
+            "environment": params["environment"],
             "source": "baseline_config_sync",
-            "changes": synced["applied"],
+            "changes": synced["applied"],  # summaries: refs, key counts and names, never values
         }
         return [a["service"] for a in synced["applied"]]
 
+    @task
+    def report_refused(synced: dict[str, list[dict]]) -> None:
+        if synced["refused"]:
+            raise AirflowFailException(
+                "test configs refused: "
+                + "; ".join(f"{r['service']}: {r['reason']}" for r in synced["refused"])
+            )
+
     synced >> changes
-    record_decisions(changes, decisions.output)
     publish_change(synced.output)
+    report_refused(synced.output)
 
 
 dag = baseline_config_sync()

@@ -3,8 +3,16 @@
 
 Every 5 minutes, finds instances that are **down** in the baseline and in every project
 environment (process stopped or failed, or running but failing its health check) and
-restarts them. An instance that a restart does not bring back to healthy is reported to the
-environment admins (with what was tried), and the run fails so it shows red in the UI.
+restarts them, **in parallel** within an environment (at most 16 at a time), within a **time
+budget** of 100 s per try (the task's timeout is 2 minutes, one retry, the run's timeout 4.5 minutes,
+the slot 5).
+
+The admins hear **once per incident**: "down" when a restart does not heal an instance,
+"still down" at most hourly while it stays down, "recovered" when a later run finds it healthy.
+The open incidents live in the Airflow Variable `baseline_guard_patrol_incidents` (read once and
+written once per run). An instance healed by its restart is no incident. An environment deleted
+meanwhile is skipped, not reported as down. A run that fails (the environment API unreachable, the
+timeout) tells the admins.
 
 Instances out of rotation or being deployed are left alone (a rollout or a person is working
 on them). Production is never touched.
@@ -17,6 +25,7 @@ from datetime import timedelta
 from airflow.sdk import dag
 from airflow.timetables.trigger import CronTriggerTimetable
 from baseline_guard.dag_defaults import START_DATE, default_args
+from baseline_guard.notifiers.admins import dag_failure_notifier
 from baseline_guard.operators.patrol import EnvironmentPatrolOperator
 
 
@@ -26,12 +35,21 @@ from baseline_guard.operators.patrol import EnvironmentPatrolOperator
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=4, seconds=30),  # the next slot always gets its run
     doc_md=__doc__,
     tags=["baseline-guard", "baseline", "patrol"],
-    default_args={**default_args(execution_timeout=timedelta(minutes=4)), "retries": 1},
+    default_args={
+        **default_args(execution_timeout=timedelta(minutes=2)),
+        "retries": 1,  # worst case 2 min + 10 s + 2 min: inside the run's timeout and the 5-minute slot
+        "retry_delay": timedelta(seconds=10),
+        "retry_exponential_backoff": 0,
+    },
+    on_failure_callback=dag_failure_notifier("environment patrol"),
 )
 def env_patrol() -> None:
-    EnvironmentPatrolOperator(task_id="restart_down_instances")
+    EnvironmentPatrolOperator(
+        task_id="restart_down_instances", max_parallel_restarts=16, time_budget_s=100, restart_timeout_s=90
+    )
 
 
 dag = env_patrol()

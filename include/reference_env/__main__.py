@@ -60,6 +60,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--topology", type=Path, default=DEFAULT_TOPOLOGY)
     parser.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
+    parser.add_argument(
+        "--lightweight-instances", action="store_true",
+        help="serve instances from this process instead of one process each (production-size benchmarks)",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -76,8 +80,9 @@ async def serve(args: argparse.Namespace, token: str) -> int:
     topology = load_topology(args.topology)
     catalog = load_catalog(args.catalog, topology)
     sandbox = Sandbox(
-        args.state_dir, topology, catalog, gateway_url=f"http://{args.host}:{args.gateway_port}"
-    )
+        args.state_dir, topology, catalog, gateway_url=f"http://{args.host}:{args.gateway_port}",
+        lightweight=args.lightweight_instances,
+    )  # fmt: skip
     gateway = Gateway(sandbox)
     api_server = _server(create_app(sandbox, token), args.host, args.api_port)
     gateway_server = _server(gateway, args.host, args.gateway_port)

@@ -282,6 +282,16 @@ def create_app(sandbox: Sandbox, token: str) -> FastAPI:
     async def restart_fails(env: Env, svc: Svc, body: RestartFailsRequest) -> RestartFailsState:
         return RestartFailsState.model_validate(sandbox.set_restart_fails(env, svc, body.fails))
 
+    @v1.get(
+        "/sandbox/operations", tags=[SANDBOX_ONLY],
+        summary="Every deploy/restart operation since the server started, oldest first",
+    )  # fmt: skip
+    async def list_operations(kind: str | None = None) -> list[Operation]:
+        return sorted(
+            (op for op in sandbox.operations.values() if kind is None or op.kind == kind),
+            key=lambda op: op.started_at,
+        )
+
     app.include_router(open_v1)
     app.include_router(v1)
     return app

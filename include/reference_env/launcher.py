@@ -41,6 +41,7 @@ class ReferenceEnvironment:
     :param topology: topology YAML (default: the one shipped with the package)
     :param catalog: release catalog YAML (default: the one shipped with the package)
     :param startup_timeout: seconds to wait for ``GET /health`` to answer 200
+    :param lightweight_instances: instances served by the server process itself (``reference_env.lightweight``)
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class ReferenceEnvironment:
         topology: Path | None = None,
         catalog: Path | None = None,
         startup_timeout: float = 30.0,
+        lightweight_instances: bool = False,
     ) -> None:
         if not token:
             raise ValueError("token must be a non-empty string")
@@ -64,6 +66,7 @@ class ReferenceEnvironment:
         self.topology = topology
         self.catalog = catalog
         self.startup_timeout = startup_timeout
+        self.lightweight_instances = lightweight_instances
         self._token = token
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -102,6 +105,8 @@ class ReferenceEnvironment:
             cmd += ["--topology", str(self.topology)]
         if self.catalog is not None:
             cmd += ["--catalog", str(self.catalog)]
+        if self.lightweight_instances:
+            cmd.append("--lightweight-instances")
         return cmd
 
     def start(self) -> ReferenceEnvironment:

@@ -42,6 +42,7 @@ from baseline_guard.environment_contract import (
 )
 
 from reference_env import supervisor
+from reference_env.lightweight import LightweightInstance
 from reference_env.state import StateError, StateStore
 from reference_env.topology import BASELINE, PRODUCTION, Topology
 
@@ -94,7 +95,7 @@ class InstanceRuntime:
     previous_version: str | None = None
     in_rotation: bool = True
     state: InstanceState = InstanceState.STOPPED
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    process: subprocess.Popen[bytes] | LightweightInstance | None = field(default=None, repr=False)
     port: int | None = None
     in_flight: int = 0
     operation_id: str | None = None
@@ -185,6 +186,8 @@ class Sandbox:
     :param catalog: the declared versions from ``catalog.yaml`` (run-time additions are persisted)
     :param gateway_url: the gateway the service processes call downstream services through
     :param spawn_timeout_s: how long a new process may take to announce its port
+    :param lightweight: serve instances from this process (``reference_env.lightweight``), not as
+        processes: for production-size topologies in the benchmarks
     """
 
     def __init__(
@@ -195,12 +198,14 @@ class Sandbox:
         gateway_url: str,
         *,
         spawn_timeout_s: float = 10.0,
+        lightweight: bool = False,
     ) -> None:
         self.store = StateStore(state_dir)
         self.logs_dir = Path(state_dir) / "logs"
         self.topology = topology
         self.gateway_url = gateway_url.rstrip("/")
         self.spawn_timeout_s = spawn_timeout_s
+        self.lightweight = lightweight
         self.catalog: dict[tuple[str, str], CatalogVersion] = {(c.service, c.version): c for c in catalog}
         self.catalog_additions: list[CatalogVersion] = []
         self.environments: dict[str, EnvironmentRuntime] = {}
@@ -333,10 +338,14 @@ class Sandbox:
         inst.state = InstanceState.DEPLOYING
         spec = self._spec(inst, fail_start=fail_start)
         try:
-            process = supervisor.launch(spec, self._signing_key)
-            port = await asyncio.to_thread(
-                supervisor.wait_for_port, process, spec.log_path, self.spawn_timeout_s
-            )
+            if self.lightweight:
+                process: subprocess.Popen[bytes] | LightweightInstance = LightweightInstance(spec)
+                port = await process.start()
+            else:
+                process = supervisor.launch(spec, self._signing_key)
+                port = await asyncio.to_thread(
+                    supervisor.wait_for_port, process, spec.log_path, self.spawn_timeout_s
+                )
         except (supervisor.SpawnError, OSError) as exc:
             inst.state = InstanceState.FAILED
             log.error("instance %s failed to start version %s: %s", inst.label, inst.version, exc)
@@ -506,6 +515,9 @@ class Sandbox:
             return HealthReport(
                 health=Health.UNHEALTHY, version=inst.version, detail=f"instance is {inst.state.value}"
             )
+        if isinstance(inst.process, LightweightInstance):  # in this process: asked without HTTP
+            status, body = inst.process.health()
+            return self._health_report(inst, status, body)
         assert self._probe_client is not None
         try:
             response = await self._probe_client.get(f"{inst.url}/health")
@@ -518,16 +530,21 @@ class Sandbox:
             body = response.json()
         except ValueError:
             body = {}
+        return self._health_report(inst, response.status_code, body)
+
+    @staticmethod
+    def _health_report(inst: InstanceRuntime, status_code: int, body: Any) -> HealthReport:
+        """What an instance's ``/health`` answer means."""
         status = body.get("status") if isinstance(body, dict) else None
         version = body.get("version", inst.version) if isinstance(body, dict) else inst.version
-        if response.status_code == 200:
+        if status_code == 200:
             return HealthReport(health=Health.HEALTHY, version=version, detail="ok")
-        if response.status_code == 503 and status == "starting":
+        if status_code == 503 and status == "starting":
             return HealthReport(health=Health.STARTING, version=version, detail="starting")
         return HealthReport(
             health=Health.UNHEALTHY,
             version=version,
-            detail=f"/health answered {response.status_code} {status or ''}".strip(),
+            detail=f"/health answered {status_code} {status or ''}".strip(),
         )
 
     async def _instance_view(self, inst: InstanceRuntime) -> Instance:

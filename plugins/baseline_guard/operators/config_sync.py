@@ -1,25 +1,47 @@
-"""Apply to an environment the test configuration prepared with each production release."""
+"""Apply to an environment the test configuration prepared with each production release; ask the on-call
+group about production configuration changes that came without one, and record what they decided."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from airflow.providers.standard.exceptions import HITLTriggerEventError
+from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule, Variable
 from airflow.sdk.log import mask_secret
 
-from baseline_guard.config_sync import masked, releases_in_production, secret_values
+from baseline_guard.config_sync import (
+    DECISIONS,
+    applies_to_current,
+    asked_record,
+    check_config_size,
+    config_summary,
+    decided_record,
+    releases_with_test_config,
+    timed_out_record,
+    unmatched_config_changes,
+)
+from baseline_guard.dag_defaults import NO_RETRY_FOR
+from baseline_guard.errors import InvalidInput
 from baseline_guard.operators.base import EnvironmentApiOperator
+from baseline_guard.secrets_masking import secret_values
+
+RECORDS_VARIABLE = "baseline_guard_config_digests"
+DEFAULT_DECISION_TIMEOUT_MIN = 50
 
 
 class ConfigSyncOperator(EnvironmentApiOperator):
     """For each service of ``environment``, apply the test configuration of the version production runs.
 
-    The test configuration is found through the production release record of that version
-    (its ``test_config_ref``) and applied through the environment API when the environment runs
-    another one. Production configuration values are never read or copied. Secret values
-    (keys that look like passwords, tokens, keys) are registered with Airflow's masker before
-    anything is logged, and never returned.
+    The test configuration is found through the production release records of that version
+    (``test_config_ref``) and applied through the environment API when the environment runs
+    another one. Production configuration values are never read or copied. Every secret value
+    (by key name or by its look: URLs with passwords, tokens) is registered with Airflow's masker
+    before anything is logged; logs and the return value carry key names and counts, never values.
+    A configuration over the size limits is refused for that service; the others are still applied.
 
     :param environment: environment to configure; never ``production`` (templated)
     :param as_of: ISO timestamp; releases after it are ignored (templated; default: now)
@@ -36,16 +58,18 @@ class ConfigSyncOperator(EnvironmentApiOperator):
     def execute(self, context: Any) -> dict[str, list[dict[str, Any]]]:
         self.bind_trace_id(context)
         self.env_api.require_writable(self.environment)
-        as_of = datetime.fromisoformat(self.as_of) if self.as_of else _now()
-        wanted = releases_in_production(self.env_api.list_releases(until=as_of), as_of)
-        applied, without_test_config = [], []
+        as_of = datetime.fromisoformat(self.as_of) if self.as_of else datetime.now(UTC)
+        wanted = releases_with_test_config(self.env_api.list_releases(until=as_of), as_of)
+        applied: list[dict[str, Any]] = []
+        without_test_config: list[dict[str, str]] = []
+        refused: list[dict[str, str]] = []
         for svc in self.env_api.list_services(self.environment):
-            release = wanted.get(svc.name)
-            if release is None:
+            if svc.name not in wanted:
                 continue
-            if not release.test_config_ref:
-                self.log.warning("release has no test config", service=svc.name, version=release.version)
-                without_test_config.append({"service": svc.name, "version": release.version})
+            release = wanted[svc.name]
+            if release is None or not release.test_config_ref:
+                self.log.warning("production's version has no test config", service=svc.name)
+                without_test_config.append({"service": svc.name})
                 continue
             current = self.env_api.get_applied_test_config(self.environment, svc.name)
             if current.ref == release.test_config_ref:
@@ -53,25 +77,174 @@ class ConfigSyncOperator(EnvironmentApiOperator):
             config = self.env_api.get_test_config(release.test_config_ref)
             for value in secret_values(config.values):
                 mask_secret(value)
+            try:
+                check_config_size(config.ref, config.values)
+            except InvalidInput as err:
+                self.log.error("test config refused", service=svc.name, reason=str(err))
+                refused.append({"service": svc.name, "ref": config.ref, "reason": str(err)})
+                continue
             self.env_api.apply_test_config(self.environment, svc.name, config.ref, config.values)
-            changed_keys = sorted(k for k in config.values.keys() | current.values.keys()
-                                  if config.values.get(k) != current.values.get(k))  # fmt: skip
-            self.log.info(
-                "applied test config", service=svc.name, ref=config.ref, previous=current.ref,
-                values=masked(config.values),
-            )  # fmt: skip
-            applied.append(
-                {
-                    "service": svc.name,
-                    "ref": config.ref,
-                    "previous_ref": current.ref,
-                    "changed_keys": changed_keys,
-                }
+            summary = config_summary(svc.name, config.ref, current.ref, config.values, current.values)
+            self.log.info("applied test config", **summary)
+            applied.append(summary)
+        return {"applied": applied, "without_test_config": without_test_config, "refused": refused}
+
+
+class ConfigRecords:
+    """The per-service decision records (``baseline_guard.config_sync``) in one Airflow Variable.
+
+    Runs may overlap (a decision can be pending while the next run checks), so every update reads
+    the Variable again and replaces only the services it is about.
+    """
+
+    def __init__(self, key: str = RECORDS_VARIABLE) -> None:
+        self.key = key
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        return json.loads(Variable.get(self.key, default="{}"))
+
+    def update(self, updates: dict[str, dict[str, Any]]) -> None:
+        if updates:
+            Variable.set(self.key, json.dumps({**self.load(), **updates}, indent=1, sort_keys=True))
+
+
+class FindUnmatchedConfigChangesOperator(EnvironmentApiOperator):
+    """List production configuration changes that came without a test configuration, and ask about them.
+
+    Each change returned becomes one on-call question (``ConfigChangeDecisionOperator``); the
+    on-call channel gets one message listing them. A change whose question is still waiting for
+    its answer in an earlier run is not asked again.
+
+    :param environment: the environment whose services are watched (templated)
+    :param as_of: ISO timestamp of the run (templated)
+    :param decision_timeout_minutes: how long the on-call person has to answer (templated)
+    """
+
+    template_fields: Sequence[str] = ("environment", "as_of", "decision_timeout_minutes")
+
+    def __init__(
+        self,
+        *,
+        environment: str = "baseline",
+        as_of: str | None = None,
+        decision_timeout_minutes: int | str = DEFAULT_DECISION_TIMEOUT_MIN,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.environment = environment
+        self.as_of = as_of
+        self.decision_timeout_minutes = decision_timeout_minutes
+
+    def execute(self, context: Any) -> list[dict[str, str]]:
+        from baseline_guard.notifiers.admins import ONCALL_CONN_ID, notify
+
+        self.bind_trace_id(context)
+        now = datetime.fromisoformat(self.as_of) if self.as_of else datetime.now(UTC)
+        records = ConfigRecords()
+        digests = [
+            self.env_api.get_config_digest(s.name) for s in self.env_api.list_services(self.environment)
+        ]
+        needs_person, updates = unmatched_config_changes(
+            digests, records.load(), self.env_api.list_releases(), now=now
+        )
+        timeout = timedelta(minutes=int(self.decision_timeout_minutes))
+        run_id = str(context.get("run_id", "")) if hasattr(context, "get") else ""
+        for change in needs_person:
+            updates[change["service"]] = asked_record(
+                change, asked_at=now, response_timeout=timeout, run_id=run_id
             )
-        return {"applied": applied, "without_test_config": without_test_config}
+        records.update(updates)
+        self.log.info("production config changes", checked=len(digests), need_a_person=len(needs_person))
+        if needs_person:
+            notify(
+                f"Baseline Guard: production config changed without a test config ({len(needs_person)})",
+                "\n".join(f"• {c['service']} changed at {c['changed_at']}" for c in needs_person)
+                + "\nDecide in Airflow: DAG baseline_config_sync, task 'decide' (Required actions).",
+                conn_id=ONCALL_CONN_ID,
+            )
+        return needs_person
 
 
-def _now() -> datetime:
-    from datetime import UTC
+class ConfigChangeDecisionOperator(HITLOperator):
+    """Ask the on-call group what to do about one production config change, and record the answer for it.
 
-    return datetime.now(UTC)
+    The answer (or the timeout) is recorded under the change's own service at once, so an
+    unanswered question never holds or misplaces the others. A timeout fails the task (the run
+    shows it) and is not retried.
+
+    :param change: ``{"service", "digest", "changed_at"}`` from ``FindUnmatchedConfigChangesOperator``
+    :param decision_timeout_minutes: how long the on-call group has to answer (templated)
+    """
+
+    template_fields: Sequence[str] = (*HITLOperator.template_fields, "decision_timeout_minutes")
+
+    def __init__(
+        self,
+        *,
+        change: dict[str, str],
+        decision_timeout_minutes: int | str = DEFAULT_DECISION_TIMEOUT_MIN,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("options", DECISIONS)
+        kwargs.setdefault("response_timeout", timedelta(minutes=DEFAULT_DECISION_TIMEOUT_MIN))
+        # A response timeout is an outcome, not a glitch: it fails at once, never retried.
+        kwargs["retry_policy"] = ExceptionRetryPolicy(
+            rules=[
+                RetryRule(
+                    exception=[*NO_RETRY_FOR, HITLTriggerEventError],
+                    action=RetryAction.FAIL,
+                    reason="no answer (or bad input): retrying cannot fix this",
+                )
+            ]
+        )
+        super().__init__(subject=_subject(change), body=_body(change), **kwargs)
+        self.change = change
+        self.decision_timeout_minutes = decision_timeout_minutes
+
+    def execute(self, context: Any) -> Any:
+        self.response_timeout = timedelta(minutes=int(self.decision_timeout_minutes))
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        records = ConfigRecords()
+        service = self.change["service"]
+        try:
+            result = super().execute_complete(context, event)
+        except HITLTriggerEventError:
+            before = records.load().get(service)
+            if applies_to_current(before, self.change):
+                records.update(
+                    {
+                        service: timed_out_record(
+                            self.change, (before or {}).get("asked_at"), datetime.now(UTC)
+                        )
+                    }
+                )
+            self.log.error("no decision", service=service, error=event.get("error_type", "error"))
+            raise
+        record = decided_record(
+            self.change, result["chosen_options"][0], result["responded_by_user"], result["responded_at"]
+        )
+        if applies_to_current(records.load().get(service), self.change):
+            records.update({service: record})
+            self.log.info(
+                "decision recorded", service=service, decision=record["decision"], by=record["decided_by"]
+            )
+        else:
+            self.log.warning(
+                "production config changed again since the question; answer not recorded", service=service
+            )
+        return {**self.change, **record}
+
+
+def _subject(change: dict[str, str]) -> str:
+    return f"{change['service']}: production configuration changed without a test configuration"
+
+
+def _body(change: dict[str, str]) -> str:
+    return (
+        f"Production configuration of **{change['service']}** changed at {change['changed_at']} "
+        f"(digest `{change['digest'][:19]}…`) and no test configuration came with it.\n\n"
+        "Values are not shown: production values must never reach the baseline. "
+        "Update the baseline's test configuration by hand if the change matters for tests."
+    )

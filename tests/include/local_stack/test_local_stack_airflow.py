@@ -410,8 +410,9 @@ def test_config_sync_applies_test_configs_and_asks_on_call_about_production_only
         detail = client.get(f"{base}/decide/0/hitlDetails").json()
         assert detail["subject"].startswith("order:") and "smtp3" not in detail["body"]
         time.sleep(8)  # AIRFLOW3.md: an answer within ~5 s of entering awaiting input fails the task
-        answer = client.patch(f"{base}/decide/0/hitlDetails",
-                              json={"chosen_options": ["Not needed for the baseline"], "params_input": {}})  # fmt: skip
+        with stack.airflow_client("admin") as oncall:  # only the on-call group may answer
+            answer = oncall.patch(f"{base}/decide/0/hitlDetails",
+                                  json={"chosen_options": ["Not needed for the baseline"], "params_input": {}})  # fmt: skip
         assert answer.status_code == 200, answer.text
         while (state := client.get(f"/dags/baseline_config_sync/dagRuns/{run_id}").json()["state"]) not in (
             "success",

@@ -11,6 +11,7 @@ import httpx
 import pytest
 import reference_env
 import yaml
+from airflow.sdk._shared.secrets_masker import redact
 from baseline_guard.errors import ProductionWriteRefused
 from baseline_guard.hooks.environment import EnvironmentHook
 from baseline_guard.operators.config_sync import ConfigSyncOperator
@@ -18,7 +19,6 @@ from local_stack.connections import env_api_connections
 from reference_env.launcher import ReferenceEnvironment
 
 TOPOLOGY = yaml.safe_load((Path(reference_env.__file__).parent / "topology.yaml").read_text())
-SECRET = "sekret-token-4711-abc"
 
 
 @pytest.fixture
@@ -59,32 +59,87 @@ def test_applies_release_test_configs_once_and_never_production_values(sandbox: 
     assert _sync()["applied"] == []  # nothing left to do
 
 
-def test_new_release_config_applied_with_secrets_masked(
+def _api(sandbox: ReferenceEnvironment) -> httpx.Client:
+    return httpx.Client(
+        base_url=f"{sandbox.api_url}/v1", headers={"Authorization": f"Bearer {sandbox.token}"}
+    )
+
+
+SECRETS = {
+    "db_pwd": "hunter22-baseline",
+    "encryption_key": "k3y-material-0001",
+    "db_url": "postgresql://quote:Pg-S3cret-77@db.test.example:5432/quote",
+    "fx_source": "ZmF0LXRva2VuLTk4NzY1NDMyMTA-abcXYZ",  # an API token under an innocent key name
+}
+
+
+def test_new_release_config_applied_with_secrets_masked_by_value(
     sandbox: ReferenceEnvironment, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     _sync()
-    api = httpx.Client(base_url=f"{sandbox.api_url}/v1", headers={"Authorization": f"Bearer {sandbox.token}"})
-    api.post("/releases", json={"service": "quote", "version": "1.3.0",
-                                "test_config": {"pricing_currency": "EUR", "fx_api_token": SECRET}}).raise_for_status()  # fmt: skip
+    with _api(sandbox) as api:
+        api.post("/releases", json={"service": "quote", "version": "1.3.0",
+                                    "test_config": {"pricing_currency": "EUR", **SECRETS}}).raise_for_status()  # fmt: skip
     result = _sync()
     assert result["applied"] == [
-        {"service": "quote", "ref": "quote@1.3.0", "previous_ref": "quote@1.2.0",
-         "changed_keys": ["fx_api_token", "pricing_fx_source"]}
+        {"service": "quote", "ref": "quote@1.3.0", "previous_ref": "quote@1.2.0", "keys": 5, "changed": 5,
+         "changed_keys": ["db_pwd", "db_url", "encryption_key", "fx_source", "pricing_fx_source"],
+         "secret_keys": 4}
     ]  # fmt: skip
-    assert _applied("quote")["values"]["fx_api_token"] == SECRET  # the baseline got the real value
+    assert _applied("quote")["values"]["db_url"] == SECRETS["db_url"]  # the baseline got the real value
     out, err = capsys.readouterr()
     logs = out + err + caplog.text
-    assert "applied test config" in logs and "***" in logs
-    assert SECRET not in logs and SECRET not in json.dumps(result)
+    assert "applied test config" in logs
+    for value in [*SECRETS.values(), "Pg-S3cret-77"]:
+        assert value not in logs and value not in json.dumps(result)
+        assert redact(f"x {value} y") == "x *** y", value  # registered with Airflow's masker
+
+
+def test_oversized_config_is_refused_others_applied_and_logs_stay_small(
+    sandbox: ReferenceEnvironment, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    _sync()
+    huge = {f"key_{i:05d}": "v" * 90 for i in range(10_001)}  # about 1 MB
+    with _api(sandbox) as api:
+        api.post(
+            "/releases", json={"service": "quote", "version": "1.3.0", "test_config": huge}
+        ).raise_for_status()
+        api.post("/releases", json={"service": "order", "version": "1.1.0",
+                                    "test_config": {"booking_mail": "sink2"}}).raise_for_status()  # fmt: skip
+    capsys.readouterr()
+    result = _sync()
+    assert [a["service"] for a in result["applied"]] == ["order"]
+    assert [r["service"] for r in result["refused"]] == ["quote"]
+    assert (
+        "10001 keys" in result["refused"][0]["reason"]
+        and "limit is 2000 keys" in result["refused"][0]["reason"]
+    )
+    assert _applied("quote")["ref"] == "quote@1.2.0"
+    out, err = capsys.readouterr()
+    assert len(json.dumps(result)) < 2_000 and len(out + err + caplog.text) < 20_000
 
 
 def test_release_without_test_config_is_reported_not_invented(sandbox: ReferenceEnvironment) -> None:
     _sync()
-    api = httpx.Client(base_url=f"{sandbox.api_url}/v1", headers={"Authorization": f"Bearer {sandbox.token}"})
-    api.post("/releases", json={"service": "order", "version": "1.1.0"}).raise_for_status()
+    with _api(sandbox) as api:
+        api.post("/releases", json={"service": "order", "version": "1.1.0"}).raise_for_status()
     result = _sync()
-    assert result == {"applied": [], "without_test_config": [{"service": "order", "version": "1.1.0"}]}
+    assert result == {"applied": [], "without_test_config": [{"service": "order"}], "refused": []}
     assert _applied("order")["ref"] == "order@1.0.0"
+
+
+def test_re_recorded_version_keeps_its_test_config_and_warns_nothing(
+    sandbox: ReferenceEnvironment, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    _sync()
+    with _api(sandbox) as api:  # production config change recorded as a release of the running version
+        api.post("/releases", json={"service": "quote", "version": "1.2.0",
+                                    "production_config": {"pricing_fx_source": "https://fx2.prod.example"}}).raise_for_status()  # fmt: skip
+    capsys.readouterr()
+    assert _sync() == {"applied": [], "without_test_config": [], "refused": []}
+    out, err = capsys.readouterr()
+    assert "no test config" not in out + err + caplog.text
+    assert _applied("quote")["ref"] == "quote@1.2.0"
 
 
 def test_production_refused(sandbox: ReferenceEnvironment) -> None:

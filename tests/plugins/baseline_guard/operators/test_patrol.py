@@ -1,16 +1,52 @@
-"""EnvironmentPatrolOperator against a real sandbox: a killed process is restarted; a failing restart is reported."""
+"""EnvironmentPatrolOperator against a real sandbox: parallel restarts, one message per incident, vanished envs."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from airflow.sdk.exceptions import AirflowException
 from baseline_guard.hooks.environment import EnvironmentHook
-from baseline_guard.operators.patrol import EnvironmentPatrolOperator
+from baseline_guard.operators.patrol import EnvironmentPatrolOperator, IncidentStore
 from local_stack.connections import env_api_connections
+from local_stack.ports import free_port
 from reference_env.launcher import ReferenceEnvironment
+
+
+class MemoryIncidentStore(IncidentStore):
+    """The incidents in memory: Airflow Variables need a running task (the e2e tests use the real one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.incidents: dict[str, dict[str, Any]] = {}
+        self.loads = self.saves = 0
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        self.loads += 1
+        return dict(self.incidents)
+
+    def save(self, incidents: dict[str, dict[str, Any]]) -> None:
+        self.saves += 1
+        self.incidents = dict(incidents)
+
+
+class _Patrol(EnvironmentPatrolOperator):
+    store: MemoryIncidentStore
+
+    def incident_store(self) -> IncidentStore:
+        return self.store
+
+
+def Patrol(store: MemoryIncidentStore, **kwargs: Any) -> EnvironmentPatrolOperator:
+    """The patrol operator with its incidents kept in ``store``."""
+    kwargs = {"restart_timeout_s": 15, "poll_interval_s": 0.1, **kwargs}
+    patrol = _Patrol(task_id="patrol", env_api_conn_id="patrol_env_api", **kwargs)
+    patrol.store = store
+    return patrol
 
 
 @pytest.fixture
@@ -23,46 +59,139 @@ def sandbox(
     return env
 
 
-def _api(env: ReferenceEnvironment) -> httpx.Client:
-    return httpx.Client(
-        base_url=env.api_url + "/v1", headers={"Authorization": f"Bearer {env.token}"}, timeout=10
+@pytest.fixture
+def api(sandbox: ReferenceEnvironment) -> httpx.Client:
+    client = httpx.Client(
+        base_url=sandbox.api_url + "/v1", headers={"Authorization": f"Bearer {sandbox.token}"}, timeout=30
     )
+    client.delete("/notifications").raise_for_status()
+    return client
 
 
-def _patrol() -> EnvironmentPatrolOperator:
-    return EnvironmentPatrolOperator(
-        task_id="patrol", env_api_conn_id="patrol_env_api", restart_timeout_s=15, poll_interval_s=0.1
-    )
+def _admin_messages(api: httpx.Client) -> list[str]:
+    return [str(n["body"]) for n in api.get("/notifications", params={"channel": "admins"}).json()]
 
 
-def test_killed_instance_is_restarted(sandbox: ReferenceEnvironment) -> None:
+def test_down_instances_are_restarted_in_parallel_and_healed_silently(
+    sandbox: ReferenceEnvironment, api: httpx.Client
+) -> None:
+    killed = [("quote", 2), ("order", 1), ("order", 2), ("hotel-search", 1), ("hotel-detail", 2)]
+    for service, index in killed:
+        api.post(f"/sandbox/instances/baseline/{service}/{index}/kill").raise_for_status()
+    store = MemoryIncidentStore()
+
+    result = Patrol(store, max_parallel_restarts=3).execute(context={})
+
+    assert sorted(result["healed"]) == sorted(f"baseline/{s}#{i}" for s, i in killed)
+    assert result["down"] == [] and _admin_messages(api) == []
+    assert (store.loads, store.saves) == (1, 1)
     hook = EnvironmentHook("patrol_env_api")
-    with _api(sandbox) as api:
-        api.post("/sandbox/instances/baseline/quote/2/kill").raise_for_status()
-    assert hook.get_service("baseline", "quote").instances[1].health != "healthy"
-
-    result = _patrol().execute(context={})
-
-    assert result == {"healed": ["baseline/quote#2"], "unhealed": []}
-    inst = hook.get_service("baseline", "quote").instances[1]
-    assert (inst.state, inst.health, inst.version) == ("running", "healthy", "1.1.0")
-    assert httpx.get(f"{inst.url}/health", timeout=5).status_code == 200
+    for service, index in killed:
+        inst = hook.get_service("baseline", service).instances[index - 1]
+        assert (inst.state, inst.health) == ("running", "healthy")
+    ops = api.get("/sandbox/operations", params={"kind": "restart"}).json()
+    assert len(ops) == len(killed)
+    spans = [(datetime.fromisoformat(o["started_at"]), datetime.fromisoformat(o["finished_at"])) for o in ops]
+    most_at_once = max(sum(s <= start < f for s, f in spans) for start, _ in spans)
+    assert 2 <= most_at_once <= 3  # in parallel, never more than max_parallel_restarts
 
 
-def test_failing_restart_notifies_admins_and_fails(sandbox: ReferenceEnvironment) -> None:
-    with _api(sandbox) as api:
-        api.delete("/notifications").raise_for_status()
-        api.put("/sandbox/services/baseline/order/restart-fails", json={"fails": True}).raise_for_status()
-        api.post("/sandbox/instances/baseline/order/1/kill").raise_for_status()
+def test_one_message_per_incident_down_still_down_hourly_then_recovered(
+    sandbox: ReferenceEnvironment, api: httpx.Client
+) -> None:
+    api.put("/sandbox/services/baseline/order/restart-fails", json={"fails": True}).raise_for_status()
+    api.post("/sandbox/instances/baseline/order/1/kill").raise_for_status()
+    store = MemoryIncidentStore()
 
-        with pytest.raises(AirflowException, match=r"baseline/order#1"):
-            _patrol().execute(context={})
+    first = Patrol(store).execute(context={})
+    assert first["down"] == ["baseline/order#1"] and first["told"]["down"] == ["baseline/order#1"]
+    second = Patrol(store).execute(context={})  # the next 5-minute run: still down, nothing new to say
+    assert second["down"] == ["baseline/order#1"] and second["told"]["down"] == []
+    messages = _admin_messages(api)
+    assert len(messages) == 1 and "baseline/order#1" in messages[0] and "down" in messages[0]
 
-        received = api.get("/notifications", params={"channel": "admins"}).json()
-    assert len(received) == 1
-    text = str(received[0])
-    assert "baseline/order#1" in text and "still down" in text
+    incident = store.incidents["baseline/order#1"]  # an hour later
+    incident["last_told"] = (datetime.fromisoformat(incident["last_told"]) - timedelta(hours=1)).isoformat()
+    assert Patrol(store).execute(context={})["told"]["still_down"] == ["baseline/order#1"]
+    assert Patrol(store).execute(context={})["told"]["still_down"] == []
+    messages = _admin_messages(api)
+    assert len(messages) == 2 and "still down" in messages[1]
+
+    api.put("/sandbox/services/baseline/order/restart-fails", json={"fails": False}).raise_for_status()
+    healed = Patrol(store).execute(context={})
+    assert healed["told"]["recovered"] == ["baseline/order#1"] and store.incidents == {}
+    messages = _admin_messages(api)
+    assert len(messages) == 3 and "recovered" in messages[2] and "baseline/order#1" in messages[2]
+    assert Patrol(store).execute(context={})["told"] == {"down": [], "still_down": [], "recovered": []}
+    assert len(_admin_messages(api)) == 3
 
 
-def test_healthy_environment_needs_nothing(sandbox: ReferenceEnvironment) -> None:
-    assert _patrol().execute(context={}) == {"healed": [], "unhealed": []}
+def test_deleted_environment_is_skipped_not_reported_down(
+    sandbox: ReferenceEnvironment, api: httpx.Client
+) -> None:
+    api.post("/environments", json={"name": "proj-a", "services": {"quote": "1.2.0"}}).raise_for_status()
+    api.put("/sandbox/services/proj-a/quote/restart-fails", json={"fails": True}).raise_for_status()
+    api.post("/sandbox/instances/proj-a/quote/1/kill").raise_for_status()
+    store = MemoryIncidentStore()
+    assert Patrol(store).execute(context={})["told"]["down"] == ["proj-a/quote#1"]
+
+    api.delete("/environments/proj-a").raise_for_status()
+    after = Patrol(store).execute(context={})
+
+    assert after["vanished"] == ["proj-a"] and after["down"] == [] and store.incidents == {}
+    assert after["told"] == {"down": [], "still_down": [], "recovered": []}
+    assert len(_admin_messages(api)) == 1  # only the first "down"
+
+
+def test_time_budget_ends_the_run_and_reports_what_was_not_healed(
+    sandbox: ReferenceEnvironment, api: httpx.Client
+) -> None:
+    api.put("/sandbox/services/baseline/quote/restart-fails", json={"fails": True}).raise_for_status()
+    for index in (1, 2):
+        api.post(f"/sandbox/instances/baseline/quote/{index}/kill").raise_for_status()
+    api.post("/sandbox/instances/baseline/order/1/kill").raise_for_status()
+    store = MemoryIncidentStore()
+
+    result = Patrol(store, max_parallel_restarts=1, time_budget_s=0.001).execute(context={})
+
+    assert result["healed"] == []
+    assert result["down"] == ["baseline/order#1", "baseline/quote#1", "baseline/quote#2"]
+    assert all("time budget" in r["reason"] for r in store.incidents.values())
+
+
+def test_healthy_environment_needs_nothing(sandbox: ReferenceEnvironment, api: httpx.Client) -> None:
+    result = Patrol(MemoryIncidentStore()).execute(context={})
+    assert result["healed"] == [] and result["down"] == [] and _admin_messages(api) == []
+
+
+def test_lightweight_instances_are_patrolled_like_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = ReferenceEnvironment(
+        tmp_path / "lw",
+        free_port(),
+        free_port(),
+        secrets.token_urlsafe(16),
+        lightweight_instances=True,
+        startup_timeout=120,
+    ).start()
+    try:
+        for key, value in env_api_connections(env.api_port, env.token, conn_id="patrol_env_api").items():
+            monkeypatch.setenv(key, value)
+        hook = EnvironmentHook("patrol_env_api")
+        first = hook.get_service("baseline", "quote").instances[0]
+        assert (
+            first.health == "healthy" and httpx.get(f"{first.url}/health", timeout=5).json()["status"] == "ok"
+        )
+        with httpx.Client(
+            base_url=f"{env.api_url}/v1", headers={"Authorization": f"Bearer {env.token}"}
+        ) as api:
+            api.post("/sandbox/instances/baseline/quote/1/kill").raise_for_status()
+        killed = hook.get_service("baseline", "quote").instances[0]
+        assert (killed.state, killed.health) == ("failed", "unhealthy")
+
+        assert Patrol(MemoryIncidentStore()).execute(context={})["healed"] == ["baseline/quote#1"]
+        healed = hook.get_service("baseline", "quote").instances[0]
+        assert (healed.state, healed.health) == ("running", "healthy") and healed.url != first.url
+    finally:
+        env.stop()
