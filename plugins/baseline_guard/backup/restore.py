@@ -27,6 +27,7 @@ import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 
+from baseline_guard.backup.codec import Codec, HashingReader, decompressing_reader
 from baseline_guard.backup.dump import ProgressCallback, ProgressMeter
 from baseline_guard.backup.errors import (
     BackupError,
@@ -64,6 +65,7 @@ class ExpectedDump:
     row_counts: dict[str, int] | None = None
     row_counts_exact: bool = True
     pg_dump_version: str | None = None
+    codec: Codec = "none"
 
     def __post_init__(self) -> None:
         if not isinstance(self.sha256, str) or len(self.sha256) != 64 or not _is_hex(self.sha256):
@@ -79,6 +81,7 @@ class ExpectedDump:
             row_counts=record.row_counts,
             row_counts_exact=record.row_counts_exact,
             pg_dump_version=record.pg_dump_version,
+            codec=record.codec,
         )
 
 
@@ -286,9 +289,10 @@ def _stream_restore(
     argv = [pg_restore, "--exit-on-error", "--no-password", f"--dbname={temp.database}"]
     if no_owner:
         argv.append("--no-owner")
-    digest = hashlib.sha256()
     tail = StderrTail()
     body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    stored = HashingReader(body)  # the object as stored: what the manifest's sha256 and size describe
+    archive = decompressing_reader(stored, expected.codec)
     too_big = False
     with contextlib.closing(body), client_env(temp) as env:
         proc = subprocess.Popen(
@@ -298,10 +302,9 @@ def _stream_restore(
         drain.start()
         try:
             try:
-                while block := body.read(READ_CHUNK):
-                    digest.update(block)
-                    meter.add(len(block))
-                    if expected.size is not None and meter.bytes_done > expected.size:
+                while block := archive.read(READ_CHUNK):
+                    meter.add(stored.size - meter.bytes_done)
+                    if expected.size is not None and stored.size > expected.size:
                         too_big = True
                         break
                     proc.stdin.write(block)  # type: ignore[union-attr]
@@ -324,18 +327,18 @@ def _stream_restore(
         err = tool_failed(
             f"pg_restore {format_version(version)} into {temp.database}", returncode, tail.text(temp)
         )
-        if digest.hexdigest() != expected.sha256:
+        if stored.hexdigest() != expected.sha256:
             err.add_note(f"{where} also does not match the manifest's sha256 (tampered or corrupt)")
         raise err
-    sha = digest.hexdigest()
-    if sha != expected.sha256 or (expected.size is not None and meter.bytes_done != expected.size):
+    sha = stored.hexdigest()
+    if sha != expected.sha256 or (expected.size is not None and stored.size != expected.size):
         recorded = f" ({expected.size} bytes)" if expected.size is not None else ""
         raise ChecksumMismatch(
-            f"{where} has sha256 {sha} ({meter.bytes_done} bytes), the manifest says "
+            f"{where} has sha256 {sha} ({stored.size} bytes), the manifest says "
             f"{expected.sha256}{recorded}: tampered or corrupt, not restored"
         )
     meter.finish()
-    return meter.bytes_done
+    return stored.size
 
 
 def _verify_tables(target: PgConnectionInfo, temp_db: str, expected: ExpectedDump) -> TableStats:
