@@ -80,21 +80,26 @@ class HashingReader:
 class _ZstdArchiveReader:
     """The archive inside a zstd object; a damaged frame raises :class:`CorruptDump`, not ZstdError."""
 
-    def __init__(self, raw: Readable, read_size: int) -> None:
+    def __init__(self, raw: Readable, name: str, read_size: int) -> None:
         self._reader = zstandard.ZstdDecompressor().stream_reader(raw, read_size=read_size, closefd=False)
+        self._name = name
 
     def read(self, size: int = -1, /) -> bytes:
         try:
             return self._reader.read(size)
         except zstandard.ZstdError as err:
-            raise CorruptDump(f"the dump object does not decompress: {err}") from None
+            raise CorruptDump(
+                f"{self._name} does not decompress ({err}): damaged or replaced, not restored"
+            ) from None
 
 
-def decompressing_reader(raw: Readable, codec: str, read_size: int = READ_SIZE) -> Readable:
+def decompressing_reader(raw: Readable, codec: str, name: str, read_size: int = READ_SIZE) -> Readable:
     """A reader of the ``pg_dump -Fc`` archive held in an object written with ``codec``.
 
     Reads return at most ``size`` bytes, however well the data compressed, so memory stays bounded.
+
+    :param name: what the object is called in errors (its ``s3://`` address)
     """
     if check_codec(codec) == "none":
         return raw
-    return _ZstdArchiveReader(raw, read_size)
+    return _ZstdArchiveReader(raw, name, read_size)

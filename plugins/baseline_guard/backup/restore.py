@@ -292,7 +292,7 @@ def _stream_restore(
     tail = StderrTail()
     body = client.get_object(Bucket=bucket, Key=key)["Body"]
     stored = HashingReader(body)  # the object as stored: what the manifest's sha256 and size describe
-    archive = decompressing_reader(stored, expected.codec)
+    archive = decompressing_reader(stored, expected.codec, f"s3://{bucket}/{key}")
     too_big = False
     with contextlib.closing(body), client_env(temp) as env:
         proc = subprocess.Popen(
