@@ -25,6 +25,9 @@ CODECS: tuple[Codec, ...] = ("none", "zstd")
 READ_SIZE = 1024 * 1024
 DEFAULT_ZSTD_LEVEL = 3
 DEFAULT_ZSTD_THREADS = 2
+# zstd's default job for level 3 is 8 MiB, and it keeps several in flight (measured: +62 MB RSS on
+# a 617 MB archive); 2 MiB jobs kept the ratio within 1% for +20 MB.
+ZSTD_JOB_SIZE = 2 * 1024 * 1024
 
 
 class Readable(Protocol):
@@ -55,7 +58,10 @@ def zstd_chunks(
     level = DEFAULT_ZSTD_LEVEL if level is None else level
     if not 1 <= level <= 22:
         raise InvalidInput(f"zstd level {level}: expected 1-22")
-    compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
+    params = zstandard.ZstdCompressionParameters.from_level(
+        level, threads=threads, job_size=ZSTD_JOB_SIZE if threads > 0 else 0, write_checksum=1
+    )
+    compressor = zstandard.ZstdCompressor(compression_params=params)
     yield from compressor.read_to_iter(archive, read_size=read_size, write_size=read_size)
 
 
