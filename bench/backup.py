@@ -1,28 +1,32 @@
-"""Benchmark: streaming backup/restore against bare pg_dump/pg_restore on a ~1 GB database.
+"""Benchmark: streaming backup/restore against bare pg_dump -Fc / pg_restore on a realistic database.
 
-Builds a pgbench database (``-s 70`` is about 1 GB) on its own PostgreSQL in a temp dir, starts
-moto as a separate process (so this process's memory is only ours), then times, in one run:
+Builds the realistic database of ``bench/realistic_db.py`` (many tables of mixed types and sizes,
+about 0.86 GB at ``--scale 0.7``) on its own PostgreSQL in a temp dir, starts moto as a separate
+process (so the memory measured is only ours), then, ``--repeat`` rounds with the order of the
+sides rotated each round and a ``CHECKPOINT`` + ``sync`` before every timed step, times:
 
-- bare ``pg_dump -Fc`` to a local file vs ``backup_database`` streaming to the S3 endpoint
-  (same compression; ours also hashes, counts rows in the dump's snapshot and uploads);
-- bare ``pg_restore`` from that file into an empty database vs ``restore_database`` streaming
-  from S3 into a fresh database, checking SHA-256 and row counts, then swapping it in.
+- backup: bare ``pg_dump -Fc`` (its default compression) to a local file, vs ``backup_database``
+  streaming to the S3 endpoint in the current format (``auto``: ``pg_dump -Z0`` compressed outside
+  pg_dump by two-thread zstd) and in the old format (``gzip:6`` inside pg_dump), each also hashing,
+  counting rows in the dump's snapshot and uploading 16 MiB parts;
+- restore: bare ``pg_restore`` from that file into an empty database, vs ``restore_database``
+  streaming each object from S3 into a fresh database, checking SHA-256 and row counts, then
+  swapping it in and dropping the old one. Ours ends with its data flushed (the DROP DATABASE of
+  the replaced database forces a checkpoint), so it is also compared with pg_restore + CHECKPOINT.
 
-Our restore ends with its data flushed (DROP DATABASE of the replaced database forces a
-checkpoint), so it is also compared with bare ``pg_restore`` followed by ``CHECKPOINT``.
-Before each timed step a CHECKPOINT and sync flush what the previous step left dirty, so neither
-side pays for the other's write-back. Peak memory is this process's RSS (sampled during each phase, and ``ru_maxrss``).
+Peak memory: this process's RSS and that plus its children's (pg_dump / pg_restore), sampled every
+20 ms during our steps only.
 
-    .venv/bin/python bench/backup.py [--scale 70] [--repeat 3] [--compression auto] [--part-size-mib 16]
+    .venv/bin/python bench/backup.py [--scale 0.7] [--repeat 3] [--part-size-mib 16]
 
-Goals: backup <= 1.15x bare pg_dump, restore <= 1.15x bare pg_restore, peak RSS < 200 MB.
+Goals: backup <= 1.0x bare pg_dump -Fc, restore <= 1.0x bare pg_restore, peak RSS < 150 MB.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import resource
 import secrets
 import shutil
 import socket
@@ -38,6 +42,7 @@ from pathlib import Path
 
 import boto3
 import psutil
+import psycopg2
 from baseline_guard.backup import (
     DumpRecord,
     ExpectedDump,
@@ -45,26 +50,29 @@ from baseline_guard.backup import (
     backup_database,
     restore_database,
 )
-from baseline_guard.backup.pgtools import resolve_compression, tool_version
 from baseline_guard.backup.s3io import MIB
 from local_stack.ports import free_port
 from local_stack.postgres import PG_BIN_DIR, LocalPostgres
 from local_stack.s3 import ACCESS_KEY, REGION, SECRET_KEY
 
+sys.path.insert(0, str(Path(__file__).parent))
+import realistic_db  # a sibling script, not a package
+
 MB = 1_000_000
+FORMATS = {"new": "auto", "old": "gzip:6"}
 
 
 class PeakRss:
-    """Samples this process's RSS every 20 ms while a phase runs."""
+    """Samples this process's RSS, and that plus its children's, every 20 ms while a step runs."""
 
     def __init__(self) -> None:
         self._proc = psutil.Process()
-        self.peak = 0
         self._stop = threading.Event()
+        self.own = self.with_children = 0
+        self.ignore: set[int] = set()  # children that are not ours to count (the S3 endpoint)
 
     @contextmanager
     def watch(self) -> Iterator[PeakRss]:
-        self.peak = self._proc.memory_info().rss
         self._stop.clear()
         thread = threading.Thread(target=self._sample, daemon=True)
         thread.start()
@@ -75,8 +83,17 @@ class PeakRss:
             thread.join()
 
     def _sample(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self._proc.memory_info().rss)
+        while True:
+            own = self._proc.memory_info().rss
+            children = 0
+            for child in self._proc.children(recursive=True):
+                if child.pid not in self.ignore:
+                    with contextlib.suppress(psutil.Error):  # it may end between listing and reading
+                        children += child.memory_info().rss
+            self.own = max(self.own, own)
+            self.with_children = max(self.with_children, own + children)
+            if self._stop.wait(0.02):
+                return
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -108,25 +125,21 @@ def start_moto(port: int, log: Path) -> subprocess.Popen[bytes]:
 
 
 class Bench:
-    """One database, one S3 endpoint; each method times one side and records it."""
+    """One database, one S3 endpoint; each method times one side of one round and records it."""
 
     BUCKET = "bench-backups"
 
-    def __init__(self, pg: LocalPostgres, s3: object, compression: str, part_size: int, work: Path) -> None:
+    def __init__(self, pg: LocalPostgres, s3: object, part_size: int, work: Path) -> None:
         self.pg, self.s3, self.part_size = pg, s3, part_size
         self.pg_dump, self.pg_restore = str(PG_BIN_DIR / "pg_dump"), str(PG_BIN_DIR / "pg_restore")
-        self.dump_version = tool_version(self.pg_dump)
-        self.compression = resolve_compression(compression, self.pg_dump, self.dump_version)
         self.dump_file = work / "bench.dump"
-        self.times: dict[str, list[float]] = {
-            "bare_dump": [],
-            "ours_dump": [],
-            "bare_restore": [],
-            "bare_restore_durable": [],
-            "ours_restore": [],
-        }
-        self.peaks = {"dump": 0, "restore": 0}
+        self.times: dict[str, list[float]] = {}
+        self.sizes: dict[str, int] = {}
         self.rss = PeakRss()
+        self.records: dict[str, DumpRecord] = {}
+
+    def record_time(self, what: str, seconds: float) -> None:
+        self.times.setdefault(what, []).append(seconds)
 
     def settle(self) -> None:
         """Flush what the previous step left dirty, so its write-back is not charged to the next one."""
@@ -139,20 +152,14 @@ class Bench:
             host=pg.host, port=pg.port, user=pg.user, password=pg.password, database=database
         )
 
-    def bare_dump(self) -> None:
+    def bare_dump(self, _round: int) -> None:
         self.dump_file.unlink(missing_ok=True)
         self.settle()
-        argv = [
-            self.pg_dump,
-            "-Fc",
-            f"--compress={self.compression.pg_dump_arg(self.dump_version)}",
-            "-f",
-            str(self.dump_file),
-            "bench",
-        ]
-        self.times["bare_dump"].append(timed(lambda: run(argv, self.pg)))
+        argv = [self.pg_dump, "-Fc", "-f", str(self.dump_file), "bench"]
+        self.record_time("bare_dump", timed(lambda: run(argv, self.pg)))
+        self.sizes["bare"] = self.dump_file.stat().st_size
 
-    def our_dump(self, key: str) -> DumpRecord:
+    def our_dump(self, fmt: str, round_: int) -> None:
         self.settle()
         with self.rss.watch():
             start = time.perf_counter()
@@ -160,29 +167,30 @@ class Bench:
                 self.s3,
                 source=self.conn("bench"),
                 bucket=self.BUCKET,
-                key=key,
-                compression=str(self.compression),
+                key=f"backups/bench/run{round_}/{fmt}.dump",
+                compression=FORMATS[fmt],
                 part_size=self.part_size,
                 pg_bin_dir=PG_BIN_DIR,
             ).record
-            self.times["ours_dump"].append(time.perf_counter() - start)
-        self.peaks["dump"] = max(self.peaks["dump"], self.rss.peak)
-        return record
+            self.record_time(f"{fmt}_dump", time.perf_counter() - start)
+        self.records[fmt] = record
+        self.sizes[fmt] = record.size
 
-    def bare_restore(self) -> None:
+    def bare_restore(self, _round: int) -> None:
         self.pg.create_database("bare_restore", drop_existing=True)
         self.settle()
         argv = [self.pg_restore, "--exit-on-error", "-d", "bare_restore", str(self.dump_file)]
-        self.times["bare_restore"].append(timed(lambda: run(argv, self.pg)))
+        self.record_time("bare_restore", timed(lambda: run(argv, self.pg)))
         # Ours ends durable: dropping the replaced database forces a checkpoint. The fair floor for
         # that is pg_restore followed by the CHECKPOINT that writes its data out.
         flush = timed(lambda: self.pg.psql("CHECKPOINT"))
-        self.times["bare_restore_durable"].append(self.times["bare_restore"][-1] + flush)
+        self.record_time("bare_restore_durable", self.times["bare_restore"][-1] + flush)
         self.pg.psql("DROP DATABASE bare_restore")
 
-    def our_restore(self, record: DumpRecord) -> None:
+    def our_restore(self, fmt: str, _round: int) -> None:
         self.pg.create_database("restored", drop_existing=True)
         self.settle()
+        record = self.records[fmt]
         with self.rss.watch():
             start = time.perf_counter()
             restore_database(
@@ -195,61 +203,76 @@ class Bench:
                 production=[],
                 pg_bin_dir=PG_BIN_DIR,
             )
-            self.times["ours_restore"].append(time.perf_counter() - start)
-        self.peaks["restore"] = max(self.peaks["restore"], self.rss.peak)
+            self.record_time(f"{fmt}_restore", time.perf_counter() - start)
+        self.pg.psql("DROP DATABASE restored")
 
-    def round(self, i: int) -> DumpRecord:
-        """Alternate who goes first, so page-cache warmth and load spikes do not favour one side."""
-        key = f"backups/bench/run{i}/bench.dump"
-        if i % 2 == 0:
-            self.bare_dump()
-            record = self.our_dump(key)
-            self.bare_restore()
-            self.our_restore(record)
-        else:
-            record = self.our_dump(key)
-            self.bare_dump()
-            self.our_restore(record)
-            self.bare_restore()
+    def round(self, i: int) -> None:
+        """Rotate who goes first, so page-cache warmth and load spikes do not favour one side."""
+        dumps: list[Callable[[int], None]] = [
+            self.bare_dump,
+            lambda r: self.our_dump("new", r),
+            lambda r: self.our_dump("old", r),
+        ]
+        restores: list[Callable[[int], None]] = [
+            self.bare_restore,
+            lambda r: self.our_restore("new", r),
+            lambda r: self.our_restore("old", r),
+        ]
+        shift = i % 3
+        for step in dumps[shift:] + dumps[:shift]:
+            step(i)
+        for step in restores[shift:] + restores[:shift]:
+            step(i)
+        for record in self.records.values():  # moto keeps objects in memory
+            self.s3.delete_objects(  # type: ignore[attr-defined]
+                Bucket=self.BUCKET,
+                Delete={
+                    "Objects": [{"Key": record.key}, {"Key": record.key.removesuffix(".dump") + ".dump.json"}]
+                },
+            )
         t = {k: v[-1] for k, v in self.times.items()}
         print(
-            f"run {i + 1}: pg_dump {t['bare_dump']:.1f} s, ours {t['ours_dump']:.1f} s; "
-            f"pg_restore {t['bare_restore']:.1f} s, ours {t['ours_restore']:.1f} s",
+            f"round {i + 1} (load {os.getloadavg()[0]:.1f}): "
+            f"pg_dump -Fc {t['bare_dump']:.1f} s, ours {t['new_dump']:.1f} s, old format {t['old_dump']:.1f} s; "
+            f"pg_restore {t['bare_restore']:.1f} s, ours {t['new_restore']:.1f} s, "
+            f"old format {t['old_restore']:.1f} s",
             flush=True,
         )
-        return record
 
-    def report(self, db_bytes: int, scale: int, dump_bytes: int) -> None:
+    def report(self, db_bytes: int, scale: float) -> None:
         med = {k: statistics.median(v) for k, v in self.times.items()}
-        best = {k: min(v) for k, v in self.times.items()}
-        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MB
+        rounds = len(self.times["bare_dump"])
         print()
         print(
-            f"database {db_bytes / MB:.0f} MB (pgbench -s {scale}), dump {dump_bytes / MB:.0f} MB "
-            f"({self.compression}), parts {self.part_size // MIB} MiB, {psutil.cpu_count()} cores, "
-            f"{len(self.times['bare_dump'])} runs"
+            f"database {db_bytes / MB:.0f} MB (bench/realistic_db.py --scale {scale}), "
+            f"{psutil.cpu_count()} cores, {rounds} rounds, medians; parts {self.part_size // MIB} MiB"
+        )
+        print(
+            f"dump size: pg_dump -Fc {self.sizes['bare'] / MB:.0f} MB, ours {self.sizes['new'] / MB:.0f} MB "
+            f"(zstd:3 outside pg_dump), old format {self.sizes['old'] / MB:.0f} MB (gzip:6)"
         )
         for what, bare, ours in (
-            ("backup ", "bare_dump", "ours_dump"),
-            ("restore", "bare_restore", "ours_restore"),
-            ("restore vs pg_restore + CHECKPOINT", "bare_restore_durable", "ours_restore"),
+            ("backup, ours", "bare_dump", "new_dump"),
+            ("backup, old format", "bare_dump", "old_dump"),
+            ("restore, ours", "bare_restore", "new_restore"),
+            ("restore, old format", "bare_restore", "old_restore"),
+            ("restore, ours vs pg_restore + CHECKPOINT", "bare_restore_durable", "new_restore"),
         ):
+            ratios = [o / b for o, b in zip(self.times[ours], self.times[bare], strict=True)]
             print(
-                f"{what}: median bare {med[bare]:.1f} s, ours {med[ours]:.1f} s, ratio {med[ours] / med[bare]:.2f}"
-                f" | best bare {best[bare]:.1f} s, ours {best[ours]:.1f} s, ratio {best[ours] / best[bare]:.2f}"
-                " (goal <= 1.15)"
+                f"{what}: bare {med[bare]:.1f} s, ours {med[ours]:.1f} s, ratio of medians "
+                f"{med[ours] / med[bare]:.2f} (per round {', '.join(f'{r:.2f}' for r in ratios)})"
             )
         print(
-            f"peak RSS: backup {self.peaks['dump'] / MB:.0f} MB, restore {self.peaks['restore'] / MB:.0f} MB, "
-            f"ru_maxrss {maxrss:.0f} MB (goal < 200)"
+            f"peak RSS of our steps: this process {self.rss.own / MB:.0f} MB, "
+            f"with pg_dump/pg_restore {self.rss.with_children / MB:.0f} MB (goal < 150)"
         )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=int, default=70, help="pgbench scale (70 is about 1 GB)")
-    parser.add_argument("--repeat", type=int, default=3, help="alternate bare/ours this many times")
-    parser.add_argument("--compression", default="auto")
+    parser.add_argument("--scale", type=float, default=0.7, help="realistic_db scale (0.7 is about 0.86 GB)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds, order rotated each round")
     parser.add_argument("--part-size-mib", type=int, default=16)
     args = parser.parse_args()
 
@@ -260,11 +283,17 @@ def main() -> None:
         pg.start()
         pg.psql("ALTER SYSTEM SET max_wal_size = '4GB'; SELECT pg_reload_conf();")
         pg.create_database("bench")
-        print(f"building pgbench -s {args.scale} ...", flush=True)
-        pgbench = [str(PG_BIN_DIR / "pgbench"), "-i", "-q", "-s", str(args.scale), "bench"]
-        init_s = timed(lambda: run(pgbench, pg))
+        print(f"building the realistic database, scale {args.scale} ...", flush=True)
+        build_s = timed(
+            lambda: realistic_db.build(
+                lambda: psycopg2.connect(
+                    host=pg.host, port=pg.port, user=pg.user, password=pg.password, dbname="bench"
+                ),
+                args.scale,
+            )
+        )
         db_bytes = int(pg.psql("SELECT pg_database_size('bench')").strip())
-        print(f"  {db_bytes / MB:.0f} MB in {init_s:.0f} s")
+        print(f"  {db_bytes / MB:.0f} MB in {build_s:.0f} s", flush=True)
 
         port = free_port()
         moto = start_moto(port, work / "moto.log")
@@ -276,9 +305,14 @@ def main() -> None:
             aws_secret_access_key=SECRET_KEY,
         )
         s3.create_bucket(Bucket=Bench.BUCKET)
-        bench = Bench(pg, s3, args.compression, args.part_size_mib * MIB, work)
-        records = [bench.round(i) for i in range(args.repeat)]
-        bench.report(db_bytes, args.scale, records[-1].size)
+        bench = Bench(pg, s3, args.part_size_mib * MIB, work)
+        bench.rss.ignore.add(moto.pid)
+        print(
+            f"  RSS of this process before the first step: {psutil.Process().memory_info().rss / MB:.0f} MB"
+        )
+        for i in range(args.repeat):
+            bench.round(i)
+        bench.report(db_bytes, args.scale)
     finally:
         if moto is not None:
             moto.terminate()

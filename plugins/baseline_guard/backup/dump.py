@@ -1,7 +1,10 @@
 """Streaming backup: ``pg_dump -Fc`` piped straight into an S3 multipart upload.
 
-Memory is bounded by ``(parts_in_flight + 1) * part_size``; nothing touches local disk. SHA-256 and
-size are computed on the way. The dump runs in a snapshot exported by a repeatable-read
+By default pg_dump writes its archive uncompressed and zstd compresses it on two worker threads on
+the way (:mod:`baseline_guard.backup.codec`); gzip or lz4 compression inside pg_dump, the format
+of older backups, can still be asked for. Memory is bounded by ``(parts_in_flight + 1) *
+part_size`` plus zstd's buffers; nothing touches local disk. SHA-256 and size of the object as
+stored are computed on the way. The dump runs in a snapshot exported by a repeatable-read
 transaction; a second connection imports the same snapshot and counts rows while pg_dump runs,
 so the table and row counts recorded beside the dump describe exactly what was dumped.
 
@@ -19,18 +22,21 @@ import logging
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from os import PathLike
-from typing import Any, BinaryIO
+from typing import Any
 
 from botocore.exceptions import ClientError
 
+from baseline_guard.backup.codec import zstd_chunks
 from baseline_guard.backup.errors import BackupError, BackupExists, ChecksumMismatch
 from baseline_guard.backup.manifest import DumpRecord, load_record, write_record
 from baseline_guard.backup.pgtools import (
+    Compression,
     PgConnectionInfo,
     StderrTail,
     TableStats,
@@ -215,20 +221,21 @@ class _SnapshotCounter:
         self._conn.close()
 
 
-def _read_part(stream: BinaryIO, size: int) -> bytearray:
-    """Up to ``size`` bytes from a pipe (fewer only at end of stream)."""
-    buf = bytearray(size)
-    view = memoryview(buf)
-    filled = 0
-    while filled < size:
-        n = stream.readinto(view[filled : filled + READ_CHUNK])
-        if not n:
-            break
-        filled += n
-    view.release()
-    if filled < size:
-        del buf[filled:]
-    return buf
+def _parts(chunks: Iterable[bytes], part_size: int) -> Iterator[bytearray]:
+    """Cut a stream of chunks into parts of exactly ``part_size`` bytes (the last one shorter)."""
+    part, filled = bytearray(part_size), 0
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            n = min(len(view), part_size - filled)
+            part[filled : filled + n] = view[:n]
+            filled, view = filled + n, view[n:]
+            if filled == part_size:
+                yield part
+                part, filled = bytearray(part_size), 0
+    if filled:
+        del part[filled:]
+        yield part
 
 
 def hash_object(client: Any, bucket: str, key: str, chunk: int = 8 * MIB) -> tuple[str, int]:
@@ -288,8 +295,8 @@ def backup_database(
     """Dump ``source`` with ``pg_dump -Fc`` straight into ``s3://bucket/key`` and record what was dumped.
 
     :param client: a boto3 S3 client
-    :param compression: ``auto`` (zstd:3 when pg_dump supports it, else gzip:6), ``gzip[:0-9]``,
-        ``zstd[:1-22]``, ``lz4[:1-12]`` or ``none``
+    :param compression: ``auto`` (zstd:3), ``zstd[:1-22]`` (both compressed outside pg_dump on two
+        threads), ``gzip[:0-9]``, ``lz4[:1-12]`` (inside pg_dump, as older backups) or ``none``
     :param sse: server-side encryption for the dump and its record; None sends no SSE header
     :param reuse_existing: when ``key`` already holds a complete dump with its record (a retry of the
         same backup), return that record instead of failing; the object is never overwritten
@@ -329,7 +336,7 @@ def backup_database(
             digest, size = _stream_dump(
                 pg_dump,
                 dump_version,
-                chosen.pg_dump_arg(dump_version),
+                chosen,
                 snapshot,
                 source,
                 upload,
@@ -352,6 +359,7 @@ def backup_database(
         size=size,
         sha256=digest,
         compression=str(chosen),
+        codec=chosen.codec,
         pg_dump_version=format_version(dump_version),
         server_version=format_version(major_of_server(server_num)) + f" ({server_num})",
         table_count=stats.table_count,
@@ -375,7 +383,7 @@ def backup_database(
 def _stream_dump(
     pg_dump: str,
     version: tuple[int, ...],
-    compress_arg: str,
+    compression: Compression,
     snapshot: str,
     source: PgConnectionInfo,
     upload: _MultipartUpload,
@@ -387,7 +395,7 @@ def _stream_dump(
     argv = [
         pg_dump,
         "--format=custom",
-        f"--compress={compress_arg}",
+        f"--compress={compression.pg_dump_arg(version)}",
         f"--snapshot={snapshot}",
         "--no-password",
     ]
@@ -398,7 +406,12 @@ def _stream_dump(
         drain = threading.Thread(target=tail.drain, args=(proc.stderr,), daemon=True)
         drain.start()
         try:
-            while part := _read_part(proc.stdout, part_size):  # type: ignore[arg-type]
+            stdout: Any = proc.stdout
+            if compression.codec == "zstd":
+                chunks: Iterable[bytes] = zstd_chunks(stdout, compression.level, read_size=READ_CHUNK)
+            else:
+                chunks = iter(partial(stdout.read, READ_CHUNK), b"")
+            for part in _parts(chunks, part_size):
                 digest.update(part)
                 upload.submit(part)
                 meter.add(len(part))

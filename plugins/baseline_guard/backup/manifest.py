@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from baseline_guard.backup.codec import Codec
 from baseline_guard.backup.errors import BackupError, BackupExists, BackupNotFound
 from baseline_guard.backup.names import check_database_name
 from baseline_guard.backup.properties import DatabaseProperties
@@ -119,6 +120,9 @@ class DumpRecord(BaseModel):
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     compression: str
+    # "none": the object is pg_dump's archive; "zstd": a zstd frame of it. Records written before
+    # the field existed have none, and their objects are restored as they are.
+    codec: Codec = "none"
     pg_dump_version: str
     server_version: str
     table_count: int = Field(ge=0)

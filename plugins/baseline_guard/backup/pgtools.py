@@ -22,6 +22,7 @@ import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 
+from baseline_guard.backup.codec import DEFAULT_ZSTD_LEVEL, Codec
 from baseline_guard.backup.errors import PgToolFailed, ToolVersionError
 from baseline_guard.backup.names import check_database_name
 from baseline_guard.errors import InvalidInput
@@ -164,7 +165,12 @@ def require_tool_for_server(tool: str, tool_ver: tuple[int, ...], server_num: in
 
 @dataclass(frozen=True)
 class Compression:
-    """pg_dump compression: ``method`` is gzip, zstd, lz4 or none; ``level`` None means the tool default."""
+    """How a dump is compressed: ``method`` is gzip, zstd, lz4 or none; ``level`` None means the default.
+
+    zstd runs outside pg_dump (``pg_dump -Z0`` piped through multi-threaded zstd, see
+    :mod:`baseline_guard.backup.codec`): pg_dump compresses on its one thread, which made it the
+    backup's bottleneck. gzip and lz4 stay inside pg_dump (the archive format of older backups).
+    """
 
     method: Literal["none", "gzip", "zstd", "lz4"]
     level: int | None = None
@@ -172,7 +178,14 @@ class Compression:
     def __str__(self) -> str:
         return self.method if self.level is None or self.method == "none" else f"{self.method}:{self.level}"
 
+    @property
+    def codec(self) -> Codec:
+        """How the stored object wraps pg_dump's archive."""
+        return "zstd" if self.method == "zstd" else "none"
+
     def pg_dump_arg(self, tool_ver: tuple[int, ...]) -> str:
+        if self.codec != "none":
+            return "0"  # the archive is compressed outside pg_dump
         if major_of_tool(tool_ver) < (16,):  # before 16 only a gzip level 0-9 is accepted
             if self.method not in ("gzip", "none"):
                 raise ToolVersionError(
@@ -202,8 +215,8 @@ def parse_compression(spec: str) -> tuple[str, int | None]:
 
 
 def supports_compression(pg_dump: str, method: str, tool_ver: tuple[int, ...]) -> bool:
-    """Whether this pg_dump build can compress with ``method`` (zstd/lz4 are build options)."""
-    if method in ("none", "gzip"):
+    """Whether this pg_dump build can compress with ``method`` (lz4 is a build option)."""
+    if method in ("none", "gzip", "zstd"):  # zstd runs outside pg_dump
         return True
     if major_of_tool(tool_ver) < (16,):
         return False
@@ -220,16 +233,14 @@ def supports_compression(pg_dump: str, method: str, tool_ver: tuple[int, ...]) -
 
 
 def resolve_compression(spec: str, pg_dump: str, tool_ver: tuple[int, ...]) -> Compression:
-    """``auto`` picks zstd:3 when this pg_dump supports it, else gzip:6; an explicit method must be supported."""
+    """``auto`` is zstd:3 (outside pg_dump, any pg_dump version); an explicit method must be supported."""
     method, level = parse_compression(spec)
     if method == "auto":
-        if supports_compression(pg_dump, "zstd", tool_ver):
-            return Compression("zstd", 3)
-        return Compression("gzip", 6)
+        return Compression("zstd", DEFAULT_ZSTD_LEVEL)
     if not supports_compression(pg_dump, method, tool_ver):
         raise ToolVersionError(
             f"{pg_dump} ({format_version(tool_ver)}) was built without {method} support: "
-            "use compression 'auto', 'gzip[:level]' or 'none'"
+            "use compression 'auto', 'zstd[:level]', 'gzip[:level]' or 'none'"
         )
     return Compression(method, level)  # type: ignore[arg-type]
 

@@ -32,6 +32,7 @@ from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 
 from baseline_guard.backup import ledger
+from baseline_guard.backup.codec import Codec, HashingReader, decompressing_reader
 from baseline_guard.backup.dump import ProgressCallback, ProgressMeter
 from baseline_guard.backup.errors import (
     BackupError,
@@ -74,6 +75,7 @@ class ExpectedDump:
     row_counts_exact: bool = True
     pg_dump_version: str | None = None
     properties: DatabaseProperties | None = None
+    codec: Codec = "none"
 
     def __post_init__(self) -> None:
         if not isinstance(self.sha256, str) or len(self.sha256) != 64 or not _is_hex(self.sha256):
@@ -90,6 +92,7 @@ class ExpectedDump:
             row_counts_exact=record.row_counts_exact,
             pg_dump_version=record.pg_dump_version,
             properties=record.database_properties,
+            codec=record.codec,
         )
 
 
@@ -379,9 +382,10 @@ def _stream_restore(
     argv = [pg_restore, "--exit-on-error", "--no-password", f"--dbname={dbname_target(temp.database)}"]
     if no_owner:
         argv.append("--no-owner")
-    digest = hashlib.sha256()
     tail = StderrTail()
     body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    stored = HashingReader(body)  # the object as stored: what the manifest's sha256 and size describe
+    archive = decompressing_reader(stored, expected.codec, f"s3://{bucket}/{key}")
     too_big = False
     with contextlib.closing(body), client_env(temp) as env:
         proc = subprocess.Popen(
@@ -391,18 +395,17 @@ def _stream_restore(
         drain.start()
         try:
             stopped_early = False
-            while block := body.read(READ_CHUNK):
-                digest.update(block)
-                meter.add(len(block))
-                if expected.size is not None and meter.bytes_done > expected.size:
+            while block := (stored.read(READ_CHUNK) if stopped_early else archive.read(READ_CHUNK)):
+                meter.add(stored.size - meter.bytes_done)
+                if expected.size is not None and stored.size > expected.size:
                     too_big = True
                     break
                 if not stopped_early:
                     try:
                         proc.stdin.write(block)  # type: ignore[union-attr]
                     except BrokenPipeError:
-                        # pg_restore stopped early (its status and stderr say why); the rest is
-                        # still hashed so the checksum verdict is about the whole object
+                        # pg_restore stopped early (its status and stderr say why); the rest of the
+                        # object is still read and hashed so the checksum verdict is about all of it
                         stopped_early = True
             with contextlib.suppress(BrokenPipeError):
                 proc.stdin.close()  # type: ignore[union-attr]
@@ -417,11 +420,11 @@ def _stream_restore(
         raise ChecksumMismatch(
             f"{where} is longer than the {expected.size} bytes the manifest records: refused"
         )
-    sha = digest.hexdigest()
-    if sha != expected.sha256 or (expected.size is not None and meter.bytes_done != expected.size):
+    sha = stored.hexdigest()
+    if sha != expected.sha256 or (expected.size is not None and stored.size != expected.size):
         recorded = f" ({expected.size} bytes)" if expected.size is not None else ""
         mismatch = ChecksumMismatch(
-            f"{where} has sha256 {sha} ({meter.bytes_done} bytes), the manifest says "
+            f"{where} has sha256 {sha} ({stored.size} bytes), the manifest says "
             f"{expected.sha256}{recorded}: tampered or corrupt, not restored"
         )
         if returncode != 0:
@@ -432,7 +435,7 @@ def _stream_restore(
             f"pg_restore {format_version(version)} into {temp.database}", returncode, tail.text(temp)
         )
     meter.finish()
-    return meter.bytes_done
+    return stored.size
 
 
 def _verify_tables(target: PgConnectionInfo, temp_db: str, expected: ExpectedDump) -> TableStats:

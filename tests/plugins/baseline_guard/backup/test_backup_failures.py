@@ -215,7 +215,8 @@ def test_an_interrupt_during_the_stream_aborts_the_upload(s3_client, bucket, con
     [
         ({"compression": "brotli"}, "expected auto, none, gzip"),
         ({"compression": "gzip:12"}, "gzip level must be 0-9"),
-        ({"compression": "zstd:3"}, "built without zstd support"),
+        ({"compression": "lz4:3"}, "built without lz4 support"),
+        ({"compression": "zstd:23"}, "zstd level must be 1-22"),
         ({"part_size": MIB}, "at least 5242880"),
         ({"key": "backups/env-a/"}, "expected a bucket name and an object key"),
     ],
