@@ -38,6 +38,7 @@ def _restore(s3_client, bucket, conn_info, key, expected, target):
         key=key,
         expected=expected,
         target=conn_info(target),
+        production=[],
         target_kind="project",
         pg_bin_dir=PG_BIN_DIR,
     )
