@@ -73,14 +73,8 @@ def swap_restored(
     if len(set(names)) != len(names):
         raise InvalidInput(f"a database appears twice among the swap targets: {sorted(names)}")
     step = on_step or (lambda _name: None)
-    servers = _open_servers(targets, maintenance_database)
+    servers = _open_servers(targets, maintenance_database, production)
     try:
-        for server in servers:
-            for target in server.targets:
-                refuse_production_target(
-                    DatabaseIdentity(target.host, target.port, target.database, server.system_identifier),
-                    production,
-                )
         states = {t.database: _copy_state(s, t.database, restore_id) for s in servers for t in s.targets}
         problems = [f"{db}: {why}" for db, (ok, why) in states.items() if not ok]
         if problems:
@@ -104,7 +98,10 @@ def swap_restored(
             server.admin.close()
 
 
-def _open_servers(targets: Sequence[PgConnectionInfo], maintenance_database: str) -> list[_Server]:
+def _open_servers(
+    targets: Sequence[PgConnectionInfo], maintenance_database: str, production: Sequence[DatabaseIdentity]
+) -> list[_Server]:
+    """One maintenance connection per server, after refusing production targets and before any write."""
     grouped: dict[tuple[str, int], list[PgConnectionInfo]] = {}
     for target in targets:
         if target.database == maintenance_database:
@@ -112,10 +109,18 @@ def _open_servers(targets: Sequence[PgConnectionInfo], maintenance_database: str
                 f"target database {target.database} is the maintenance database: expected another"
             )
         grouped.setdefault((target.host, target.port), []).append(target)
+    identified = {
+        key: read_system_identifier(group[0], maintenance_database) for key, group in grouped.items()
+    }
+    for key, group in grouped.items():
+        for target in group:
+            refuse_production_target(
+                DatabaseIdentity(target.host, target.port, target.database, identified[key]), production
+            )
     servers: list[_Server] = []
     try:
-        for group in grouped.values():
-            sysid = read_system_identifier(group[0], maintenance_database)
+        for key, group in grouped.items():
+            sysid = identified[key]
             admin = group[0].connect(maintenance_database)
             admin.autocommit = True
             servers.append(_Server(admin, sorted(group, key=lambda t: t.database), sysid))
@@ -136,7 +141,7 @@ def _copy_state(server: _Server, database: str, restore_id: str) -> tuple[bool, 
     if not entries:
         return (
             False,
-            "no restored copy was recorded (its restore_database task stopped before creating one; its log says why)",
+            "no restored copy was recorded (its restore stopped before creating one; its own error says why)",
         )
     entry = entries[0]
     if entry.state in (ledger.SWAPPED, ledger.DONE):

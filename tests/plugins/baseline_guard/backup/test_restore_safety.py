@@ -192,6 +192,8 @@ def test_production_is_refused_by_identity_whatever_the_label(
     by_address = DatabaseIdentity(postgres.host, postgres.port, prod, system_identifier=None)
     with pytest.raises(ProductionWriteRefused):
         _prepare(s3_client, bucket, conn_info, record, prod, "0000ffff", production=[by_address])
+    with pytest.raises(ProductionWriteRefused):  # the swap step checks again, before it writes
+        swap_restored([aliased], "0000ffff", production=[listed])
 
     assert plain_dump(prod) == before and database_names() == databases_before
     other = make_db("notprod")
