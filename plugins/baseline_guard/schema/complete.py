@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from pglast import ast, parse_sql
-from pglast.enums import AlterTableType, ConstrType, ObjectType
+from pglast.enums import AlterTableType, ConstrType, DefElemAction, ObjectType
 from pglast.parser import ParseError
 from pglast.stream import RawStream
 from sqlalchemy.engine import Connection
@@ -251,6 +251,57 @@ def _mark_virtual(node: ast.Node, table: tuple[str, str], virtual: set[tuple[str
                 if con.contype == ConstrType.CONSTR_GENERATED and con.generated_kind != "v":
                     con.generated_kind = "v"
                     changed = True
+    return changed
+
+
+_IDENTITY_SEQUENCES = sa.text(
+    "SELECT n.nspname, c.relname, a.attname, sn.nspname, s.relname FROM pg_attribute a "
+    "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "JOIN pg_depend d ON d.refobjid = c.oid AND d.refobjsubid = a.attnum AND d.deptype = 'i' "
+    "JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN pg_namespace sn ON sn.oid = s.relnamespace "
+    "WHERE a.attidentity <> '' AND n.nspname = ANY(:schemas)"
+)
+
+
+def identity_sequence_names(statements: list[str], sides: Sides) -> list[str]:
+    """Create identity columns with production's sequence name (kept, e.g., when a table was renamed)."""
+    names = {
+        (r[0], r[1], r[2]): (r[3], r[4])
+        for r in sides.source.execute(_IDENTITY_SEQUENCES, {"schemas": sides.schemas})
+    }
+    unusual = {k: v for k, v in names.items() if v != (k[0], default_constraint_name(k[1], k[2], "seq"))}
+    if not unusual:
+        return statements
+    out = []
+    for sql in statements:
+        stmts = _parse(sql)
+        changed = False
+        for stmt in stmts:
+            if isinstance(stmt, (ast.CreateStmt, ast.AlterTableStmt)):
+                table = fp.range_var(stmt.relation, sides.default_schema)
+                changed |= _name_identity_sequences(stmt, table, unusual)
+        out.append(";\n".join(RawStream()(s) for s in stmts) + ";" if changed else sql)
+    return out
+
+
+def _name_identity_sequences(
+    node: ast.Node, table: tuple[str, str], unusual: dict[tuple[str, str, str], tuple[str, str]]
+) -> bool:
+    changed = False
+    for col in fp.walk(node):
+        if not (isinstance(col, ast.ColumnDef) and (*table, col.colname) in unusual):
+            continue
+        for con in col.constraints or ():
+            options = list(con.options or ())
+            if con.contype == ConstrType.CONSTR_IDENTITY and not any(
+                o.defname == "sequence_name" for o in options
+            ):
+                name = tuple(ast.String(sval=part) for part in unusual[(*table, col.colname)])
+                option = ast.DefElem(
+                    defname="sequence_name", arg=name, defaction=DefElemAction.DEFELEM_UNSPEC
+                )
+                con.options = (option, *options)
+                changed = True
     return changed
 
 
@@ -574,6 +625,7 @@ def complete(statements: list[str], sides: Sides) -> list[str]:
     plan, altered_sequences = sequences(plan, sides)
     plan = partitioned_keys(plan, sides)
     plan = virtual_columns(plan, sides)
+    plan = identity_sequence_names(plan, sides)
     plan = domains(plan, sides)
     plan = foreign_keys_around_dropped_keys(plan, sides)
     plan = matview_indexes(plan, sides)
