@@ -29,6 +29,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -275,6 +276,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds, order rotated each round")
     parser.add_argument("--part-size-mib", type=int, default=16)
     args = parser.parse_args()
+    # Started in the background, SIGINT may be ignored: let SIGTERM clean up (moto, the server) too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     work = Path(tempfile.mkdtemp(prefix="bg-bench-backup-"))
     pg = LocalPostgres(pgdata=work / "pg", port=free_port(), password=secrets.token_urlsafe(16))

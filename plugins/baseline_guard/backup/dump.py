@@ -50,6 +50,7 @@ from baseline_guard.backup.pgtools import (
     tool_failed,
     tool_path,
     tool_version,
+    widen_pipe,
 )
 from baseline_guard.backup.properties import read_properties
 from baseline_guard.backup.s3io import (
@@ -403,6 +404,7 @@ def _stream_dump(
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, bufsize=0
         )
+        widen_pipe(proc.stdout)
         drain = threading.Thread(target=tail.drain, args=(proc.stderr,), daemon=True)
         drain.start()
         try:

@@ -54,6 +54,7 @@ from baseline_guard.backup.pgtools import (
     tool_failed,
     tool_path,
     tool_version,
+    widen_pipe,
 )
 from baseline_guard.backup.properties import DatabaseProperties, apply_properties, read_properties
 from baseline_guard.backup.s3io import MIB, head_or_none
@@ -391,6 +392,7 @@ def _stream_restore(
         proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, bufsize=0
         )
+        widen_pipe(proc.stdin)
         drain = threading.Thread(target=tail.drain, args=(proc.stderr,), daemon=True)
         drain.start()
         try:
