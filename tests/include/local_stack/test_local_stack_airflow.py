@@ -25,7 +25,7 @@ from local_stack.config import StackConfig
 from local_stack.stack import AIRFLOW_COMPONENTS
 from local_stack_helpers import StackRun, all_gone, secrets_of, stack_env
 
-pytestmark = [pytest.mark.airflow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1500)]  # the first test includes the stack start
 
 CI_DAGS = {"business_check", "test_data_backup", "test_data_restore"}  # what the CI role may trigger
 
@@ -100,9 +100,9 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     state_dir = request.getfixturevalue("module_state_dir")
-    run = StackRun(state_dir=state_dir, env=stack_env(), args=["--airflow-timeout", "600"]).start()
+    run = StackRun(state_dir=state_dir, env=stack_env(), args=["--airflow-timeout", "1100"]).start()
     try:
-        run.wait_ready(660)  # FAB creates its roles and permissions on the first start
+        run.wait_ready(1200)  # FAB creates its roles and permissions on the first start (slow under load)
         yield Stack(run, state_dir)
     finally:
         run.stop()
