@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from baseline_guard.errors import InvalidInput, ProductionWriteRefused
@@ -46,14 +47,21 @@ def diff_schemas(
     and ``pg_dump --schema-only``: diffing never writes anywhere.
     """
     source, target = _databases(source_dsn, target_dsn)
-    with source.connect(read_only=True) as src, target.connect(read_only=True) as tgt:
+    with (
+        source.connect(read_only=True) as src,
+        target.connect(read_only=True) as tgt,
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="pg_dump") as dumps,
+    ):
         wanted = check_schemas(schemas, src, source.label)
+        # both schema dumps run (in their own processes) while the diff library inspects
+        source_dump = dumps.submit(snapshot, source, set(wanted), pg_bin_dir, lock_timeout_ms)
+        target_dump = dumps.submit(snapshot, target, set(wanted), pg_bin_dir, lock_timeout_ms)
         plan = plan_statements(src, tgt, wanted)
         sides = Sides(
             source=src,
             target=tgt,
-            source_snapshot=snapshot(source, set(wanted), pg_bin_dir, lock_timeout_ms),
-            target_snapshot=snapshot(target, set(wanted), pg_bin_dir, lock_timeout_ms),
+            source_snapshot=source_dump.result(),
+            target_snapshot=target_dump.result(),
             schemas=wanted,
         )
         statements = complete(plan.statements, sides)
