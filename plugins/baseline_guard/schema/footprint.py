@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType
@@ -358,6 +359,7 @@ def footprint(stmt: ast.Node, default_schema: str = "public") -> Footprint:
     return Footprint(writes=frozenset(writes), reads=frozenset(reads.keys - writes))
 
 
+@lru_cache(maxsize=8192)
 def of_sql(sql: str, default_schema: str = "public") -> Footprint:
     """The footprint of every statement in ``sql``; empty when it does not parse."""
     from pglast import parse_sql

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from baseline_guard.errors import InvalidInput, ProductionWriteRefused
@@ -46,14 +47,21 @@ def diff_schemas(
     and ``pg_dump --schema-only``: diffing never writes anywhere.
     """
     source, target = _databases(source_dsn, target_dsn)
-    with source.connect(read_only=True) as src, target.connect(read_only=True) as tgt:
+    with (
+        source.connect(read_only=True) as src,
+        target.connect(read_only=True) as tgt,
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="pg_dump") as dumps,
+    ):
         wanted = check_schemas(schemas, src, source.label)
+        # both schema dumps run (in their own processes) while the diff library inspects
+        source_dump = dumps.submit(snapshot, source, set(wanted), pg_bin_dir, lock_timeout_ms)
+        target_dump = dumps.submit(snapshot, target, set(wanted), pg_bin_dir, lock_timeout_ms)
         plan = plan_statements(src, tgt, wanted)
         sides = Sides(
             source=src,
             target=tgt,
-            source_snapshot=snapshot(source, set(wanted), pg_bin_dir, lock_timeout_ms),
-            target_snapshot=snapshot(target, set(wanted), pg_bin_dir, lock_timeout_ms),
+            source_snapshot=source_dump.result(),
+            target_snapshot=target_dump.result(),
             schemas=wanted,
         )
         statements = complete(plan.statements, sides)
@@ -114,16 +122,19 @@ def sync_schema(
         target_dsn, [s.sql for s in to_apply], lock_timeout_ms, statement_timeout_ms, schemas[0]
     )
     refused = {to_apply[i].sql: outcome.refused[i] for i in outcome.refused}
+    # held before the apply and still planned (e.g. waiting for a new enum value): same reason
+    carried = {s.sql: s.reason for s in plan.destructive}
     if outcome.applied and not apply_destructive and plan.destructive:
         # what is put to a person is what the approval run will see: the plan after this apply
         plan = diff_schemas(
             source_dsn, target_dsn, schemas, pg_bin_dir=pg_bin_dir, lock_timeout_ms=lock_timeout_ms
         )
-    held: list[ClassifiedStatement] = [
-        replace(s, safe=False, reason=refused[s.sql]) if s.sql in refused else s
-        for s in plan.statements
-        if s.sql in refused or (not apply_destructive and not s.safe)
-    ]
+    held: list[ClassifiedStatement] = []
+    for s in plan.statements:
+        if s.sql in refused:
+            held.append(replace(s, safe=False, reason=refused[s.sql]))
+        elif not apply_destructive and (not s.safe or s.sql in carried):
+            held.append(replace(s, safe=False, reason=carried.get(s.sql, s.reason)))
     _, target = _databases(source_dsn, target_dsn)
     residuals = compare(plan.source_snapshot, snapshot(target, set(schemas), pg_bin_dir, lock_timeout_ms))
     return SyncResult(applied=[to_apply[i] for i in outcome.applied], held=held, not_synced=residuals)
