@@ -151,7 +151,7 @@ def test_decisions_per_service_assigned_users_pending_holds_nothing_timeout_is_r
         assert "quote@1.3.0" in xcom_b
 
         # hotel-detail's question times out: visible as a failure, not retried, recorded as such.
-        assert _wait_run(admin, run_a, timeout=400) == "failed"
+        assert _wait_run(admin, run_a) == "failed"
         timed_out = admin.get(f"{base_a}/0").json()
         assert timed_out["state"] == "failed" and timed_out["try_number"] == 1
         run_b_ended = admin.get(f"/dags/{DAG}/dagRuns/{run_b}").json()["end_date"]
