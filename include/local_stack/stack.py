@@ -82,7 +82,7 @@ def airflow_component(proc: psutil.Process) -> str | None:
 
 def airflow_health(base_url: str) -> dict[str, str]:
     """Component -> status from ``/api/v2/monitor/health`` (it answers 200 even when unhealthy)."""
-    with urllib.request.urlopen(f"{base_url}/api/v2/monitor/health", timeout=3) as resp:
+    with urllib.request.urlopen(f"{base_url}/api/v2/monitor/health", timeout=30) as resp:
         body = json.loads(resp.read())
     return {name: (info or {}).get("status") or "unknown" for name, info in body.items()}
 
@@ -101,7 +101,7 @@ class LocalStack:
         config: StackConfig,
         *,
         with_airflow: bool = True,
-        airflow_timeout: float = 240.0,
+        airflow_timeout: float = 600.0,
         out: Callable[[str], None] = print,
     ) -> None:
         self.config = config
@@ -363,7 +363,7 @@ def stack_memory(config: StackConfig, up_pid: int) -> TreeMemory:
     return tree_memory(roots)
 
 
-def run_up(config: StackConfig, *, with_airflow: bool, airflow_timeout: float = 240.0) -> int:
+def run_up(config: StackConfig, *, with_airflow: bool, airflow_timeout: float = 600.0) -> int:
     """``python -m local_stack up``: start, print the banner, wait for Ctrl-C / SIGTERM, stop; exit code."""
     stack = LocalStack(config, with_airflow=with_airflow, airflow_timeout=airflow_timeout,
                        out=lambda s: print(s, flush=True))  # fmt: skip
