@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--no-airflow", action="store_true",
                     help="start PostgreSQL, S3 and the reference environment API only")  # fmt: skip
     up.add_argument("--airflow-timeout", type=float, default=600.0,
-                    help="seconds to wait for every Airflow component to be healthy (default 240)")  # fmt: skip
+                    help="seconds to wait for every Airflow component to be healthy (default 600)")  # fmt: skip
     sub.add_parser("down", help="stop a stack started in another terminal")
     sub.add_parser("status", help="say whether a stack runs, and its memory (RSS)")
     env = sub.add_parser(
