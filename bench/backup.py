@@ -1,7 +1,7 @@
 """Benchmark: streaming backup/restore against bare pg_dump -Fc / pg_restore on a realistic database.
 
 Builds the realistic database of ``bench/realistic_db.py`` (many tables of mixed types and sizes,
-about 0.86 GB at ``--scale 0.7``) on its own PostgreSQL in a temp dir, starts moto as a separate
+about 0.9 GB at ``--scale 0.7``) on its own PostgreSQL in a temp dir, starts moto as a separate
 process (so the memory measured is only ours), then, ``--repeat`` rounds with the order of the
 sides rotated each round and a ``CHECKPOINT`` + ``sync`` before every timed step, times:
 
@@ -272,7 +272,7 @@ class Bench:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=float, default=0.7, help="realistic_db scale (0.7 is about 0.86 GB)")
+    parser.add_argument("--scale", type=float, default=0.7, help="realistic_db scale (0.7 is about 0.9 GB)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds, order rotated each round")
     parser.add_argument("--part-size-mib", type=int, default=16)
     args = parser.parse_args()

@@ -6,7 +6,7 @@ images, orders, order items, reviews), an event log with nested ``jsonb``, senso
 floats and arrays, incompressible attachments (``bytea`` of hash output, like already-compressed
 files), and thirty small reference tables; text is made of real words with a skewed (Zipf-like)
 frequency, in English, German and Chinese; numerics, timestamps, ``inet``, ``uuid``, enums,
-arrays, foreign keys, btree and GIN indexes. ``scale`` 1.0 is about 0.8 GB on disk.
+arrays, foreign keys, btree and GIN indexes. ``scale`` 0.7 is about 0.9 GB on disk.
 
 Every value comes from ``random()`` after ``setseed`` in one backend with parallel query off,
 or from hashes of the row number, so the same scale gives the same rows on every run.
