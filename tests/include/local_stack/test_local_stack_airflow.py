@@ -117,7 +117,7 @@ def test_airflow_is_healthy_and_answers_ci(stack: Stack) -> None:
     assert f"Airflow UI + REST API  {base}   users: admin/admin (Admin), ci/ci (CI)" in stack.run.output
     for secret in stack.secrets.values():
         assert secret not in stack.run.output
-    health = httpx.get(f"{base}/api/v2/monitor/health", timeout=10).json()
+    health = httpx.get(f"{base}/api/v2/monitor/health", timeout=60).json()
     assert {c: health[c]["status"] for c in AIRFLOW_COMPONENTS} == dict.fromkeys(
         AIRFLOW_COMPONENTS, "healthy"
     )
