@@ -40,7 +40,8 @@ class ReferenceEnvironment:
     :param host: interface both servers bind
     :param topology: topology YAML (default: the one shipped with the package)
     :param catalog: release catalog YAML (default: the one shipped with the package)
-    :param startup_timeout: seconds to wait for ``GET /health`` to answer 200
+    :param startup_timeout: seconds to wait for ``GET /health`` to answer 200; default
+        ``$REFENV_STARTUP_TIMEOUT_S``, else 30 (raise it on a crowded machine)
     :param lightweight_instances: instances served by the server process itself (``reference_env.lightweight``)
     """
 
@@ -54,7 +55,7 @@ class ReferenceEnvironment:
         host: str = "127.0.0.1",
         topology: Path | None = None,
         catalog: Path | None = None,
-        startup_timeout: float = 30.0,
+        startup_timeout: float | None = None,
         lightweight_instances: bool = False,
     ) -> None:
         if not token:
@@ -65,7 +66,11 @@ class ReferenceEnvironment:
         self.host = host
         self.topology = topology
         self.catalog = catalog
-        self.startup_timeout = startup_timeout
+        self.startup_timeout = (
+            startup_timeout
+            if startup_timeout is not None
+            else float(os.environ.get("REFENV_STARTUP_TIMEOUT_S") or 30.0)
+        )
         self.lightweight_instances = lightweight_instances
         self._token = token
         self._process: subprocess.Popen[bytes] | None = None

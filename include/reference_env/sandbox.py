@@ -137,6 +137,7 @@ class EnvironmentRuntime:
     kind: EnvironmentKind
     routing_key: str | None
     services: dict[str, list[InstanceRuntime]]
+    owners_notify_url: str | None = None
     applied_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     restart_fails: set[str] = field(default_factory=set)
 
@@ -147,6 +148,7 @@ class EnvironmentRuntime:
         return {
             "kind": self.kind.value,
             "routing_key": self.routing_key,
+            "owners_notify_url": self.owners_notify_url,
             "services": {svc: [i.to_state() for i in group] for svc, group in self.services.items()},
             "applied_configs": self.applied_configs,
             "restart_fails": sorted(self.restart_fails),
@@ -172,6 +174,7 @@ class EnvironmentRuntime:
             name=name,
             kind=EnvironmentKind(data["kind"]),
             routing_key=data.get("routing_key"),
+            owners_notify_url=data.get("owners_notify_url"),
             services=services,
             applied_configs=dict(data.get("applied_configs") or {}),
             restart_fails=set(data.get("restart_fails") or []),
@@ -434,6 +437,7 @@ class Sandbox:
             kind=runtime.kind,
             routing_key=runtime.routing_key,
             services=list(runtime.services),
+            owners_notify_url=runtime.owners_notify_url,
         )
 
     def list_environments(self) -> list[Environment]:
@@ -453,6 +457,7 @@ class Sandbox:
             name=request.name,
             kind=EnvironmentKind.PROJECT,
             routing_key=request.name,
+            owners_notify_url=request.owners_notify_url,
             services={
                 svc: [
                     InstanceRuntime(environment=request.name, service=svc, index=i, version=version)

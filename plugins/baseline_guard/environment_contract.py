@@ -101,12 +101,20 @@ class Environment(BaseModel):
         default=None, description="Value of the X-Route-Key header that routes to this environment."
     )
     services: list[str] = Field(default_factory=list, description="Services this environment runs itself.")
+    owners_notify_url: str | None = Field(
+        default=None,
+        description="Apprise URL of the environment owners' channel (chat, mail, webhook): where its "
+        "failed checks and stale restore proofs are sent. None: the Baseline Guard admins are told.",
+    )
 
 
 class ProjectEnvironmentCreate(BaseModel):
     name: str = Field(pattern=NAME_PATTERN)
     services: dict[str, str] = Field(description="service name -> version to run in the project environment")
     instances: int = Field(default=1, ge=1, le=2)
+    owners_notify_url: str | None = Field(
+        default=None, max_length=2000, description="Apprise URL of the owners' channel (see Environment)."
+    )
 
 
 class Instance(BaseModel):

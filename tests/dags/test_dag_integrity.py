@@ -15,6 +15,8 @@ EXPECTED_DAG_IDS = {
     "baseline_schema_sync",
     "business_check",
     "env_patrol",
+    "project_environment_checks",
+    "restore_drill",
     "test_data_backup",
     "test_data_restore",
 }

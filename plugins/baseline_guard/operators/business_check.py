@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from airflow.sdk.execution_time.xcom import XCom
 from baseline_guard.checks import CheckRun, load_suites, reports, run_checks
 from baseline_guard.checks.html_report import to_html
 from baseline_guard.checks.runner import DEFAULT_CONCURRENCY
-from baseline_guard.environment_contract import EnvironmentKind
+from baseline_guard.environment_contract import Environment, EnvironmentKind
 from baseline_guard.hooks.environment import connection_base_url
 from baseline_guard.operators.base import EnvironmentApiOperator
 
@@ -54,7 +55,8 @@ class BusinessCheckOperator(EnvironmentApiOperator):
     :param report_prefix: key prefix for this run's reports (templated)
     :param concurrency: scenarios in flight at once
     :param timeout_s: per-step timeout
-    :param notify_on_failure: tell the environment admins when checks fail
+    :param notify_on_failure: tell the environment's owners (admins for the baseline) when the outcome
+        changes: checks start failing, break elsewhere, or pass again
     """
 
     template_fields: Sequence[str] = ("environment", "routing_key", "tags", "bucket", "report_prefix")
@@ -121,15 +123,46 @@ class BusinessCheckOperator(EnvironmentApiOperator):
             "broken": [{"module": m, "interface": i, "scenarios": n} for m, i, n in run.broken_interfaces()],
             "report_url": report_url,
         }
-        if not run.passed:
-            message = failure_message(run)
-            if self.notify_on_failure:
-                from baseline_guard.notifiers.admins import notify
-
-                notify(f"Business checks failed on {env.name}", f"{message}\nReport: {report_url or 'not uploaded'}",
-                       failure=True)  # fmt: skip
+        message = None if run.passed else failure_message(run)
+        if self.notify_on_failure:
+            result["notified"] = self._tell_owners(env, run, tags, message, report_url)
+        if message is not None:
             raise BusinessChecksFailed(message)
         return result
+
+    def _tell_owners(
+        self, env: Environment, run: CheckRun, tags: list[str], message: str | None, report_url: str | None
+    ) -> str:
+        """One message per change of outcome to the environment's owners (admins for the baseline)."""
+        from baseline_guard.notifiers.owners import notify_environment
+        from baseline_guard.protection.check_alerts import record_outcome
+
+        broken = [f"{m} · {i}" for m, i, _ in run.broken_interfaces()]
+        alert: str | None = "failed" if message else None
+        if self.aws_conn_id and self.bucket:  # the last outcome is kept per environment in the bucket
+            client = S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
+            alert, _ = record_outcome(
+                client,
+                self.bucket,
+                env.name,
+                passed=run.passed,
+                broken=broken,
+                at=datetime.now(UTC),
+                tags=tags,
+            )
+        if alert is None:
+            self.log.info("no message: the outcome did not change", environment=env.name)
+            return ""
+        if alert == "recovered":
+            title, body = f"Business checks pass again on {env.name}", f"every scenario passed on {env.name}"
+        else:
+            title, body = (
+                f"Business checks failed on {env.name}",
+                f"{message}\nReport: {report_url or 'not uploaded'}",
+            )
+        who = notify_environment(env, title, body, failure=alert != "recovered")
+        self.log.info("outcome sent", environment=env.name, alert=alert, to=who)
+        return who
 
     def _publish(self, run: CheckRun, context: Any) -> str | None:
         """Upload JSON, JUnit and HTML reports; return a presigned URL of the HTML one."""

@@ -1,0 +1,83 @@
+"""When a business-check outcome is worth a message: one per failure, none while nothing changes.
+
+Each environment's last outcome is kept as a small JSON object in the bucket
+(``checks/state/<environment>/<scope>.json``; the scope is ``all`` or the tags a run was limited to,
+so a CI smoke run never "recovers" what the full hourly run found broken). A message is due when an environment starts failing, when
+what is broken changes (another module or interface), and when it passes again; an hourly run
+that finds the same breakage stays silent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from baseline_guard.backup.manifest import check_environment
+from baseline_guard.backup.s3io import get_bytes_or_none
+
+PREFIX = "checks/state"
+
+Alert = Literal["failed", "changed", "recovered"]
+
+
+class CheckOutcome(BaseModel):
+    """An environment's last business-check outcome: which module/interface pairs were broken, since when."""
+
+    environment: str
+    passed: bool
+    broken: list[str]
+    since: datetime
+
+
+def scope_of(tags: list[str]) -> str:
+    return "+".join(sorted(set(tags))) if tags else "all"
+
+
+def state_key(environment: str, scope: str = "all") -> str:
+    return f"{PREFIX}/{check_environment(environment)}/{scope}.json"
+
+
+def load_outcome(client: Any, bucket: str, environment: str, scope: str = "all") -> CheckOutcome | None:
+    raw = get_bytes_or_none(client, bucket, state_key(environment, scope))
+    return None if raw is None else CheckOutcome.model_validate_json(raw)
+
+
+def alert_for(previous: CheckOutcome | None, passed: bool, broken: list[str]) -> Alert | None:
+    """The message the new outcome calls for, or None when nothing changed."""
+    if passed:
+        return "recovered" if previous is not None and not previous.passed else None
+    if previous is None or previous.passed:
+        return "failed"
+    return "changed" if sorted(previous.broken) != sorted(broken) else None
+
+
+def record_outcome(
+    client: Any,
+    bucket: str,
+    environment: str,
+    *,
+    passed: bool,
+    broken: list[str],
+    at: datetime,
+    tags: list[str] | None = None,
+) -> tuple[Alert | None, CheckOutcome]:
+    """Compare with the stored outcome, store the new one (keeping ``since`` while unchanged), return the alert."""
+    scope = scope_of(tags or [])
+    previous = load_outcome(client, bucket, environment, scope)
+    alert = alert_for(previous, passed, broken)
+    unchanged = previous is not None and alert is None
+    outcome = CheckOutcome(
+        environment=environment,
+        passed=passed,
+        broken=sorted(broken),
+        since=previous.since if unchanged and previous is not None else at,
+    )
+    client.put_object(
+        Bucket=bucket,
+        Key=state_key(environment, scope),
+        Body=outcome.model_dump_json().encode(),
+        ContentType="application/json",
+    )
+    return alert, outcome
