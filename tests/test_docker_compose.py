@@ -12,8 +12,8 @@ import pytest
 import yaml
 from baseline_guard.access import USER_ROLES
 from local_stack.airflow_env import CONNECTION_IDS, airflow_env, connections
-from local_stack.config import AIRFLOW_USERS, BACKUP_BUCKET, Ports, StackConfig, StackSecrets
 from local_stack.celery_mode import COMPOSE_ONLY_SETTINGS, WORKER_QUEUES, celery_env
+from local_stack.config import AIRFLOW_USERS, BACKUP_BUCKET, Ports, StackConfig, StackSecrets
 from local_stack.connections import conn_env_var
 from local_stack.shared_settings import SHARED_SETTINGS_FILE, read_env_file
 
