@@ -171,14 +171,16 @@ def test_backup_restore_checks_and_code_sync_run_on_both_workers(stack: CelerySt
         while not wanted <= {d["dag_id"] for d in api.get("/dags", params={"limit": 100}).json()["dags"]}:
             assert time.monotonic() < deadline
             time.sleep(3)
-    runs = {
-        "test_data_backup": stack.trigger(
-            "test_data_backup", {"environment": "baseline", "phase": "pre_test", "pipeline_id": "celery-e2e"}
-        ),
-        "business_check": stack.trigger("business_check", {"environment": "baseline"}),
-        "baseline_code_sync": stack.trigger("baseline_code_sync", {}),
-    }
-    assert {dag: stack.wait_run(dag, run) for dag, run in runs.items()} == dict.fromkeys(runs, "success")
+    # the code sync first: business checks during its rollout would see instances mid-deploy
+    runs = {"baseline_code_sync": stack.trigger("baseline_code_sync", {})}
+    assert stack.wait_run("baseline_code_sync", runs["baseline_code_sync"]) == "success"
+    runs["test_data_backup"] = stack.trigger(
+        "test_data_backup", {"environment": "baseline", "phase": "pre_test", "pipeline_id": "celery-e2e"}
+    )
+    runs["business_check"] = stack.trigger("business_check", {"environment": "baseline"})
+    assert {dag: stack.wait_run(dag, runs[dag]) for dag in ("test_data_backup", "business_check")} == {
+        "test_data_backup": "success", "business_check": "success"
+    }  # fmt: skip
 
     orders = stack.query("baseline_booking", "SELECT count(*) FROM orders")[0][0]
     assert orders > 0
