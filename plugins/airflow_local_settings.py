@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
-from baseline_guard.run_guard import task_policy
+from typing import Any
 
-__all__ = ["task_policy"]
+from baseline_guard import queues, run_guard
+
+
+def task_policy(task: Any) -> None:
+    run_guard.task_policy(task)  # strict conf: every task refuses a run with unknown conf keys
+    queues.route_pg_tool_tasks(task)  # dump/restore tasks to the pgtools queue (Celery)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import pytest
 import yaml
 from baseline_guard.access import USER_ROLES
 from local_stack.airflow_env import CONNECTION_IDS, airflow_env, connections
+from local_stack.celery_mode import COMPOSE_ONLY_SETTINGS, WORKER_QUEUES, celery_env
 from local_stack.config import AIRFLOW_USERS, BACKUP_BUCKET, Ports, StackConfig, StackSecrets
 from local_stack.connections import conn_env_var
+from local_stack.shared_settings import SHARED_SETTINGS_FILE, read_env_file
 
 REPO = Path(__file__).resolve().parents[1]
 AIRFLOW_SERVICES = {
@@ -51,11 +54,20 @@ def substitute(value: str) -> str:
     return VARIABLE.sub(one, value)
 
 
-def environment(service: dict) -> dict[str, str]:
+def declared_environment(service: dict) -> dict[str, str]:
+    """The service's own ``environment`` block."""
     env = service.get("environment", {})
     if isinstance(env, list):
         env = dict(item.split("=", 1) for item in env)
     return {k: str(v) for k, v in env.items()}
+
+
+def environment(service: dict) -> dict[str, str]:
+    """What the container gets: its ``env_file`` files, overridden by its ``environment`` (compose's order)."""
+    env: dict[str, str] = {}
+    for path in service.get("env_file", []):
+        env.update(read_env_file(REPO / path))
+    return {**env, **declared_environment(service)}
 
 
 def test_every_airflow_service_runs_the_pinned_official_image(services: dict[str, dict]) -> None:
@@ -63,24 +75,90 @@ def test_every_airflow_service_runs_the_pinned_official_image(services: dict[str
     assert set(services) >= AIRFLOW_SERVICES
     for name in AIRFLOW_SERVICES:
         build = services[name]["build"]
-        assert build["args"]["AIRFLOW_IMAGE"] == f"apache/airflow:{airflow}-python3.11", name
+        assert build["args"]["AIRFLOW_IMAGE"] == f"apache/airflow:slim-{airflow}-python3.11", name
         assert build["args"]["AIRFLOW_VERSION"] == airflow, name
         assert services[name]["image"].endswith(f":{airflow}-python3.11"), name
         assert (REPO / build["context"] / build["dockerfile"]).is_file(), name
     dockerfile = (REPO / "docker" / "airflow.Dockerfile").read_text()
-    assert f"ARG AIRFLOW_IMAGE=apache/airflow:{airflow}-python3.11" in dockerfile
+    assert f"ARG AIRFLOW_IMAGE=apache/airflow:slim-{airflow}-python3.11" in dockerfile
     assert f"ARG AIRFLOW_VERSION={airflow}" in dockerfile
 
 
-def test_airflow_image_extras_have_the_pyproject_pins() -> None:
-    lines = (REPO / "docker" / "airflow-requirements.txt").read_text().splitlines()
-    required = dict(line.split("==") for line in lines if line and not line.startswith("#"))
-    assert required, "docker/airflow-requirements.txt pins nothing"
-    project = pins()
-    for package, version in required.items():
-        assert project.get(package.lower()) == version, (
-            f"{package}=={version} but pyproject pins {project.get(package)}"
+def requirement_pins(text: str) -> dict[str, str]:
+    """``name -> version`` of the ``name==version`` lines of a requirements file (markers ignored)."""
+    found = {}
+    for line in text.splitlines():
+        spec = line.split(";", 1)[0].strip()
+        if spec and not spec.startswith(("#", "-")):
+            name, sep, version = spec.partition("==")
+            assert sep, f"not pinned: {line!r}"
+            found[name.split("[", 1)[0].strip().lower().replace("_", "-")] = version.strip()
+    return found
+
+
+def requirement_lines(text: str) -> set[str]:
+    return {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
+
+
+def locked_runtime_requirements() -> str:
+    """Every package the project needs at run time, at the lock file's version (``uv export``)."""
+    return subprocess.run(
+        ["uv", "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--no-annotate",
+         "--no-header", "--format", "requirements-txt"],
+        cwd=REPO, capture_output=True, text=True, check=True, timeout=120,
+    ).stdout  # fmt: skip
+
+
+def test_airflow_image_installs_exactly_the_locked_packages() -> None:
+    text = (REPO / "docker" / "airflow-requirements.txt").read_text()
+    image, locked = requirement_lines(text), requirement_lines(locked_runtime_requirements())
+    assert image == locked, (
+        f"docker/airflow-requirements.txt differs from uv.lock: only in the image {sorted(image - locked)}, "
+        f"only in the lock {sorted(locked - image)}; regenerate it (the command is in its header)"
+    )
+    pinned = requirement_pins(text)
+    for package, version in pins().items():  # the direct dependencies, Airflow itself included
+        assert pinned[package.split("[", 1)[0]] == version, package
+    dockerfile = (REPO / "docker" / "airflow.Dockerfile").read_text()
+    assert "--no-deps -r /tmp/baseline-guard-requirements.txt" in dockerfile
+
+
+def test_compose_reads_the_shared_airflow_settings_and_overrides_none(services: dict[str, dict]) -> None:
+    shared = read_env_file(SHARED_SETTINGS_FILE)
+    assert shared["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    for name in AIRFLOW_SERVICES:
+        service = services[name]
+        assert [REPO / p for p in service["env_file"]] == [SHARED_SETTINGS_FILE], name
+        overridden = shared.keys() & declared_environment(service).keys()
+        assert not overridden, (
+            f"{name} overrides the shared settings {sorted(overridden)} (docker/airflow-settings.env)"
         )
+        assert {k: environment(service)[k] for k in shared} == shared, name
+
+
+def test_the_tested_celery_mode_runs_with_the_same_settings_as_compose(services: dict[str, dict]) -> None:
+    config = StackConfig(
+        state_dir=REPO / ".local" / "x", ports=Ports.from_env({}), secrets=StackSecrets.generate()
+    )
+    local = celery_env(config)
+    compose_env = environment(services["airflow-scheduler"])
+    shared = read_env_file(SHARED_SETTINGS_FILE)
+    assert {k: local[k] for k in shared} == shared
+    # every other Airflow setting compose makes (addresses, secrets), the local mode makes too
+    per_deployment = (
+        {k for k in compose_env if k.startswith("AIRFLOW__")} - shared.keys() - COMPOSE_ONLY_SETTINGS
+    )
+    assert per_deployment <= local.keys(), sorted(per_deployment - local.keys())
+    assert local["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+    assert local["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
+    assert compose_env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
+
+
+def test_compose_workers_serve_the_queues_of_the_local_workers(services: dict[str, dict]) -> None:
+    command = services["airflow-worker"]["command"]
+    queues = command[command.index("--queues") + 1].split(",")
+    assert tuple(queues) == WORKER_QUEUES
+    assert read_env_file(SHARED_SETTINGS_FILE)["BASELINE_GUARD_PGTOOLS_QUEUE"] in queues
 
 
 def test_celery_executor_with_an_existing_redis_broker(services: dict[str, dict]) -> None:

@@ -2,7 +2,8 @@
 
 Ports come from ``BG_AIRFLOW_PORT`` (28080), ``BG_ENV_API_PORT`` (28081), ``BG_GATEWAY_PORT`` (28082),
 ``BG_S3_PORT`` (28083), ``BG_PG_PORT`` (28432), ``BG_AIRFLOW_WORKER_LOG_PORT`` (28084) and
-``BG_AIRFLOW_TRIGGER_LOG_PORT`` (28085).
+``BG_AIRFLOW_TRIGGER_LOG_PORT`` (28085); with ``--celery`` also ``BG_REDIS_PORT`` (28379) and
+``BG_AIRFLOW_WORKER2_LOG_PORT`` (28086).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start everything in the foreground; Ctrl-C or SIGTERM stops it")
     up.add_argument("--no-airflow", action="store_true",
                     help="start PostgreSQL, S3 and the reference environment API only")  # fmt: skip
+    up.add_argument("--celery", action="store_true",
+                    help="Airflow on CeleryExecutor: Redis (BG_REDIS_PORT), two Celery workers, two schedulers, "
+                         "each component its own process (default: airflow standalone)")  # fmt: skip
     up.add_argument("--airflow-timeout", type=float, default=600.0,
                     help="seconds to wait for every Airflow component to be healthy (default 600)")  # fmt: skip
     sub.add_parser("down", help="stop a stack started in another terminal")
@@ -47,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.command == "up":
-        return run_up(config, with_airflow=not args.no_airflow, airflow_timeout=args.airflow_timeout)
+        return run_up(config, with_airflow=not args.no_airflow, celery=args.celery,
+                      airflow_timeout=args.airflow_timeout)  # fmt: skip
     if args.command == "down":
         return run_down(config)
     if args.command == "env":

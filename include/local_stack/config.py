@@ -24,7 +24,16 @@ PORT_SETTINGS: tuple[tuple[str, str, int, str], ...] = (
     ("pg_port", "BG_PG_PORT", 28432, "PostgreSQL"),
     ("worker_log_port", "BG_AIRFLOW_WORKER_LOG_PORT", 28084, "Airflow worker log server"),
     ("trigger_log_port", "BG_AIRFLOW_TRIGGER_LOG_PORT", 28085, "Airflow triggerer log server"),
+    ("redis_port", "BG_REDIS_PORT", 28379, "Redis, the Celery broker (--celery)"),
+    (
+        "worker2_log_port",
+        "BG_AIRFLOW_WORKER2_LOG_PORT",
+        28086,
+        "second Celery worker's log server (--celery)",
+    ),
 )
+# Ports only the Celery mode listens on (``up --celery``).
+CELERY_ONLY_PORT_VARS = frozenset({"BG_REDIS_PORT", "BG_AIRFLOW_WORKER2_LOG_PORT"})
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,8 @@ class Ports:
     pg_port: int
     worker_log_port: int
     trigger_log_port: int
+    redis_port: int
+    worker2_log_port: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Ports:
@@ -155,6 +166,10 @@ class StackConfig:
     @property
     def processes_file(self) -> Path:
         return self.state_dir / "processes.json"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.state_dir / "redis"
 
     @property
     def airflow_passwords_file(self) -> Path:

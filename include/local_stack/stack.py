@@ -1,5 +1,7 @@
 """The whole local stack in one process tree: PostgreSQL (seeded), S3 (moto), the reference environment
-API with its sandbox, and Airflow standalone. Started in that order, stopped in the reverse order."""
+API with its sandbox, and Airflow: standalone (default), or in the Celery mode Redis plus each Airflow
+component as its own process with two Celery workers (``local_stack.celery_mode``). Started in that
+order, stopped in the reverse order."""
 
 from __future__ import annotations
 
@@ -13,14 +15,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
 from local_stack.airflow_env import AIRFLOW_METADATA_DB, airflow_env, write_airflow_passwords
-from local_stack.config import AIRFLOW_USERS, BACKUP_BUCKET, StackConfig, write_private
+from local_stack.celery_mode import CeleryAirflow, CeleryModeError
+from local_stack.config import AIRFLOW_USERS, BACKUP_BUCKET, CELERY_ONLY_PORT_VARS, StackConfig, write_private
 from local_stack.postgres import LocalPostgres
 from local_stack.processes import (
     ManagedProcess,
@@ -87,6 +90,14 @@ def airflow_health(base_url: str) -> dict[str, str]:
     return {name: (info or {}).get("status") or "unknown" for name, info in body.items()}
 
 
+def airflow_answers(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base_url}/api/v2/version", timeout=3) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
 def airflow_is_healthy(base_url: str) -> bool:
     try:
         health = airflow_health(base_url)
@@ -101,11 +112,15 @@ class LocalStack:
         config: StackConfig,
         *,
         with_airflow: bool = True,
+        celery: bool = False,
         airflow_timeout: float = 600.0,
         out: Callable[[str], None] = print,
     ) -> None:
+        if celery and not with_airflow:
+            raise StackError("--celery runs Airflow on Celery workers: it cannot go with --no-airflow")
         self.config = config
         self.with_airflow = with_airflow
+        self.celery: CeleryAirflow | None = CeleryAirflow(config, out) if celery else None
         self.airflow_timeout = airflow_timeout
         self.out = out
         self.postgres = LocalPostgres(
@@ -126,7 +141,9 @@ class LocalStack:
         self._start_postgres()
         self._start_s3()
         self._start_reference_env()
-        if self.with_airflow:
+        if self.celery is not None:
+            self._start_airflow_celery(self.celery)
+        elif self.with_airflow:
             self._start_airflow()
         self.started_in_s = time.monotonic() - t0
         record_tree(self.config.processes_file, os.getpid())
@@ -152,6 +169,8 @@ class LocalStack:
         airflow_only = {"BG_AIRFLOW_PORT", "BG_AIRFLOW_WORKER_LOG_PORT", "BG_AIRFLOW_TRIGGER_LOG_PORT"}
         for port, var, what in self.config.ports.described():
             if not self.with_airflow and var in airflow_only:
+                continue
+            if self.celery is None and var in CELERY_ONLY_PORT_VARS:
                 continue
             if not port_is_free(port, self.config.host):
                 raise StackError(
@@ -222,6 +241,41 @@ class LocalStack:
             ) from None
         self._sync_airflow_users(env)
 
+    def _start_airflow_celery(self, celery: CeleryAirflow) -> None:
+        cfg = self.config
+        self.out(f"Starting Redis (the Celery broker) on {cfg.host}:{cfg.ports.redis_port} ...")
+        try:
+            celery.start_redis()
+        except CeleryModeError as exc:
+            raise StackError(str(exc)) from None
+        self.out(f"Starting Airflow on Celery at {cfg.airflow_url} (first start migrates its database) ...")
+        write_airflow_passwords(cfg)
+        self.postgres.create_database(AIRFLOW_METADATA_DB)
+        try:
+            celery.migrate()
+        except CeleryModeError as exc:
+            raise StackError(str(exc)) from None
+        celery.start_api_server()
+        try:
+            wait_for(lambda: airflow_answers(cfg.airflow_url), self.airflow_timeout, "Airflow API server",
+                     interval=1.0, alive=lambda: celery.problem() is None)  # fmt: skip
+        except (TimeoutError, RuntimeError) as exc:
+            raise StackError(f"{exc}; last lines of the logs:\n{celery.log_tail()}") from None
+        celery.start_components()
+        self.out(
+            "  api-server up; starting 2 schedulers, dag-processor, triggerer, Celery workers worker-1, worker-2"
+        )
+
+        def ready() -> bool:
+            return airflow_is_healthy(cfg.airflow_url) and celery.workers_ready()
+
+        try:
+            wait_for(ready, self.airflow_timeout, "Airflow on Celery (every component healthy, workers ready)",
+                     interval=1.0, alive=lambda: celery.problem() is None)  # fmt: skip
+        except (TimeoutError, RuntimeError) as exc:
+            raise StackError(f"{exc}; last lines of the logs:\n{celery.log_tail()}") from None
+        self._sync_airflow_users(celery.env)
+
     def _sync_airflow_users(self, env: dict[str, str], attempts: int = 3) -> None:
         """The CI role and the users admin and ci (``baseline_guard.access``); retried because the
         API server syncs FAB's built-in roles when it starts, maybe at the same moment."""
@@ -272,6 +326,8 @@ class LocalStack:
                     raise StackError(f"{part.name} exited unexpectedly; see {part.log_file}")
             if self.airflow is not None and not self._airflow_alive():
                 raise StackError(f"Airflow stopped working; see {self.airflow.log_file}")
+            if self.celery is not None and (problem := self.celery.problem()):
+                raise StackError(problem)
             if self.reference_env is not None and not self.reference_env.is_running():
                 raise StackError(f"the reference environment API exited; see {self.reference_env.log_path}")
             if time.monotonic() - last_record > RECORD_EVERY_S:
@@ -283,6 +339,8 @@ class LocalStack:
         steps: list[tuple[str, Callable[[], object]]] = []
         if self.airflow is not None:
             steps.append(("Airflow", self.airflow.stop))
+        if self.celery is not None:
+            steps.append(("Airflow (Celery workers, schedulers, ...) and Redis", self.celery.stop))
         if self.reference_env is not None:
             steps.append(("reference environment API", self.reference_env.stop))
         if self.moto is not None:
@@ -312,6 +370,9 @@ class LocalStack:
         rows = []
         if self.with_airflow:
             rows.append(f"Airflow UI + REST API  {cfg.airflow_url}   users: {users}")
+        if self.celery is not None:
+            rows.append(f"Celery                 broker redis://{cfg.host}:{cfg.ports.redis_port}/0, "
+                        "workers worker-1, worker-2 (queues default, pgtools), 2 schedulers")  # fmt: skip
         if self.reference_env is not None:
             rows.append(f"Environment API        {cfg.env_api_url}   docs: {cfg.env_api_url}/docs")
             rows.append(f"Sandbox gateway        {cfg.gateway_url}")
@@ -319,7 +380,7 @@ class LocalStack:
             f"S3 endpoint            {cfg.s3_endpoint_url}   bucket: {BACKUP_BUCKET}",
             f"PostgreSQL             {cfg.host}:{cfg.ports.pg_port}   databases prod_<db>, baseline_<db>: {dbs}",
             "",
-            *_port_rows(cfg),
+            *_port_rows(cfg, skip=set() if self.celery else CELERY_ONLY_PORT_VARS),
             f"Secrets (Postgres password, API token): {cfg.state_dir / 'secrets.json'}"
             "   (`python -m local_stack env` prints them as AIRFLOW_CONN_* exports)",
             f"Logs: {cfg.log_dir}   Stop: Ctrl-C here, or `python -m local_stack down`",
@@ -333,9 +394,9 @@ class LocalStack:
         return "\n".join(lines)
 
 
-def _port_rows(cfg: StackConfig, per_row: int = 4) -> list[str]:
+def _port_rows(cfg: StackConfig, skip: Collection[str] = (), per_row: int = 4) -> list[str]:
     """``Ports (env var to change each): BG_AIRFLOW_PORT=28080, ...`` over a few lines."""
-    items = [f"{var}={port}" for port, var, _ in cfg.ports.described()]
+    items = [f"{var}={port}" for port, var, _ in cfg.ports.described() if var not in skip]
     chunks = [", ".join(items[i : i + per_row]) for i in range(0, len(items), per_row)]
     return ["Ports (env var to change each):", *(f"  {c}" for c in chunks)]
 
@@ -363,10 +424,16 @@ def stack_memory(config: StackConfig, up_pid: int) -> TreeMemory:
     return tree_memory(roots)
 
 
-def run_up(config: StackConfig, *, with_airflow: bool, airflow_timeout: float = 600.0) -> int:
+def run_up(
+    config: StackConfig, *, with_airflow: bool, celery: bool = False, airflow_timeout: float = 600.0
+) -> int:
     """``python -m local_stack up``: start, print the banner, wait for Ctrl-C / SIGTERM, stop; exit code."""
-    stack = LocalStack(config, with_airflow=with_airflow, airflow_timeout=airflow_timeout,
-                       out=lambda s: print(s, flush=True))  # fmt: skip
+    try:
+        stack = LocalStack(config, with_airflow=with_airflow, celery=celery, airflow_timeout=airflow_timeout,
+                           out=lambda s: print(s, flush=True))  # fmt: skip
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
     stopping = False
 
     def request_stop(signum: int, _frame: object) -> None:

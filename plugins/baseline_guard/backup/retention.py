@@ -127,7 +127,9 @@ def clean_leftovers(
     """Delete objects of manifest-less backups and abort multipart uploads, all older than ``grace``.
 
     A manifest-less backup is removed only when even its newest object is older than ``grace``
-    (a backup still being written keeps all its parts).
+    (a backup still being written keeps all its parts). An upload into a backup that has its
+    manifest is aborted whatever its age: the manifest is written last, so nothing may still write
+    there (it is left by a try whose worker died).
     """
     if grace < timedelta(0):
         raise InvalidInput(f"grace {grace}: expected a non-negative duration")
@@ -149,9 +151,12 @@ def clean_leftovers(
         if not dry_run:
             _delete_keys(client, bucket, keys)
         report.deleted_leftover_objects.extend(keys)
+    committed = {
+        b for b, objects in by_backup.items() if any(o["Key"].endswith(f"/{MANIFEST_NAME}") for o in objects)
+    }
     for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
         for upload in page.get("Uploads", []):
-            if upload["Initiated"] < cutoff:
+            if upload["Initiated"] < cutoff or upload["Key"][len(prefix) :].partition("/")[0] in committed:
                 if not dry_run:
                     client.abort_multipart_upload(
                         Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]

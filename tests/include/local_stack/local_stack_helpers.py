@@ -81,6 +81,18 @@ class StackRun:
             assert line is not None, self.output
             self.lines.append(line)
 
+    def drain(self, wait: float = 2.0) -> str:
+        """Collect what the stack printed after the banner so far; return the whole output."""
+        while True:
+            try:
+                line = self._queue.get(timeout=wait)
+            except queue.Empty:
+                return self.output
+            if line is None:
+                self._queue.put(None)  # for wait_exit
+                return self.output
+            self.lines.append(line)
+
     def wait_exit(self, timeout: float = 90) -> int:
         assert self.process is not None
         code = self.process.wait(timeout=timeout)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from local_stack.airflow_env import CONNECTION_IDS, airflow_env, shell_exports
+from local_stack.celery_mode import celery_env
 from local_stack.config import REPO_ROOT, Ports, StackConfig
 from local_stack.connections import conn_env_var
+from local_stack.shared_settings import SHARED_SETTINGS_FILE, read_env_file
 
 
 def test_default_ports_and_overrides() -> None:
@@ -69,3 +74,42 @@ def test_env_with_airflow_exports_the_home_without_the_path(tmp_path: Path) -> N
     assert f"export AIRFLOW_HOME={tmp_path / 'airflow'}" in full
     assert "export PATH=" not in full
     assert config.secrets.postgres_password in short  # `env` prints secrets, as documented
+
+
+def test_celery_mode_env_is_the_shared_settings_plus_this_stacks_addresses(tmp_path: Path) -> None:
+    config = StackConfig.load(tmp_path, environ={"BG_REDIS_PORT": "38379", "BG_PG_PORT": "38432"})
+    env = celery_env(config)
+    shared = read_env_file(SHARED_SETTINGS_FILE)
+    assert {k: env[k] for k in shared} == shared
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:38379/0"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://postgres:")
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].endswith("@127.0.0.1:38432/airflow_metadata")
+    assert env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] == "local_stack.hostname.from_environment"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('A="quoted"', "expected KEY=VALUE without quotes"),
+        ("A=${SECRET}", "expected KEY=VALUE without quotes"),
+        ("NO_EQUALS_SIGN", "expected KEY=VALUE"),
+        ("A=1\nA=2", "A is set twice"),
+    ],
+)
+def test_shared_settings_file_refuses_what_compose_would_read_differently(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    path = tmp_path / "settings.env"
+    path.write_text(f"# comment\n\n{line}\n")
+    with pytest.raises(ValueError, match=rf"settings.env:\d+: {re.escape(message)}"):
+        read_env_file(path)
+
+
+def test_celery_mode_cannot_go_without_airflow(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "local_stack", "--state-dir", str(tmp_path), "up", "--celery", "--no-airflow"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--celery runs Airflow on Celery workers: it cannot go with --no-airflow" in done.stderr

@@ -157,3 +157,26 @@ def test_an_upload_cut_off_by_a_dead_endpoint_is_aborted_by_the_leftover_cleanup
 
     assert report.aborted_uploads == [key]
     assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_an_upload_left_in_a_committed_backup_is_aborted_at_once_a_young_one_elsewhere_kept(
+    s3_client, bucket
+):
+    """A try whose worker was killed mid-dump leaves an upload; the retry completed the backup (its
+    manifest exists), so nothing can still write there: no grace period for that upload."""
+    committed, in_progress = _ref(0, run="retried"), _ref(0, run="being-written")
+    keys = _put_backup(s3_client, bucket, committed)
+    killed_try = s3_client.create_multipart_upload(Bucket=bucket, Key=keys[0])["UploadId"]
+    writing = dump_key("env-a", in_progress.backup_id, "orders")
+    s3_client.create_multipart_upload(Bucket=bucket, Key=writing)
+
+    # moto reports every upload as initiated in 2010: a grace reaching back before that makes both
+    # uploads "young", as they are on a real S3 endpoint
+    report = clean_leftovers(
+        s3_client, bucket, "env-a", grace=timedelta(days=365 * 30), now=datetime.now(UTC)
+    )
+
+    assert report.aborted_uploads == [keys[0]]
+    left = s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert [u["Key"] for u in left] == [writing] and killed_try not in {u["UploadId"] for u in left}
+    assert _keys(s3_client, bucket) == set(keys)  # the committed backup itself is untouched

@@ -1,0 +1,303 @@
+"""The Celery mode end to end: `python -m local_stack up --celery`, DAGs driven over REST, faults.
+
+One stack for the module: Redis, two Celery workers (worker-1, worker-2), two schedulers, api-server,
+dag-processor and triggerer as separate processes. The tests run in file order: the DAGs first (both
+workers alive), then a worker is killed in the middle of a dump, then a scheduler is killed, and the
+last test stops the stack with SIGTERM and checks nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import psutil
+import psycopg2
+import pytest
+from local_stack.config import BACKUP_BUCKET
+from local_stack.s3 import ACCESS_KEY, REGION, SECRET_KEY
+from local_stack.shared_settings import read_env_file
+from local_stack_helpers import StackRun, all_gone, secrets_of, stack_env
+
+pytestmark = [pytest.mark.airflow, pytest.mark.timeout(3600)]
+
+WORKERS = {"worker-1", "worker-2"}
+PG_TOOL_TASKS = {"dump_database", "restore_database"}
+FINISHED = {"success", "failed"}
+FILLER_TABLE = "celery_fault_filler"  # big enough that its dump is still streaming when the worker dies
+
+
+class CeleryStack:
+    def __init__(self, run: StackRun, state_dir: Path) -> None:
+        self.run = run
+        env = run.env
+        self.airflow = f"http://127.0.0.1:{env['BG_AIRFLOW_PORT']}"
+        self.s3_url = f"http://127.0.0.1:{env['BG_S3_PORT']}"
+        self.pg_port = int(env["BG_PG_PORT"])
+        self.secrets = secrets_of(state_dir)
+
+    def client(self) -> httpx.Client:
+        token = httpx.post(
+            f"{self.airflow}/auth/token", json={"username": "admin", "password": "admin"}, timeout=60
+        )
+        token.raise_for_status()
+        return httpx.Client(
+            base_url=f"{self.airflow}/api/v2",
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+            timeout=60,
+        )
+
+    def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
+        run_id = f"celery-e2e-{dag_id}-{uuid.uuid4().hex[:8]}"
+        with self.client() as api:
+            answer = api.post(
+                f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "dag_run_id": run_id, "conf": conf}
+            )
+        assert answer.status_code == 200, answer.text
+        return run_id
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 1200) -> str:
+        deadline = time.monotonic() + timeout
+        with self.client() as api:
+            while (state := api.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]) not in FINISHED:
+                assert time.monotonic() < deadline, f"{dag_id} {run_id} still {state}"
+                time.sleep(3)
+        return state
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        with self.client() as api:
+            answer = api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100})
+        return answer.json()["task_instances"]
+
+    def s3(self) -> Any:
+        return boto3.client("s3", endpoint_url=self.s3_url, region_name=REGION,
+                            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)  # fmt: skip
+
+    def query(self, database: str, sql: str) -> list[tuple]:
+        conn = psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="postgres",
+                                password=self.secrets["postgres_password"], dbname=database)  # fmt: skip
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(sql)
+                return cur.fetchall() if cur.description else []
+        finally:
+            conn.close()
+
+    def airflow_processes(self) -> dict[str, list[psutil.Process]]:
+        """``worker-1``, ``scheduler``, ``redis``...: the stack's processes by the part they are (each
+        part's own process, the leader of its process group, not its children)."""
+        found: dict[str, list[psutil.Process]] = {}
+        for proc in self.run.processes():
+            try:
+                cmd = " ".join(proc.cmdline())  # Celery and the API server retitle themselves
+                leader = proc.pid == os.getpgid(proc.pid)
+            except (psutil.Error, OSError):
+                continue
+            worker = re.search(r"--celery-hostname (worker-\d)@", cmd)
+            component = re.search(r"airflow (scheduler|dag-processor|triggerer|api_server)\b", cmd)
+            if "redis-server" in cmd:
+                found.setdefault("redis", []).append(proc)
+            elif leader and worker:
+                found.setdefault(worker.group(1), []).append(proc)
+            elif leader and component:
+                found.setdefault(component.group(1).replace("_", "-"), []).append(proc)
+        return found
+
+
+@pytest.fixture(scope="module")
+def stack(request: pytest.FixtureRequest) -> Iterator[CeleryStack]:
+    state_dir = request.getfixturevalue("module_state_dir")
+    run = StackRun(
+        state_dir=state_dir, env=stack_env(), args=["--celery", "--airflow-timeout", "1200"]
+    ).start()
+    try:
+        run.wait_ready(1500)
+        yield CeleryStack(run, state_dir)
+    finally:
+        run.stop()
+
+
+def test_every_part_runs_as_its_own_process_with_the_shared_settings(stack: CeleryStack) -> None:
+    out = stack.run.output
+    assert "Celery                 broker redis://127.0.0.1:" in out
+    assert "workers worker-1, worker-2 (queues default, pgtools), 2 schedulers" in out
+    for secret in stack.secrets.values():
+        assert secret not in out
+    health = httpx.get(f"{stack.airflow}/api/v2/monitor/health", timeout=30).json()
+    assert {c: health[c]["status"] for c in ("metadatabase", "scheduler", "triggerer", "dag_processor")} == {
+        "metadatabase": "healthy", "scheduler": "healthy", "triggerer": "healthy", "dag_processor": "healthy"
+    }  # fmt: skip
+    parts = stack.airflow_processes()
+    assert {name: len(procs) for name, procs in parts.items()} == {
+        "worker-1": 1, "worker-2": 1, "scheduler": 2, "api-server": 1, "dag-processor": 1, "triggerer": 1, "redis": 1
+    }  # fmt: skip
+    shared = read_env_file()
+    for name in ("worker-1", "worker-2", "scheduler", "dag-processor"):
+        for proc in parts[name]:
+            env = _environment_of_group(stack, proc)
+            assert {k: env.get(k) for k in shared} == shared, name
+            assert (
+                env["AIRFLOW__CELERY__BROKER_URL"] == f"redis://127.0.0.1:{stack.run.env['BG_REDIS_PORT']}/0"
+            )
+            if name.startswith("worker-"):
+                assert env["BASELINE_GUARD_HOSTNAME"] == name
+
+
+def _environment_of_group(stack: CeleryStack, leader: psutil.Process) -> dict[str, str]:
+    """The environment a part runs with. Celery's main process retitles itself, which overwrites
+    what /proc shows of its environment: read it from a process of its group that was not retitled."""
+    for proc in [leader, *(p for p in stack.run.processes() if _pgid(p) == leader.pid)]:
+        try:
+            env = proc.environ()
+        except psutil.Error:
+            continue
+        if "AIRFLOW_HOME" in env:
+            return env
+    raise AssertionError(f"no process of {leader.pid}'s group shows its environment")
+
+
+def test_backup_restore_checks_and_code_sync_run_on_both_workers(stack: CeleryStack) -> None:
+    with stack.client() as api:  # the DAG processor may still be parsing the folder
+        deadline = time.monotonic() + 600
+        wanted = {"test_data_backup", "test_data_restore", "business_check", "baseline_code_sync"}
+        while not wanted <= {d["dag_id"] for d in api.get("/dags", params={"limit": 100}).json()["dags"]}:
+            assert time.monotonic() < deadline
+            time.sleep(3)
+    # the code sync first: business checks during its rollout would see instances mid-deploy
+    runs = {"baseline_code_sync": stack.trigger("baseline_code_sync", {})}
+    assert stack.wait_run("baseline_code_sync", runs["baseline_code_sync"]) == "success"
+    runs["test_data_backup"] = stack.trigger(
+        "test_data_backup", {"environment": "baseline", "phase": "pre_test", "pipeline_id": "celery-e2e"}
+    )
+    runs["business_check"] = stack.trigger("business_check", {"environment": "baseline"})
+    assert {dag: stack.wait_run(dag, runs[dag]) for dag in ("test_data_backup", "business_check")} == {
+        "test_data_backup": "success", "business_check": "success"
+    }  # fmt: skip
+
+    orders = stack.query("baseline_booking", "SELECT count(*) FROM orders")[0][0]
+    assert orders > 0
+    stack.query("baseline_booking", "DELETE FROM orders")
+    runs["test_data_restore"] = stack.trigger(
+        "test_data_restore",
+        {"environment": "baseline", "backup_id": "latest:pre_test", "databases": ["baseline_booking"]},
+    )
+    assert stack.wait_run("test_data_restore", runs["test_data_restore"]) == "success"
+    assert stack.query("baseline_booking", "SELECT count(*) FROM orders")[0][0] == orders
+
+    ran = [
+        (dag, ti)
+        for dag, run in runs.items()
+        for ti in stack.task_instances(dag, run)
+        if ti["state"] == "success"
+    ]
+    hosts = {ti["hostname"] for _, ti in ran}
+    assert hosts == WORKERS, f"tasks ran on {hosts}"
+    queues = {(ti["task_id"], ti["queue"]) for _, ti in ran}
+    assert {q for task, q in queues if task in PG_TOOL_TASKS} == {"pgtools"}
+    assert {q for task, q in queues if task not in PG_TOOL_TASKS} == {"default"}
+    assert {ti["task_id"] for _, ti in ran} >= PG_TOOL_TASKS | {"write_manifest", "run_business_checks"}
+    dumps = [ti for dag, ti in ran if ti["task_id"] == "dump_database"]
+    assert len(dumps) == 4 and all(ti["try_number"] == 1 for ti in dumps)
+
+
+def _uploads(s3: Any, prefix: str) -> list[dict[str, Any]]:
+    return s3.list_multipart_uploads(Bucket=BACKUP_BUCKET, Prefix=prefix).get("Uploads", [])
+
+
+def _dump_streaming(s3: Any, prefix: str) -> bool:
+    """A multipart upload under ``prefix`` has at least one part: the dump is in the middle."""
+    return any(
+        s3.list_parts(Bucket=BACKUP_BUCKET, Key=u["Key"], UploadId=u["UploadId"]).get("Parts")
+        for u in _uploads(s3, prefix)
+    )
+
+
+def test_a_worker_killed_mid_dump_the_dump_is_retried_on_the_other_and_the_backup_made_once(
+    stack: CeleryStack,
+) -> None:
+    stack.query(
+        "baseline_hotel_detail",
+        f"CREATE TABLE {FILLER_TABLE} AS SELECT g AS id, "
+        "(SELECT string_agg(md5(random()::text || g || i), '') FROM generate_series(1, 16) i) AS payload "
+        "FROM generate_series(1, 500000) g",
+    )
+    run_id = stack.trigger(
+        "test_data_backup",
+        {"environment": "baseline", "phase": "manual", "databases": ["baseline_hotel_detail"],
+         "run_business_check": False},
+    )  # fmt: skip
+    s3, path = stack.s3(), f"/dags/test_data_backup/dagRuns/{run_id}/taskInstances/dump_database/0"
+    prefix = "backups/baseline/"
+    with stack.client() as api:
+        deadline = time.monotonic() + 900
+        while not ((ti := api.get(path).json()).get("state") == "running" and _dump_streaming(s3, prefix)):
+            assert ti.get("state") not in ("success", "failed", "up_for_retry"), ti
+            assert time.monotonic() < deadline, ti
+            time.sleep(0.3)
+    victim = ti["hostname"]
+    assert victim in WORKERS
+    manifests_at_kill = [k for k in _keys(s3, prefix) if k.endswith("manifest.json")]
+    [worker] = stack.airflow_processes()[victim]
+    group = [p for p in stack.run.processes() if _pgid(p) == worker.pid]
+    os.killpg(worker.pid, signal.SIGKILL)  # the worker host is lost: the worker, its pool, the task, pg_dump
+    assert all_gone(group, timeout=30) == []
+
+    assert stack.wait_run("test_data_backup", run_id, timeout=1800) == "success"
+    survivor = (WORKERS - {victim}).pop()
+    with stack.client() as api:
+        tries = api.get(f"{path}/tries").json()["task_instances"]
+        manifest = api.get(
+            f"/dags/test_data_backup/dagRuns/{run_id}/taskInstances/write_manifest/xcomEntries/return_value"
+        ).json()["value"]
+    assert [(t["try_number"], t["hostname"]) for t in tries] == [(1, victim), (2, survivor)]
+    assert tries[-1]["state"] == "success" and tries[-1]["queue"] == "pgtools"
+    backup_id = manifest["backup_id"] if isinstance(manifest, dict) else manifest
+    keys = _keys(s3, f"{prefix}{backup_id}/")
+    assert sorted(k.rsplit("/", 1)[1] for k in keys) == [
+        "baseline_hotel_detail.dump", "baseline_hotel_detail.dump.json", "manifest.json"
+    ]  # fmt: skip
+    all_manifests = [k for k in _keys(s3, prefix) if k.endswith("manifest.json")]
+    assert len(all_manifests) == len(manifests_at_kill) + 1  # exactly one new backup became visible
+    assert f"{prefix}{backup_id}/manifest.json" not in manifests_at_kill  # none while the dump was cut
+    assert _uploads(s3, prefix) == []  # apply_retention aborted the killed try's upload
+    assert f"Airflow {victim} exited (code -9); the other worker carries on" in stack.run.drain()
+
+
+def test_a_killed_scheduler_leaves_the_other_scheduling(stack: CeleryStack) -> None:
+    schedulers = stack.airflow_processes()["scheduler"]
+    assert len(schedulers) == 2
+    victim = schedulers[0]
+    group = [p for p in stack.run.processes() if _pgid(p) == victim.pid]
+    os.killpg(victim.pid, signal.SIGKILL)
+    assert all_gone(group, timeout=30) == []
+    run_ids = [stack.trigger("business_check", {"environment": "baseline"}) for _ in range(3)]
+    assert [stack.wait_run("business_check", r) for r in run_ids] == ["success"] * 3
+    assert len(stack.airflow_processes()["scheduler"]) == 1
+    assert stack.run.process is not None and stack.run.process.poll() is None  # the stack carries on
+
+
+def test_sigterm_stops_everything(stack: CeleryStack) -> None:
+    procs = stack.run.processes()
+    stack.run.signal(signal.SIGTERM)
+    assert stack.run.wait_exit(timeout=300) == 0
+    assert all_gone(procs, timeout=60) == []
+
+
+def _keys(s3: Any, prefix: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BACKUP_BUCKET, Prefix=prefix)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def _pgid(proc: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(proc.pid)
+    except OSError:
+        return None
