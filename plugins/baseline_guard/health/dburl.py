@@ -23,11 +23,18 @@ def dsn_from_airflow_connection(value: str) -> str:
     if not value.startswith("{"):
         return "postgresql://" + value.split("://", 1)[1]
     conn = json.loads(value)
-    user = quote(str(conn.get("login") or ""), safe="")
-    password = quote(str(conn.get("password") or ""), safe="")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    port = f":{conn['port']}" if conn.get("port") else ""
-    return f"postgresql://{auth}{conn.get('host') or 'localhost'}{port}/{conn.get('schema') or ''}"
+    return dsn(
+        conn.get("host"), conn.get("port"), conn.get("login"), conn.get("password"), conn.get("schema")
+    )
+
+
+def dsn(
+    host: str | None, port: int | str | None, login: str | None, password: str | None, database: str | None
+) -> str:
+    """A libpq URL from an Airflow connection's fields (password percent-encoded)."""
+    user = quote(str(login or ""), safe="")
+    auth = f"{user}:{quote(str(password), safe='')}@" if password else (f"{user}@" if user else "")
+    return f"postgresql://{auth}{host or 'localhost'}{f':{port}' if port else ''}/{database or ''}"
 
 
 def dsn_from_environment(conn_id: str = CONN_ID) -> str:
