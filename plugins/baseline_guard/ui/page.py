@@ -57,7 +57,8 @@ def _incident(i: IncidentView) -> str:
     links = " ".join(filter(None, [_link(i.first_failed_run.url, "failing run"),
                                    _link(i.first_failed_run.report_url, "report")]))  # fmt: skip
     return (f'<li class="incident" data-module="{where}"><b>{where}</b> {state} {_t(i.started_at)}{until} '
-            f"({_duration(i.duration_s)}, {i.failed_checks} failed checks){cause} {links}</li>")  # fmt: skip
+            f"({_duration(i.duration_s)}, {i.failed_checks} failed check{'s' if i.failed_checks != 1 else ''})"
+            f"{cause} {links}</li>")  # fmt: skip
 
 
 def _slot(name: str, item: ProtectionItem) -> str:
