@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg2
@@ -115,6 +115,34 @@ class HistoryStore:
             self._refresh_incidents(cur, check.environment, check.started_at)
             self._update_state(cur, run, check)
             return run
+
+    def rebuild(self, environment: str) -> None:
+        """Recompute the environment's incidents and current state from its whole history (after a
+        bulk import or a backfill that bypassed :meth:`record`)."""
+        with self.conn, self.conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"baseline_guard:{environment}",))
+            self._refresh_incidents(cur, environment, datetime.min.replace(tzinfo=UTC))
+            cur.execute("DELETE FROM environment_state WHERE environment = %s", (environment,))
+            cur.execute(
+                """INSERT INTO environment_state (environment, routing_key, first_checked_at, last_checked_at,
+                       last_run, passed)
+                   SELECT r.environment, r.routing_key, (SELECT min(started_at) FROM check_run
+                          WHERE environment = %(env)s), r.started_at, r.id, r.passed
+                   FROM check_run r WHERE r.environment = %(env)s ORDER BY r.started_at DESC, r.id DESC LIMIT 1""",
+                {"env": environment},
+            )
+            cur.execute("DELETE FROM module_state WHERE environment = %s", (environment,))
+            cur.execute(
+                """INSERT INTO module_state (environment, module, checked_at, run, passed, interface, instance,
+                       version)
+                   SELECT DISTINCT ON (m.module) r.environment, m.module, r.started_at, r.id,
+                          NOT (m.module = ANY (r.failed_modules)), f.interface, f.instance, f.version
+                   FROM check_run r CROSS JOIN LATERAL unnest(r.modules) AS m(module)
+                   LEFT JOIN LATERAL (SELECT interface, instance, version FROM check_result c
+                                      WHERE c.run = r.id AND c.module = m.module AND NOT c.passed LIMIT 1) f ON true
+                   WHERE r.environment = %s ORDER BY m.module, r.started_at DESC, r.id DESC""",
+                (environment,),
+            )
 
     def record_changes(self, changes: Sequence[EnvironmentChange]) -> None:
         with self.conn, self.conn.cursor() as cur:

@@ -98,3 +98,14 @@ def test_flaky_in_sql_equals_the_pure_measure(store: HistoryStore) -> None:
     )
     assert store.flaky(T0) == pure and [f.scenario for f in pure] == ["search_hotels"]
     assert store.flaky(T0 + m(181)) == []
+
+
+def test_rebuild_after_a_bulk_import_gives_what_recording_gives(store: HistoryStore) -> None:
+    store.record_changes([CHANGE])
+    for record in HISTORY:
+        store.record(record)
+    recorded = (_summary(store), store.environments(), store.modules())
+    with store.conn, store.conn.cursor() as cur:
+        cur.execute("DELETE FROM incident; DELETE FROM environment_state; DELETE FROM module_state")
+    store.rebuild("baseline")
+    assert (_summary(store), store.environments(), store.modules()) == recorded

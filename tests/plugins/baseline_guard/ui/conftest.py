@@ -22,8 +22,8 @@ import httpx
 import pytest
 from baseline_guard.checks import load_suites, run_checks
 from baseline_guard.health import migrate
-from baseline_guard.health.records import CheckRecord, ScenarioRecord, Trigger
 from baseline_guard.health.recorder import record_check
+from baseline_guard.health.records import CheckRecord, ScenarioRecord, Trigger
 from baseline_guard.health.store import HistoryStore
 from baseline_guard.hooks.environment import EnvironmentHook
 from baseline_guard.operators.business_check import DEFAULT_SUITES
