@@ -135,12 +135,15 @@ class HistoryStore:
             cur.execute(
                 """INSERT INTO module_state (environment, module, checked_at, run, passed, interface, instance,
                        version)
-                   SELECT DISTINCT ON (m.module) r.environment, m.module, r.started_at, r.id,
-                          NOT (m.module = ANY (r.failed_modules)), f.interface, f.instance, f.version
-                   FROM check_run r CROSS JOIN LATERAL unnest(r.modules) AS m(module)
+                   SELECT l.environment, l.module, l.started_at, l.id, l.passed, f.interface, f.instance,
+                          f.version
+                   FROM (SELECT DISTINCT ON (m.module) r.environment, m.module, r.started_at, r.id,
+                                NOT (m.module = ANY (r.failed_modules)) AS passed
+                         FROM check_run r CROSS JOIN LATERAL unnest(r.modules) AS m(module)
+                         WHERE r.environment = %s ORDER BY m.module, r.started_at DESC, r.id DESC) l
                    LEFT JOIN LATERAL (SELECT interface, instance, version FROM check_result c
-                                      WHERE c.run = r.id AND c.module = m.module AND NOT c.passed LIMIT 1) f ON true
-                   WHERE r.environment = %s ORDER BY m.module, r.started_at DESC, r.id DESC""",
+                                      WHERE c.run = l.id AND c.module = l.module AND NOT c.passed LIMIT 1) f
+                          ON NOT l.passed""",
                 (environment,),
             )
 
