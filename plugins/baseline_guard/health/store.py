@@ -81,17 +81,15 @@ class HistoryStore:
         """Store a check run, its scenario results and the changes it followed; returns the run's id.
         Recording the same Airflow try again changes nothing."""
         with self.conn, self.conn.cursor() as cur:
-            cur.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"baseline_guard:{check.environment}",)
-            )
             self._insert_changes(cur, changes)
-            cur.execute(
-                """INSERT INTO check_run (environment, routing_key, dag_id, run_id, task_id, try_number, trigger,
+            cur.execute(  # one round trip: take the environment's lock, then insert the run
+                """SELECT pg_advisory_xact_lock(hashtext(%s));
+                   INSERT INTO check_run (environment, routing_key, dag_id, run_id, task_id, try_number, trigger,
                        started_at, finished_at, duration_ms, passed, scenarios, failed, modules, failed_modules,
                        report_url)
                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                    ON CONFLICT ON CONSTRAINT check_run_airflow_try DO NOTHING RETURNING id""",
-                (check.environment, check.routing_key, check.dag_id, check.run_id, check.task_id,
+                (f"baseline_guard:{check.environment}", check.environment, check.routing_key, check.dag_id, check.run_id, check.task_id,
                  check.try_number, str(check.trigger), check.started_at, check.finished_at, check.duration_ms,
                  check.passed, len(check.scenarios), sum(1 for s in check.scenarios if not s.passed),
                  check.modules, check.failed_modules, check.report_url),
@@ -166,20 +164,22 @@ class HistoryStore:
 
     def _refresh_incidents(self, cur: Any, environment: str, since: datetime) -> None:
         """Recompute the environment's incidents that a run at ``since`` can change."""
-        rebuild_from = since
+        rebuild_from, affected = since, False
         while True:  # widen until no incident reaching past rebuild_from starts before it
             cur.execute(
                 "SELECT min(started_at) FROM incident WHERE environment = %s AND (ended_at IS NULL OR ended_at >= %s)",
                 (environment, rebuild_from),
             )
             earliest = cur.fetchone()[0]
+            affected = affected or earliest is not None
             if earliest is None or earliest >= rebuild_from:
                 break
             rebuild_from = earliest
-        cur.execute(
-            "DELETE FROM incident WHERE environment = %s AND (ended_at IS NULL OR ended_at >= %s)",
-            (environment, rebuild_from),
-        )
+        if affected:
+            cur.execute(
+                "DELETE FROM incident WHERE environment = %s AND (ended_at IS NULL OR ended_at >= %s)",
+                (environment, rebuild_from),
+            )
         cur.execute(
             f"""(SELECT {_RUN_COLUMNS} FROM check_run WHERE environment = %(env)s AND started_at < %(from)s
                  ORDER BY started_at DESC, id DESC LIMIT 1)
