@@ -14,9 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -31,22 +29,7 @@ from local_stack.connections import env_api_connections
 from local_stack.ports import free_port
 from local_stack.postgres import LocalPostgres
 from reference_env.launcher import ReferenceEnvironment
-
-USERS = {"admin": "admin-pw", "viewer": "viewer-pw"}
-
-
-@dataclass
-class PageServer:
-    base: str
-    dsn: str
-    log: Path
-
-    def token(self, user: str = "admin") -> str:
-        r = httpx.post(
-            f"{self.base}/auth/token", json={"username": user, "password": USERS[user]}, timeout=30
-        )
-        r.raise_for_status()
-        return r.json()["access_token"]
+from ui_page_server import USERS, PageServer
 
 
 def _hourly(environment: str, start: datetime, hours: int, down: range = range(0)) -> list[CheckRecord]:

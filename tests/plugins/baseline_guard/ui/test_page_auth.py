@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import jwt
-from conftest import PageServer
+from ui_page_server import PageServer
 
 PATHS = ("/baseline-guard/", "/baseline-guard/api/health")
 
