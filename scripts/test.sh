@@ -5,6 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_env.sh
 
+# Headless Chromium (Debian's package) for the browser tests of the Baseline health page.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing chromium (apt)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 echo "== ruff"
 uv run --frozen ruff check .
 uv run --frozen ruff format --check .

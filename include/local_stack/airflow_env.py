@@ -30,6 +30,8 @@ BACKUPS_CONN_ID = "aws_backups"
 AIRFLOW_METADATA_DB = "airflow_metadata"
 BACKUP_BUCKET_VARIABLE = "baseline_guard_backup_bucket"
 AUTH_MANAGER = "baseline_guard.auth_manager.BaselineGuardAuthManager"
+HISTORY_CONN_ID = "baseline_guard_db"  # the check history (Baseline health page)
+HISTORY_DB = "baseline_guard"
 
 
 def postgres_conn_id(prefix: str, service_db: str) -> str:
@@ -47,6 +49,7 @@ CONNECTION_IDS: tuple[str, ...] = (
     APPRISE_ADMINS_CONN_ID,
     APPRISE_ONCALL_CONN_ID,
     *POSTGRES_CONN_IDS,
+    HISTORY_CONN_ID,
 )
 
 
@@ -62,6 +65,8 @@ def connections(config: StackConfig) -> dict[str, dict[str, object]]:
         "password": SECRET_KEY,
         "extra": {"region_name": REGION, "endpoint_url": config.s3_endpoint_url},
     }
+    conns[HISTORY_CONN_ID] = {"conn_type": "postgres", "host": host, "port": ports.pg_port, "login": "postgres",
+                              "password": config.secrets.postgres_password, "schema": HISTORY_DB}  # fmt: skip
     for prefix, service_db, database in all_databases():
         conns[postgres_conn_id(prefix, service_db)] = {
             "conn_type": "postgres",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from local_stack.airflow_env import AIRFLOW_METADATA_DB, airflow_env, write_airflow_passwords
+from local_stack.airflow_env import AIRFLOW_METADATA_DB, HISTORY_DB, airflow_env, write_airflow_passwords
 from local_stack.celery_mode import CeleryAirflow, CeleryModeError
 from local_stack.config import AIRFLOW_USERS, BACKUP_BUCKET, CELERY_ONLY_PORT_VARS, StackConfig, write_private
 from local_stack.postgres import LocalPostgres
@@ -185,6 +185,15 @@ class LocalStack:
         seeded = [r.database for r in results if r.seeded]
         kept = len(results) - len(seeded)
         self.out(f"  databases: {len(seeded)} created and seeded, {kept} already there (left as they are)")
+        self._migrate_history()
+
+    def _migrate_history(self) -> None:
+        """The check-history database (Baseline health page), its schema brought to the newest revision."""
+        from baseline_guard.health import migrate
+
+        self.postgres.create_database(HISTORY_DB)
+        migrate.upgrade(self.postgres.uri(HISTORY_DB))
+        self.out(f"  check history: database {HISTORY_DB} at schema revision {migrate.head_revision()}")
 
     def _start_s3(self) -> None:
         cfg = self.config

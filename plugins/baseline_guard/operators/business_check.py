@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cached_property
@@ -17,6 +18,9 @@ from baseline_guard.checks import CheckRun, load_suites, reports, run_checks
 from baseline_guard.checks.html_report import to_html
 from baseline_guard.checks.runner import DEFAULT_CONCURRENCY
 from baseline_guard.environment_contract import Environment, EnvironmentKind
+from baseline_guard.health.dburl import dsn
+from baseline_guard.health.recorder import record_check
+from baseline_guard.health.store import HistoryStore
 from baseline_guard.hooks.environment import connection_base_url
 from baseline_guard.operators.base import EnvironmentApiOperator
 
@@ -57,6 +61,8 @@ class BusinessCheckOperator(EnvironmentApiOperator):
     :param timeout_s: per-step timeout
     :param notify_on_failure: tell the environment's owners (admins for the baseline) when the outcome
         changes: checks start failing, break elsewhere, or pass again
+    :param history_conn_id: Postgres connection of the check history (``baseline_guard`` database);
+        ``None`` records nothing. A failure to record is logged and never fails the check.
     """
 
     template_fields: Sequence[str] = ("environment", "routing_key", "tags", "bucket", "report_prefix")
@@ -77,6 +83,7 @@ class BusinessCheckOperator(EnvironmentApiOperator):
         concurrency: int = DEFAULT_CONCURRENCY,
         timeout_s: float = 10.0,
         notify_on_failure: bool = True,
+        history_conn_id: str | None = "baseline_guard_db",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -91,6 +98,7 @@ class BusinessCheckOperator(EnvironmentApiOperator):
         self.concurrency = concurrency
         self.timeout_s = timeout_s
         self.notify_on_failure = notify_on_failure
+        self.history_conn_id = history_conn_id
 
     @cached_property
     def gateway_url(self) -> str:
@@ -115,6 +123,7 @@ class BusinessCheckOperator(EnvironmentApiOperator):
         )  # fmt: skip
         self.log.info("business checks finished\n%s", reports.summary_table(run))
         report_url = self._publish(run, context)
+        self._record_history(run, context, report_url)
         result = {
             "environment": env.name,
             "passed": run.passed,
@@ -191,6 +200,29 @@ class BusinessCheckOperator(EnvironmentApiOperator):
         if ti is not None:
             ti.xcom_push(key=BusinessCheckReportLink().xcom_key, value=url)
         return url
+
+    def _record_history(self, run: CheckRun, context: Any, report_url: str | None) -> None:
+        """Add the run to the check history; if that fails, log it and go on (the check result stands)."""
+        if not self.history_conn_id:
+            return
+        started = time.monotonic()
+        try:
+            c = BaseHook.get_connection(self.history_conn_id)
+            store = HistoryStore.connect(
+                dsn(c.host, c.port, c.login, c.password, c.schema), connect_timeout=5
+            )
+            try:
+                ti = context.get("ti")
+                record_check(store, run, dag_run=context.get("dag_run"), task_id=self.task_id,
+                             try_number=getattr(ti, "try_number", None), report_url=report_url)  # fmt: skip
+            finally:
+                store.conn.close()
+        except Exception as exc:  # the history is a by-product: never fail the check for it
+            self.log.warning(
+                "check not recorded in the history", conn_id=self.history_conn_id, error=str(exc)
+            )
+            return
+        self.log.info("check recorded in the history", ms=round((time.monotonic() - started) * 1000, 1))
 
 
 def failure_message(run: CheckRun, limit: int = 5) -> str:

@@ -279,6 +279,28 @@ def test_ci_may_trigger_and_read_the_ci_dags_and_nothing_else(stack: Stack) -> N
         assert "baseline_code_sync" in {d["dag_id"] for d in admin.get("/dags").json()["dags"]}
 
 
+def test_baseline_health_page_is_mounted_behind_airflow_auth_with_the_recorded_check(stack: Stack) -> None:
+    for path in ("/baseline-guard/", "/baseline-guard/api/health"):
+        assert httpx.get(stack.airflow + path, timeout=30).status_code == 401, path  # anonymous: refused
+    recorded = stack.query("baseline_guard", "SELECT trigger, passed, scenarios FROM check_run "
+                           "WHERE left(run_id, 4) = 'ci__' AND environment = 'baseline'")  # fmt: skip
+    assert recorded and all(t == "ci" and passed and n > 0 for t, passed, n in recorded), recorded
+    token = httpx.post(f"{stack.airflow}/auth/token", json={"username": "admin", "password": "admin"}, timeout=30)
+    token = token.json()["access_token"]
+    health = httpx.get(f"{stack.airflow}/baseline-guard/api/health", headers={"Authorization": f"Bearer {token}"},
+                       timeout=30)  # fmt: skip
+    assert health.status_code == 200, health.text
+    assert "baseline" in {e["name"] for e in health.json()["environments"]}
+    page = httpx.get(
+        f"{stack.airflow}/baseline-guard/", cookies={"_token": token}, timeout=30
+    )  # as the UI sends it
+    assert page.status_code == 200 and 'data-environment="baseline"' in page.text
+    with stack.airflow_client("admin") as client:
+        views = [v for p in client.get("/plugins").json()["plugins"] for v in p["external_views"]]
+    assert {"name": "Baseline health", "href": "/baseline-guard/"}.items() <= next(
+        v for v in views if v["name"] == "Baseline health").items()  # fmt: skip
+
+
 def test_code_sync_brings_the_baseline_to_production_and_triggers_checks(stack: Stack) -> None:
     code, out, err = stack.trigger("baseline_code_sync", {}, user="admin")
     assert code == 0, out + err

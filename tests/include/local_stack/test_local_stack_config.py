@@ -63,7 +63,7 @@ def test_airflow_env_points_airflow_at_the_repository_and_the_stack(tmp_path: Pa
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://postgres:")
     for conn_id in CONNECTION_IDS:
         assert json.loads(env[conn_env_var(conn_id)])["conn_type"]
-    assert len(CONNECTION_IDS) == len(set(CONNECTION_IDS)) == 13
+    assert len(CONNECTION_IDS) == len(set(CONNECTION_IDS)) == 14  # + baseline_guard_db (check history)
 
 
 def test_env_with_airflow_exports_the_home_without_the_path(tmp_path: Path) -> None:

@@ -1,0 +1,39 @@
+"""Record a finished business-check run from what its Airflow run says about itself.
+
+Reads the run duck-typed (``run_type``, ``run_id``, ``dag_id``, ``conf``, ``consumed_asset_events``),
+so this stays free of Airflow imports.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from baseline_guard.checks.results import CheckRun
+from baseline_guard.health.records import check_record
+from baseline_guard.health.store import HistoryStore
+from baseline_guard.health.trigger import environment_changes, trigger_reason
+
+
+def record_check(
+    store: HistoryStore,
+    run: CheckRun,
+    *,
+    dag_run: Any = None,
+    task_id: str | None = None,
+    try_number: int | None = None,
+    report_url: str | None = None,
+) -> int:
+    """Store the check run with why it ran, and the environment changes its Airflow run consumed."""
+    events = list(getattr(dag_run, "consumed_asset_events", None) or [])
+    run_type = str(getattr(dag_run, "run_type", "") or "")
+    run_id = str(getattr(dag_run, "run_id", "") or "")
+    record = check_record(
+        run,
+        trigger=trigger_reason(run_type, run_id, getattr(dag_run, "conf", None), len(events)),
+        dag_id=getattr(dag_run, "dag_id", None),
+        run_id=run_id or None,
+        task_id=task_id,
+        try_number=try_number,
+        report_url=report_url,
+    )
+    return store.record(record, environment_changes(events))

@@ -1,0 +1,111 @@
+"""The history store on a real PostgreSQL: migrations, recording, incidents kept current, reads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+
+from baseline_guard.health import measures, migrate
+from baseline_guard.health.measures import ENVIRONMENT, ScenarioObservation
+from baseline_guard.health.store import HistoryStore
+from history_fixtures import CHANGE, END, HISTORY, T0, check, m
+
+
+def _summary(store: HistoryStore) -> list[tuple]:
+    return [(s.environment, s.incident.scope, s.incident.started_at - T0,
+             s.incident.ended_at - T0 if s.incident.ended_at else None, s.incident.failed_checks,
+             s.cause.source if s.cause else None) for s in store.incidents(T0 - m(1))]  # fmt: skip
+
+
+EXPECTED = [
+    ("baseline", ENVIRONMENT, m(60), m(120), 2, "baseline_code_sync"),
+    ("baseline", "pricing", m(60), m(120), 2, "baseline_code_sync"),
+    ("baseline", ENVIRONMENT, m(180), m(185), 1, None),
+    ("baseline", "search", m(180), m(185), 1, None),
+]
+
+
+def test_migrate_cli_brings_an_empty_database_to_head(postgres, history_dsn: str) -> None:
+    name = "bg_history_cli"
+    postgres.create_database(name, drop_existing=True)
+    out = subprocess.run([sys.executable, "-m", "baseline_guard.health", "migrate", "--url", postgres.uri(name)],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert f"at revision {migrate.head_revision()}" in out.stdout
+    tables = postgres.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
+                           "WHERE schemaname = 'public';", name).strip()  # fmt: skip
+    assert (
+        tables
+        == "alembic_version,check_result,check_run,environment_change,environment_state,incident,module_state"
+    )
+    assert migrate.current_revision(history_dsn) == migrate.head_revision()
+
+
+def test_recorded_history_gives_the_incidents_the_measures_compute(store: HistoryStore) -> None:
+    for n, record in enumerate(HISTORY):
+        store.record(record, [CHANGE] if n == 1 else [])
+    assert _summary(store) == EXPECTED
+    first = store.incidents(T0)[0]
+    assert first.first_failed.run_id == "scheduled__20261101T0100__baseline"
+    assert first.first_failed.report_url == "http://s3/reports/0100/report.html"
+    assert measures.time_to_detect(first.incident, [first.cause]) == timedelta(minutes=10, seconds=30)
+    env = [s.incident for s in store.incidents(T0) if s.incident.scope == ENVIRONMENT]
+    assert measures.availability(env, start=T0, end=END, observed_from=T0) == 1 - 65 / 240
+
+
+def test_late_and_out_of_order_arrivals_give_the_same_incidents(store: HistoryStore) -> None:
+    store.record_changes([CHANGE])
+    for i in (5, 0, 3, 2, 4, 1):
+        store.record(HISTORY[i])
+    assert _summary(store) == EXPECTED
+
+
+def test_recording_the_same_try_twice_changes_nothing(store: HistoryStore) -> None:
+    first = store.record(HISTORY[1])
+    assert store.record(HISTORY[1]) == first
+    with store.conn, store.conn.cursor() as cur:
+        cur.execute("SELECT count(*), (SELECT count(*) FROM check_result) FROM check_run")
+        assert cur.fetchone() == (1, 3)
+
+
+def test_current_state_of_environments_and_modules(store: HistoryStore) -> None:
+    for record in HISTORY[:3]:
+        store.record(record)
+    store.record(check(m(30), environment="proj-a", run_id="ci__proj-a"))
+    store.record(HISTORY[0])  # an old run arriving late does not overwrite the newer state
+    envs = {e.environment: e for e in store.environments()}
+    assert envs["baseline"].passed is False and envs["baseline"].last_run.started_at == T0 + m(70)
+    assert envs["baseline"].first_checked_at == T0 and envs["proj-a"].passed is True
+    modules = {(s.environment, s.module): s for s in store.modules()}
+    assert modules["baseline", "pricing"].passed is False
+    assert (modules["baseline", "pricing"].interface, modules["baseline", "pricing"].instance) == (
+        "POST /quotes", "baseline/pricing/1")  # fmt: skip
+    assert modules["baseline", "search"].passed is True and modules["proj-a", "pricing"].passed is True
+    [open_incident] = [s for s in store.incidents(T0) if s.incident.scope == ENVIRONMENT]
+    assert open_incident.incident.is_open and open_incident.incident.failed_checks == 2
+
+
+def test_flaky_in_sql_equals_the_pure_measure(store: HistoryStore) -> None:
+    for record in HISTORY:
+        store.record(record)
+    pure = measures.flaky_scenarios(
+        [
+            ScenarioObservation(c.environment, s.scenario, c.started_at, s.passed, s.module, s.interface)
+            for c in HISTORY
+            for s in c.scenarios
+        ]
+    )
+    assert store.flaky(T0) == pure and [f.scenario for f in pure] == ["search_hotels"]
+    assert store.flaky(T0 + m(181)) == []
+
+
+def test_rebuild_after_a_bulk_import_gives_what_recording_gives(store: HistoryStore) -> None:
+    store.record_changes([CHANGE])
+    for record in HISTORY:
+        store.record(record)
+    recorded = (_summary(store), store.environments(), store.modules())
+    with store.conn, store.conn.cursor() as cur:
+        cur.execute("DELETE FROM incident; DELETE FROM environment_state; DELETE FROM module_state")
+    store.rebuild("baseline")
+    assert (_summary(store), store.environments(), store.modules()) == recorded

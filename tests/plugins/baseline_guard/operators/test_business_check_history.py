@@ -1,0 +1,91 @@
+"""BusinessCheckOperator records every result in the real check-history database, and a history that
+cannot be written never fails the check."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator
+
+import psycopg2
+import pytest
+from baseline_guard.health import migrate
+from baseline_guard.hooks.environment import EnvironmentHook
+from baseline_guard.operators.business_check import BusinessCheckOperator, BusinessChecksFailed
+from local_stack.connections import env_api_connections
+from local_stack.ports import free_port
+from local_stack.postgres import LocalPostgres
+from reference_env.launcher import ReferenceEnvironment
+
+
+@pytest.fixture
+def history(postgres: LocalPostgres, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    name = f"bg_op_history_{secrets.token_hex(4)}"
+    postgres.create_database(name)
+    migrate.upgrade(postgres.uri(name))
+    monkeypatch.setenv("AIRFLOW_CONN_CHECK_HISTORY", json.dumps(postgres.airflow_connection(name)))
+    yield postgres.uri(name)
+    postgres.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);')
+
+
+@pytest.fixture
+def sandbox(
+    make_env_api: Callable[[], ReferenceEnvironment], monkeypatch: pytest.MonkeyPatch
+) -> ReferenceEnvironment:
+    env = make_env_api()
+    for key, value in env_api_connections(env.api_port, env.token, gateway_port=env.gateway_port,
+                                          conn_id="history_env_api").items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    return env
+
+
+def _operator(**kwargs: object) -> BusinessCheckOperator:
+    return BusinessCheckOperator(task_id="checks", env_api_conn_id="history_env_api", aws_conn_id=None,
+                                 history_conn_id="check_history", notify_on_failure=False, **kwargs)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _query(dsn: str, sql: str) -> list[tuple]:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def test_a_failed_check_is_recorded_with_the_broken_module_and_instance(sandbox: ReferenceEnvironment, history: str) -> None:  # fmt: skip
+    hook = EnvironmentHook("history_env_api")
+    for inst in hook.get_service("baseline", "quote").instances:
+        op = hook.deploy("baseline", "quote", inst.index, "1.9.2-wrong")
+        while not op.state.finished:
+            time.sleep(0.1)
+            op = hook.get_operation(op.id)
+    with pytest.raises(BusinessChecksFailed):
+        _operator().execute(context={})
+    [(environment, passed, trigger, scenarios, failed, failed_modules)] = _query(
+        history, "SELECT environment, passed, trigger, scenarios, failed, failed_modules FROM check_run"
+    )
+    assert (environment, passed, trigger, failed_modules) == ("baseline", False, "manual", ["pricing"])
+    assert failed > 0
+    assert _query(history, "SELECT count(*) FROM check_result") == [(scenarios,)]
+    failures = _query(
+        history, "SELECT DISTINCT module, interface, version FROM check_result WHERE NOT passed"
+    )
+    assert failures == [("pricing", "POST /quotes", "1.9.2-wrong")]
+    assert _query(history, "SELECT module, passed FROM module_state WHERE module = 'pricing'") == [
+        ("pricing", False)
+    ]
+    assert _query(history, "SELECT module, ended_at FROM incident ORDER BY module") == [
+        ("", None),
+        ("pricing", None),
+    ]
+
+
+def test_a_history_that_cannot_be_written_does_not_fail_the_check(
+    sandbox: ReferenceEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed = {"conn_type": "postgres", "host": "127.0.0.1", "port": free_port(), "login": "x", "password": "y",
+              "schema": "baseline_guard"}  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_CONN_CHECK_HISTORY", json.dumps(closed))
+    result = _operator(tags=["smoke"]).execute(context={})
+    assert result["passed"] is True and result["scenarios"] > 0
