@@ -285,7 +285,9 @@ def test_baseline_health_page_is_mounted_behind_airflow_auth_with_the_recorded_c
     recorded = stack.query("baseline_guard", "SELECT trigger, passed, scenarios FROM check_run "
                            "WHERE left(run_id, 4) = 'ci__' AND environment = 'baseline'")  # fmt: skip
     assert recorded and all(t == "ci" and passed and n > 0 for t, passed, n in recorded), recorded
-    token = httpx.post(f"{stack.airflow}/auth/token", json={"username": "admin", "password": "admin"}, timeout=30)
+    token = httpx.post(
+        f"{stack.airflow}/auth/token", json={"username": "admin", "password": "admin"}, timeout=30
+    )
     token = token.json()["access_token"]
     health = httpx.get(f"{stack.airflow}/baseline-guard/api/health", headers={"Authorization": f"Bearer {token}"},
                        timeout=30)  # fmt: skip
