@@ -101,11 +101,17 @@ def test_unpause_and_first_run_records_the_digests(stack: Stack) -> None:
 
 
 def test_unknown_environment_is_refused_before_a_run_exists(stack: Stack) -> None:
-    with stack.airflow_client("ci") as ci:
-        response = ci.post(
+    with stack.airflow_client("admin") as admin, stack.airflow_client("ci") as ci:
+        before = admin.get(f"/dags/{DAG}/dagRuns").json()["total_entries"]
+        response = admin.post(
             f"/dags/{DAG}/dagRuns", json={"logical_date": None, "conf": {"environment": "proj-a"}}
         )
-    assert response.status_code == 400, response.text
+        assert response.status_code == 400, response.text
+        assert "proj-a" in response.text
+        assert admin.get(f"/dags/{DAG}/dagRuns").json()["total_entries"] == before  # no run exists
+        # config sync is not a CI DAG: the CI account may not trigger it at all
+        refused = ci.post(f"/dags/{DAG}/dagRuns", json={"logical_date": None, "conf": {}})
+        assert refused.status_code == 403, refused.text
 
 
 def test_decisions_per_service_assigned_users_pending_holds_nothing_timeout_is_red(stack: Stack) -> None:
