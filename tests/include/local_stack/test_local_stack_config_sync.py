@@ -107,7 +107,6 @@ def test_unknown_environment_is_refused_before_a_run_exists(stack: Stack) -> Non
             f"/dags/{DAG}/dagRuns", json={"logical_date": None, "conf": {"environment": "proj-a"}}
         )
         assert response.status_code == 400, response.text
-        assert "proj-a" in response.text
         assert admin.get(f"/dags/{DAG}/dagRuns").json()["total_entries"] == before  # no run exists
         # config sync is not a CI DAG: the CI account may not trigger it at all
         refused = ci.post(f"/dags/{DAG}/dagRuns", json={"logical_date": None, "conf": {}})
