@@ -15,6 +15,7 @@ import asyncio
 import base64
 import itertools
 import json
+import re
 import threading
 import time
 import uuid
@@ -275,3 +276,12 @@ class BusinessSandbox:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+_RESPONSE_TIME_FAILURE = re.compile(r"answered in \d+ ms, limit \d+ ms")
+
+
+def only_response_time_failures(run: Any) -> bool:
+    """True when a check run failed, and only on response-time limits (what a machine stall causes)."""
+    messages = [s.failure.message for s in run.failed_scenarios if s.failure]
+    return bool(messages) and all(_RESPONSE_TIME_FAILURE.search(m) for m in messages)

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from baseline_guard.checks import CheckRun, load_suites, run_checks
 from baseline_guard.checks.results import MIN_SUSPECT_FAILURES
+from business_sandbox import only_response_time_failures
 from conftest import SCENARIOS_DIR
 from reference_env.launcher import ReferenceEnvironment
 
@@ -57,6 +58,8 @@ def failing_instances(run: CheckRun, module: str) -> set[str]:
 
 def test_healthy_sandbox_passes_every_scenario(reference_env: ReferenceEnvironment) -> None:
     run = run_checks(SUITES, reference_env.gateway_url, environment="baseline")
+    if only_response_time_failures(run):  # one re-check: a stall of the shared 2-core machine, not a fault
+        run = run_checks(SUITES, reference_env.gateway_url, environment="baseline")
     assert [(s.name, s.failure.message) for s in run.failed_scenarios if s.failure] == []
     served_by = {step.instance for s in run.scenarios for step in s.steps}
     assert {f"baseline/{svc}/{i}" for svc in MODULES for i in (1, 2)} <= served_by  # both instances checked
@@ -76,15 +79,20 @@ def test_healthy_sandbox_passes_every_scenario(reference_env: ReferenceEnvironme
 def test_a_bad_version_on_one_instance_is_caught_and_named(
     reference_env: ReferenceEnvironment, api: httpx.Client, service: str, version: str
 ) -> None:
+    module = MODULES[service]
+    expected = {f"baseline/{service}/2 v{version}"}
     previous = version_of(api, service, 2)
     deploy(api, "baseline", service, 2, version)
     try:
         run = run_checks(SUITES, reference_env.gateway_url, environment="baseline", concurrency=32)
+        if failing_instances(run, module) != expected:
+            # one re-check: a stall of the shared 2-core machine can push a healthy instance past the
+            # 1000 ms limit once; a wrongly named instance would be named again
+            run = run_checks(SUITES, reference_env.gateway_url, environment="baseline", concurrency=32)
     finally:
         deploy(api, "baseline", service, 2, previous)
-    module = MODULES[service]
     assert not run.passed and module in run.broken_modules()
-    assert failing_instances(run, module) == {f"baseline/{service}/2 v{version}"}
+    assert failing_instances(run, module) == expected
     # Only the bad instance can be named as the suspect (never one that failed downstream of it), and
     # it is named whenever it failed often enough to tell.
     suspects = {s.instance for s in run.suspects()}
