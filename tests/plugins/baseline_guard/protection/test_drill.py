@@ -30,7 +30,7 @@ def _databases(postgres) -> set[str]:
     return set(postgres.psql("SELECT datname FROM pg_database").split())
 
 
-def _drill(s3_client, bucket, environment, backup_id, conn_info, databases, restore_id, **kwargs):
+def _drill(s3_client, bucket, environment, backup_id, conn_info, databases, restore_id, at=None, **kwargs):
     return drill_environment(
         s3_client,
         bucket=bucket,
@@ -39,7 +39,7 @@ def _drill(s3_client, bucket, environment, backup_id, conn_info, databases, rest
         targets={d: conn_info(d) for d in databases},
         production=kwargs.pop("production", []),
         restore_id=restore_id,
-        drill_id=make_drill_id(datetime.now(UTC), restore_id),
+        drill_id=make_drill_id(at or datetime.now(UTC), restore_id),
         pg_bin_dir=PG_BIN_DIR,
         **kwargs,
     )
@@ -77,7 +77,16 @@ def test_a_corrupt_backup_fails_the_drill_and_the_failure_is_recorded(
 ):
     orders, guests = make_db("orders", ORDERS), make_db("guests", GUESTS)
     good = take_backup("proj-b", [orders, guests], at=datetime.now(UTC) - timedelta(days=1))
-    good_result = _drill(s3_client, bucket, "proj-b", good, conn_info, [orders, guests], "d0d0bbb0")
+    good_result = _drill(
+        s3_client,
+        bucket,
+        "proj-b",
+        good,
+        conn_info,
+        [orders, guests],
+        "d0d0bbb0",
+        at=datetime.now(UTC) - timedelta(hours=1),
+    )  # an earlier drill, not the same second
     record_drill(s3_client, bucket, good_result)
     bad = take_backup("proj-b", [orders, guests])
     key = load_manifest(s3_client, bucket, "proj-b", bad).database(guests).key
