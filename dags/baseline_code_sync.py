@@ -29,8 +29,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow.timetables.trigger import CronTriggerTimetable
 from baseline_guard.assets import ENVIRONMENT_CHANGED
 from baseline_guard.dag_defaults import START_DATE, default_args
-from baseline_guard.notifiers.admins import dag_failure_notifier
-from baseline_guard.operators.rollout import DualInstanceRolloutOperator, RolloutFailed, RolloutStuck
+from baseline_guard.operators.rollout import DualInstanceRolloutOperator, RolloutFailed
 
 ENVIRONMENT = "baseline"
 
@@ -43,10 +42,7 @@ ENVIRONMENT = "baseline"
     max_active_runs=1,
     doc_md=__doc__,
     tags=["baseline-guard", "baseline", "code-sync"],
-    default_args=default_args(
-        execution_timeout=timedelta(minutes=20), no_retry_for=[RolloutFailed, RolloutStuck]
-    ),
-    on_failure_callback=dag_failure_notifier("baseline code sync"),
+    default_args=default_args("baseline code sync", execution_timeout=timedelta(minutes=20)),
     params={
         "health_timeout_s": Param(
             120,
@@ -102,7 +98,7 @@ def baseline_code_sync() -> None:
 
     @task(trigger_rule="all_done")
     def notify_summary(outcome: dict[str, list[dict]]) -> None:
-        from baseline_guard.notifiers.admins import notify
+        from baseline_guard.notifiers.channels import send
 
         changed, failed = outcome["changed"], outcome["failed"]
         if not changed and not failed:
@@ -112,7 +108,7 @@ def baseline_code_sync() -> None:
         lines += [
             f"✘ {f['service']} → {f['version']} failed; rolled back, running {f['running']}" for f in failed
         ]
-        notify(
+        send(
             f"Baseline code sync: {len(changed)} changed, {len(failed)} failed",
             "\n".join(lines),
             failure=bool(failed),

@@ -38,7 +38,6 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from baseline_guard.approvers import oncall_users
 from baseline_guard.assets import ENVIRONMENT_CHANGED
 from baseline_guard.dag_defaults import START_DATE, default_args
-from baseline_guard.notifiers.admins import dag_failure_notifier
 from baseline_guard.operators.config_sync import (
     DEFAULT_DECISION_TIMEOUT_MIN,
     ConfigChangeDecisionOperator,
@@ -57,8 +56,7 @@ AS_OF = "{{ dag_run.run_after.isoformat() }}"  # data_interval_end is undefined 
     max_active_runs=4,  # a run waiting for an on-call answer must not hold the next ones
     doc_md=__doc__,
     tags=["baseline-guard", "baseline", "config-sync"],
-    default_args=default_args(execution_timeout=timedelta(minutes=10)),
-    on_failure_callback=dag_failure_notifier("baseline test-config sync"),
+    default_args=default_args("baseline test-config sync", execution_timeout=timedelta(minutes=10)),
     params={
         "environment": Param(
             "baseline",

@@ -34,7 +34,6 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from baseline_guard.approvers import admin_users
 from baseline_guard.assets import ENVIRONMENT_CHANGED
 from baseline_guard.dag_defaults import START_DATE, default_args
-from baseline_guard.notifiers.admins import dag_failure_notifier
 from baseline_guard.operators.schema_sync import SchemaSyncOperator
 
 SOURCE, TARGET = "production", "baseline"
@@ -60,8 +59,7 @@ Approve to apply exactly this SQL; Reject (or no answer) applies nothing.
     max_active_runs=1,
     doc_md=__doc__,
     tags=["baseline-guard", "baseline", "schema-sync"],
-    default_args=default_args(execution_timeout=timedelta(minutes=15)),
-    on_failure_callback=dag_failure_notifier("baseline schema sync"),
+    default_args=default_args("baseline schema sync", execution_timeout=timedelta(minutes=15)),
 )
 def baseline_schema_sync() -> None:
     @task
@@ -153,7 +151,7 @@ def baseline_schema_sync() -> None:
 
     @task(trigger_rule="all_done")
     def notify_summary(summary: dict[str, list[dict[str, Any]]]) -> None:
-        from baseline_guard.notifiers.admins import notify
+        from baseline_guard.notifiers.channels import send
 
         not_synced = summary.get("not_synced", [])
         if not summary["applied"] and not summary["held"] and not not_synced:
@@ -172,7 +170,7 @@ def baseline_schema_sync() -> None:
             f"Baseline schema sync: {len(summary['applied'])} database(s) changed, "
             f"{len(summary['held'])} held, {len(not_synced)} not synced"
         )
-        notify(title, "\n".join(lines))
+        send(title, "\n".join(lines))
 
     notify_summary(summary)
 

@@ -46,7 +46,9 @@ from baseline_guard.operators.business_check import BusinessCheckOperator, Busin
     doc_md=__doc__,
     tags=["baseline-guard", "business-check", "ci"],
     default_args={
-        **default_args(execution_timeout=timedelta(minutes=10), no_retry_for=[BusinessChecksFailed])
+        **default_args(
+            "business checks", execution_timeout=timedelta(minutes=10), no_retry_for=[BusinessChecksFailed]
+        )
     },
     params={
         "environment": environment_param("Environment to check: baseline or a project environment's name."),

@@ -25,7 +25,6 @@ from datetime import timedelta
 from airflow.sdk import dag
 from airflow.timetables.trigger import CronTriggerTimetable
 from baseline_guard.dag_defaults import START_DATE, default_args
-from baseline_guard.notifiers.admins import dag_failure_notifier
 from baseline_guard.operators.patrol import EnvironmentPatrolOperator
 
 
@@ -39,12 +38,11 @@ from baseline_guard.operators.patrol import EnvironmentPatrolOperator
     doc_md=__doc__,
     tags=["baseline-guard", "baseline", "patrol"],
     default_args={
-        **default_args(execution_timeout=timedelta(minutes=2)),
+        **default_args("environment patrol", execution_timeout=timedelta(minutes=2)),
         "retries": 1,  # worst case 2 min + 10 s + 2 min: inside the run's timeout and the 5-minute slot
         "retry_delay": timedelta(seconds=10),
         "retry_exponential_backoff": 0,
     },
-    on_failure_callback=dag_failure_notifier("environment patrol"),
 )
 def env_patrol() -> None:
     EnvironmentPatrolOperator(

@@ -32,7 +32,11 @@ from baseline_guard.operators.business_check import BusinessCheckOperator, Busin
     dagrun_timeout=timedelta(minutes=55),
     doc_md=__doc__,
     tags=["baseline-guard", "business-check", "project"],
-    default_args=default_args(execution_timeout=timedelta(minutes=10), no_retry_for=[BusinessChecksFailed]),
+    default_args=default_args(
+        "project environment checks",
+        execution_timeout=timedelta(minutes=10),
+        no_retry_for=[BusinessChecksFailed],
+    ),
 )
 def project_environment_checks() -> None:
     @task(execution_timeout=timedelta(minutes=2))

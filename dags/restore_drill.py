@@ -44,7 +44,7 @@ AWS_CONN_ID = "aws_backups"
     dagrun_timeout=timedelta(hours=6),
     doc_md=__doc__,
     tags=["baseline-guard", "test-data", "restore", "drill"],
-    default_args=default_args(execution_timeout=timedelta(hours=2)),
+    default_args=default_args("restore drill", execution_timeout=timedelta(hours=2)),
     params={
         "environments": Param(
             [],

@@ -27,7 +27,6 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 from baseline_guard.dag_defaults import START_DATE, databases_param, default_args, environment_param
-from baseline_guard.notifiers.admins import dag_failure_notifier
 from baseline_guard.operators.backup import (
     BackupRetentionOperator,
     PgDumpToS3Operator,
@@ -49,8 +48,7 @@ PLAN = "ti.xcom_pull(task_ids='plan_backup')"
     render_template_as_native_obj=True,
     doc_md=__doc__,
     tags=["baseline-guard", "test-data", "backup", "ci"],
-    default_args=default_args(execution_timeout=timedelta(hours=2)),
-    on_failure_callback=dag_failure_notifier("test-data backup"),
+    default_args=default_args("test-data backup", execution_timeout=timedelta(hours=2)),
     params={
         "environment": environment_param("Environment whose databases to back up."),
         "phase": Param(

@@ -40,7 +40,6 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 from baseline_guard.dag_defaults import START_DATE, databases_param, default_args
 from baseline_guard.environment_contract import NAME_PATTERN
-from baseline_guard.notifiers.admins import dag_failure_notifier
 from baseline_guard.operators.backup import RestoreFromBackupOperator, SwapRestoredDatabasesOperator
 from baseline_guard.operators.business_check import BusinessCheckOperator
 
@@ -60,8 +59,7 @@ BACKUP_SELECTOR = (
     render_template_as_native_obj=True,
     doc_md=__doc__,
     tags=["baseline-guard", "test-data", "restore", "ci"],
-    default_args=default_args(execution_timeout=timedelta(hours=2)),
-    on_failure_callback=dag_failure_notifier("test-data restore"),
+    default_args=default_args("test-data restore", execution_timeout=timedelta(hours=2)),
     params={
         "environment": Param(
             type="string",

@@ -1,32 +1,42 @@
 """Defaults every Baseline Guard DAG shares: owner, retries with exponential backoff, timeouts.
 
-Errors a retry cannot fix (bad input, safety refusals, a rollout that already rolled back) fail
-at once through a retry policy instead of burning retries.
+Errors a retry cannot fix (:class:`~baseline_guard.errors.RetryCannotHelp`: bad input, safety
+refusals, a rollout that already rolled back) fail at once through a retry policy instead of
+burning retries. A task that fails for good sends the admins one message. Imports no engine:
+every DAG parse runs this.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule
 
-from baseline_guard.backup.errors import PermanentBackupError
 from baseline_guard.backup.names import DATABASE_PATTERN
 from baseline_guard.environment_contract import NAME_PATTERN
-from baseline_guard.errors import InvalidInput, ProductionWriteRefused
+from baseline_guard.errors import RetryCannotHelp
+from baseline_guard.notifiers.admins import AdminsNotifier
 from baseline_guard.strict_conf import LIMITS
 
 OWNER = "platform-qa"
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 
-NO_RETRY_FOR = [InvalidInput, ProductionWriteRefused, PermanentBackupError]
+NO_RETRY_FOR: list[type[Exception]] = [RetryCannotHelp]
 
 
 def default_args(
-    *, execution_timeout: timedelta = timedelta(minutes=30), no_retry_for: list[type] = ()
+    what: str,
+    *,
+    execution_timeout: timedelta = timedelta(minutes=30),
+    no_retry_for: Sequence[type[Exception]] = (),
 ) -> dict[str, Any]:
-    """``default_args`` for a DAG; ``no_retry_for`` adds exception types that fail at once."""
+    """``default_args`` for a DAG doing ``what`` ("test-data restore").
+
+    A task that fails for good tells the admins once (:class:`AdminsNotifier`, after the retries);
+    ``no_retry_for`` adds exception types that fail at once.
+    """
     return {
         "owner": OWNER,
         "retries": 2,
@@ -34,6 +44,7 @@ def default_args(
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=5),
         "execution_timeout": execution_timeout,
+        "on_failure_callback": AdminsNotifier(what=what),
         "retry_policy": ExceptionRetryPolicy(
             rules=[
                 RetryRule(

@@ -1,46 +1,34 @@
 """Test-data backup engine: ``pg_dump`` streamed to S3 with a manifest, verified restore, retention.
 
 Plain Python (boto3 client and psycopg2 passed around), no Airflow import.
+
+Engine names are exported lazily: importing one light module of this package loads nothing else.
 """
 
 from __future__ import annotations
 
-from baseline_guard.backup.dump import DumpOutcome, Progress, backup_database
-from baseline_guard.backup.manifest import (
-    BackupRef,
-    DumpRecord,
-    Manifest,
-    Phase,
-    commit_backup,
-    dump_key,
-    list_backups,
-    load_manifest,
-    make_backup_id,
-    manifest_key,
-    resolve_backup_id,
-)
-from baseline_guard.backup.pgtools import PgConnectionInfo
-from baseline_guard.backup.restore import ExpectedDump, RestoreResult, restore_database
-from baseline_guard.backup.s3io import ServerSideEncryption
+from baseline_guard._lazy import lazy_exports
 
-__all__ = [
-    "BackupRef",
-    "DumpOutcome",
-    "DumpRecord",
-    "ExpectedDump",
-    "Manifest",
-    "PgConnectionInfo",
-    "Phase",
-    "Progress",
-    "RestoreResult",
-    "ServerSideEncryption",
-    "backup_database",
-    "commit_backup",
-    "dump_key",
-    "list_backups",
-    "load_manifest",
-    "make_backup_id",
-    "manifest_key",
-    "resolve_backup_id",
-    "restore_database",
-]
+_EXPORTS = {
+    "BackupRef": "manifest",
+    "DumpOutcome": "dump",
+    "DumpRecord": "manifest",
+    "ExpectedDump": "restore",
+    "Manifest": "manifest",
+    "PgConnectionInfo": "pgtools",
+    "Phase": "manifest",
+    "Progress": "dump",
+    "RestoreResult": "restore",
+    "ServerSideEncryption": "s3io",
+    "backup_database": "dump",
+    "commit_backup": "manifest",
+    "dump_key": "manifest",
+    "list_backups": "manifest",
+    "load_manifest": "manifest",
+    "make_backup_id": "manifest",
+    "manifest_key": "manifest",
+    "resolve_backup_id": "manifest",
+    "restore_database": "restore",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -17,8 +17,7 @@ from typing import BinaryIO, Literal, Protocol
 
 import zstandard
 
-from baseline_guard.backup.errors import ChecksumMismatch
-from baseline_guard.errors import InvalidInput
+from baseline_guard.errors import ChecksumMismatch, InvalidInput
 
 Codec = Literal["none", "zstd"]
 CODECS: tuple[Codec, ...] = ("none", "zstd")

@@ -33,7 +33,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from baseline_guard.backup.codec import zstd_chunks
-from baseline_guard.backup.errors import BackupError, BackupExists, ChecksumMismatch
 from baseline_guard.backup.manifest import DumpRecord, load_record, write_record
 from baseline_guard.backup.pgtools import (
     Compression,
@@ -60,7 +59,7 @@ from baseline_guard.backup.s3io import (
     is_precondition_failed,
     sse_args,
 )
-from baseline_guard.errors import InvalidInput
+from baseline_guard.errors import BackupError, BackupExists, ChecksumMismatch, InvalidInput
 
 log = logging.getLogger(__name__)
 

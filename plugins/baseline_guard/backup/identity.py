@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from baseline_guard.backup.errors import TargetNotIdentified
 from baseline_guard.backup.pgtools import PgConnectionInfo
-from baseline_guard.errors import ProductionWriteRefused
+from baseline_guard.errors import ProductionWriteRefused, TargetNotIdentified
 
 
 @dataclass(frozen=True)

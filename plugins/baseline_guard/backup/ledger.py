@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 
-from baseline_guard.backup.errors import BackupError
+from baseline_guard.errors import BackupError
 
 SCHEMA = "baseline_guard"
 _SETUP_LOCK = 0x42474C4544474552  # "BGLEDGER"

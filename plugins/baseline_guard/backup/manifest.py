@@ -23,7 +23,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from baseline_guard.backup.codec import Codec
-from baseline_guard.backup.errors import BackupError, BackupExists, BackupNotFound
 from baseline_guard.backup.names import check_database_name
 from baseline_guard.backup.properties import DatabaseProperties
 from baseline_guard.backup.s3io import (
@@ -34,7 +33,7 @@ from baseline_guard.backup.s3io import (
     put_once,
 )
 from baseline_guard.environment_contract import NAME_PATTERN
-from baseline_guard.errors import InvalidInput
+from baseline_guard.errors import BackupError, BackupExists, BackupNotFound, InvalidInput
 
 PREFIX = "backups"
 MANIFEST_NAME = "manifest.json"

@@ -24,9 +24,8 @@ from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 
 from baseline_guard.backup.codec import DEFAULT_ZSTD_LEVEL, Codec
-from baseline_guard.backup.errors import PgToolFailed, ToolVersionError
 from baseline_guard.backup.names import check_database_name
-from baseline_guard.errors import InvalidInput
+from baseline_guard.errors import InvalidInput, PgToolFailed, ToolVersionError
 
 _TOOL_VERSION = re.compile(r"\(PostgreSQL\) (\d+)(?:\.(\d+))?")
 _COMPRESSION = re.compile(r"^(auto|none|gzip|zstd|lz4)(?::([0-9]+))?$")

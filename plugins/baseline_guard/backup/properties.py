@@ -13,7 +13,7 @@ from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 from pydantic import BaseModel, Field
 
-from baseline_guard.backup.errors import BackupError
+from baseline_guard.errors import BackupError
 
 # Settings whose value is a list of names (pg_dump's GUC_LIST_QUOTE set): each element is its own literal.
 _LIST_SETTINGS = frozenset(

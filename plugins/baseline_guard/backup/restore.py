@@ -34,12 +34,6 @@ from psycopg2.extensions import connection as PgConnection
 from baseline_guard.backup import ledger
 from baseline_guard.backup.codec import Codec, HashingReader, decompressing_reader
 from baseline_guard.backup.dump import ProgressCallback, ProgressMeter
-from baseline_guard.backup.errors import (
-    BackupError,
-    ChecksumMismatch,
-    RestoreVerificationFailed,
-    ToolVersionError,
-)
 from baseline_guard.backup.identity import DatabaseIdentity, identify, refuse_production_target
 from baseline_guard.backup.manifest import DumpRecord
 from baseline_guard.backup.names import dbname_target
@@ -60,7 +54,14 @@ from baseline_guard.backup.properties import DatabaseProperties, apply_propertie
 from baseline_guard.backup.s3io import MIB, head_or_none
 from baseline_guard.backup.swap import StepCallback, copy_name, swap_restored
 from baseline_guard.environment_contract import EnvironmentKind
-from baseline_guard.errors import InvalidInput, ProductionWriteRefused
+from baseline_guard.errors import (
+    BackupError,
+    ChecksumMismatch,
+    InvalidInput,
+    ProductionWriteRefused,
+    RestoreVerificationFailed,
+    ToolVersionError,
+)
 
 READ_CHUNK = 1 * MIB
 RESTORE_ID_RE = re.compile(r"[0-9a-f]{8}")

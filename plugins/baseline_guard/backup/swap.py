@@ -22,7 +22,6 @@ from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 
 from baseline_guard.backup import ledger
-from baseline_guard.backup.errors import DatabaseBusy, RestoreAborted
 from baseline_guard.backup.identity import (
     DatabaseIdentity,
     read_system_identifier,
@@ -30,7 +29,7 @@ from baseline_guard.backup.identity import (
 )
 from baseline_guard.backup.names import derived_name
 from baseline_guard.backup.pgtools import PgConnectionInfo
-from baseline_guard.errors import InvalidInput
+from baseline_guard.errors import DatabaseBusy, InvalidInput, RestoreAborted
 
 StepCallback = Callable[[str], None]
 

@@ -6,43 +6,33 @@ tests all use the same engine::
     suites = load_suites("include/scenarios")
     run = run_checks(suites, "http://127.0.0.1:8080", environment="baseline", tags=["smoke"])
     run.passed, run.broken_modules()  # {"pricing": {"POST /quotes": ["book-paris-double", ...]}}
+
+Engine names are exported lazily: importing one light module of this package loads nothing else.
 """
 
 from __future__ import annotations
 
-from baseline_guard.checks.loader import load_suite, load_suites
-from baseline_guard.checks.results import (
-    CheckRun,
-    Failure,
-    FailureKind,
-    InterfaceHealth,
-    RequestRecord,
-    ResponseRecord,
-    ScenarioResult,
-    StepResult,
-    StepStatus,
-    Suspect,
-)
-from baseline_guard.checks.runner import run_checks, run_checks_async, select_scenarios
-from baseline_guard.checks.suite import Scenario, Step, Suite
+from baseline_guard._lazy import lazy_exports
 
-__all__ = [
-    "CheckRun",
-    "Failure",
-    "FailureKind",
-    "InterfaceHealth",
-    "RequestRecord",
-    "ResponseRecord",
-    "Scenario",
-    "ScenarioResult",
-    "Step",
-    "StepResult",
-    "StepStatus",
-    "Suite",
-    "Suspect",
-    "load_suite",
-    "load_suites",
-    "run_checks",
-    "run_checks_async",
-    "select_scenarios",
-]
+_EXPORTS = {
+    "CheckRun": "results",
+    "Failure": "results",
+    "FailureKind": "results",
+    "InterfaceHealth": "results",
+    "RequestRecord": "results",
+    "ResponseRecord": "results",
+    "Scenario": "suite",
+    "ScenarioResult": "results",
+    "Step": "suite",
+    "StepResult": "results",
+    "StepStatus": "results",
+    "Suite": "suite",
+    "Suspect": "results",
+    "load_suite": "loader",
+    "load_suites": "loader",
+    "run_checks": "runner",
+    "run_checks_async": "runner",
+    "select_scenarios": "runner",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from baseline_guard.errors import ExpressionError
+
 TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 ENV_FIELDS = frozenset({"name", "routing_key", "base_url"})
 
@@ -30,10 +32,6 @@ _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Mod: operator.mod,
 }
 _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
-
-
-class ExpressionError(ValueError):
-    """An expression is malformed, names an unknown variable, or does arithmetic on a non-number."""
 
 
 @functools.lru_cache(maxsize=4096)

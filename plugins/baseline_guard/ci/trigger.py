@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from baseline_guard.errors import InvalidInput
+from baseline_guard.errors import InvalidInput, TriggerError
 from baseline_guard.strict_conf import check_conf, excerpt
 
 # Tasks whose return value is the result CI wants, per DAG.
@@ -40,10 +40,6 @@ RESULT_TASKS: dict[str, list[str]] = {
     "baseline_code_sync": ["reconcile"],
 }
 FINISHED = {"success", "failed"}
-
-
-class TriggerError(Exception):
-    """Could not trigger or follow the run; the message says why."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

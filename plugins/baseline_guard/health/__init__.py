@@ -3,11 +3,20 @@ read from it: availability against the target, time to detect and to recover, fl
 
 Plain Python, no Airflow: the business-check operator records through :class:`HistoryStore`, the
 UI page and the CLI (``python -m baseline_guard.health migrate``) read through it.
+
+Engine names are exported lazily: importing one light module of this package loads nothing else.
 """
 
 from __future__ import annotations
 
-from baseline_guard.health.records import CheckRecord, EnvironmentChange, ScenarioRecord, Trigger
-from baseline_guard.health.store import HistoryStore
+from baseline_guard._lazy import lazy_exports
 
-__all__ = ["CheckRecord", "EnvironmentChange", "HistoryStore", "ScenarioRecord", "Trigger"]
+_EXPORTS = {
+    "CheckRecord": "records",
+    "EnvironmentChange": "records",
+    "HistoryStore": "store",
+    "ScenarioRecord": "records",
+    "Trigger": "records",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 import httpx
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowException
 from pydantic import TypeAdapter
 
 from baseline_guard.environment_contract import (
@@ -36,27 +35,11 @@ from baseline_guard.environment_contract import (
     Service,
     TestConfig,
 )
-from baseline_guard.errors import InvalidInput, ProductionWriteRefused
+from baseline_guard.errors import EnvironmentApiError, InvalidInput, ProductionWriteRefused
 
 T = TypeVar("T")
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
-
-
-class EnvironmentApiError(AirflowException):
-    """The environment API answered with an error, or could not be reached.
-
-    :param call: what was asked, e.g. ``deploy baseline/quote#0``
-    :param status: HTTP status, or None when no answer came
-    :param detail: the server's explanation (or the transport error)
-    """
-
-    def __init__(self, call: str, status: int | None, detail: str) -> None:
-        self.call = call
-        self.status = status
-        self.detail = detail
-        where = f"HTTP {status}" if status is not None else "no answer"
-        super().__init__(f"environment API call '{call}' failed ({where}): {detail}")
 
 
 class EnvironmentHook(BaseHook):

@@ -7,16 +7,8 @@ never returned, never passed as a task argument.
 
 from __future__ import annotations
 
-import apprise
-from apprise import NotifyType
-
 from baseline_guard.environment_contract import Environment, EnvironmentKind
-from baseline_guard.errors import BaselineGuardError
-from baseline_guard.notifiers.admins import notify as notify_admins
-
-
-class NotificationFailed(BaselineGuardError):
-    """The owners' channel did not accept the message."""
+from baseline_guard.notifiers.channels import send, send_to_url
 
 
 def recipients(env: Environment) -> str:
@@ -28,13 +20,9 @@ def notify_environment(env: Environment, title: str, body: str, *, failure: bool
     """Send one message about ``env`` to :func:`recipients`; returns who was told."""
     who = recipients(env)
     if who == "admins":
-        notify_admins(title, body, failure=failure)
-        return who
-    sender = apprise.Apprise()
-    if not sender.add(env.owners_notify_url):
-        raise NotificationFailed(f"the owners' channel of {env.name} is not a URL Apprise understands")
-    if not sender.notify(
-        body=body, title=title, notify_type=NotifyType.FAILURE if failure else NotifyType.INFO
-    ):
-        raise NotificationFailed(f"the owners' channel of {env.name} refused the message")
+        send(title, body, failure=failure)
+    else:
+        send_to_url(
+            env.owners_notify_url, title, body, failure=failure, label=f"the owners' channel of {env.name}"
+        )
     return who

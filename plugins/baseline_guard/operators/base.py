@@ -1,13 +1,24 @@
-"""The team base class: owns the environment API connection id and the lazily built hook."""
+"""Team base operators: one per outside system, each owning its connection id and a cached hook.
+
+The ``AwsBaseOperator[S3Hook]`` pattern: an operator inherits the bases of the systems it talks to
+(cooperative keyword-only ``__init__``), and finds its hook on ``self.env_api`` / ``self.store``.
+Hooks are imported when first used, so parsing a DAG loads no driver.
+"""
 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from baseline_guard.hooks.environment import EnvironmentHook
+
+if TYPE_CHECKING:
+    from baseline_guard.hooks.backup_store import BackupStoreHook
+    from baseline_guard.hooks.postgres import PgToolsHook
+
+BACKUPS_CONN_ID = "aws_backups"  # = hooks.backup_store.BACKUPS_CONN_ID, without importing boto at parse
 
 
 class EnvironmentApiOperator(BaseOperator):
@@ -31,3 +42,27 @@ class EnvironmentApiOperator(BaseOperator):
             map_index = getattr(ti, "map_index", -1)
             self.env_api.trace_id = f"{ti.dag_id}.{ti.run_id}.{ti.task_id}.{map_index}.{ti.try_number}"
         return self.env_api.trace_id
+
+
+class BackupStoreOperator(BaseOperator):
+    """Base for operators that read or write the backup store (S3).
+
+    :param aws_conn_id: Airflow connection of the backup store; its extra names the bucket
+    """
+
+    def __init__(self, *, aws_conn_id: str = BACKUPS_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.aws_conn_id = aws_conn_id
+
+    @cached_property
+    def store(self) -> BackupStoreHook:
+        from baseline_guard.hooks.backup_store import BackupStoreHook
+
+        return BackupStoreHook(aws_conn_id=self.aws_conn_id)
+
+
+def pg_tools(postgres_conn_id: str, pg_bin_dir: str | None = None) -> PgToolsHook:
+    """The :class:`PgToolsHook` of a server (operators often handle several, one per mapped database)."""
+    from baseline_guard.hooks.postgres import PgToolsHook
+
+    return PgToolsHook(postgres_conn_id=postgres_conn_id, pg_bin_dir=pg_bin_dir)

@@ -11,13 +11,13 @@ from typing import Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.sdk import BaseHook, BaseOperatorLink
-from airflow.sdk.exceptions import AirflowException
 from airflow.sdk.execution_time.xcom import XCom
 
 from baseline_guard.checks import CheckRun, load_suites, reports, run_checks
 from baseline_guard.checks.html_report import to_html
 from baseline_guard.checks.runner import DEFAULT_CONCURRENCY
 from baseline_guard.environment_contract import Environment, EnvironmentKind
+from baseline_guard.errors import BusinessChecksFailed
 from baseline_guard.health.dburl import dsn
 from baseline_guard.health.recorder import record_check
 from baseline_guard.health.store import HistoryStore
@@ -26,10 +26,6 @@ from baseline_guard.operators.base import EnvironmentApiOperator
 
 DEFAULT_SUITES = Path(__file__).resolve().parents[3] / "include" / "scenarios"
 REPORT_URL_TTL_S = 7 * 24 * 3600
-
-
-class BusinessChecksFailed(AirflowException):
-    """At least one scenario failed; the message names scenario, module and interface."""
 
 
 class BusinessCheckReportLink(BaseOperatorLink):

@@ -136,7 +136,7 @@ class FindUnmatchedConfigChangesOperator(EnvironmentApiOperator):
         self.decision_timeout_minutes = decision_timeout_minutes
 
     def execute(self, context: Any) -> list[dict[str, str]]:
-        from baseline_guard.notifiers.admins import ONCALL_CONN_ID, notify
+        from baseline_guard.notifiers.channels import ONCALL_CONN_ID, send
 
         self.bind_trace_id(context)
         now = datetime.fromisoformat(self.as_of) if self.as_of else datetime.now(UTC)
@@ -156,7 +156,7 @@ class FindUnmatchedConfigChangesOperator(EnvironmentApiOperator):
         records.update(updates)
         self.log.info("production config changes", checked=len(digests), need_a_person=len(needs_person))
         if needs_person:
-            notify(
+            send(
                 f"Baseline Guard: production config changed without a test config ({len(needs_person)})",
                 "\n".join(f"• {c['service']} changed at {c['changed_at']}" for c in needs_person)
                 + "\nDecide in Airflow: DAG baseline_config_sync, task 'decide' (Required actions).",

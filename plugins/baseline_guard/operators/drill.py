@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-from baseline_guard.backup.errors import PermanentBackupError
 from baseline_guard.backup.manifest import Phase, list_backups
 from baseline_guard.backup.restore import refuse_production, restore_id_for
 from baseline_guard.environment_contract import EnvironmentKind
+from baseline_guard.errors import RestoreDrillFailed
 from baseline_guard.hooks.environment import EnvironmentHook
 from baseline_guard.operators.backup import (
     BackupBaseOperator,
@@ -30,10 +30,6 @@ from baseline_guard.protection.drill_records import (
     summary,
     update_stale_flag,
 )
-
-
-class RestoreDrillFailed(PermanentBackupError):
-    """A drill's backup could not be restored and verified; the message names each database and why."""
 
 
 class _DrillBaseOperator(BackupBaseOperator):

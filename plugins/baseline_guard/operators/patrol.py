@@ -19,7 +19,7 @@ from baseline_guard.environment_contract import (
     OperationState,
 )
 from baseline_guard.hooks.environment import EnvironmentApiError
-from baseline_guard.notifiers.admins import notify
+from baseline_guard.notifiers.channels import send
 from baseline_guard.operators.base import EnvironmentApiOperator
 from baseline_guard.patrol_incidents import environment_of, instance_key, messages, next_incidents
 
@@ -124,7 +124,7 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
         )
         store.save(incidents)
         for title, body, failure in messages(told):
-            notify(title, body, failure=failure)
+            send(title, body, failure=failure)
         self.log.info(
             "patrol done", healed=len(healed), down=len(down_now), new=len(told.down),
             recovered=len(told.recovered), vanished=vanished,

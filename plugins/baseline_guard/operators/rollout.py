@@ -10,15 +10,8 @@ import httpx
 from airflow.sdk.exceptions import AirflowException
 
 from baseline_guard.environment_contract import Health, Instance, OperationState, Service
+from baseline_guard.errors import RolloutFailed, RolloutStuck
 from baseline_guard.operators.base import EnvironmentApiOperator
-
-
-class RolloutFailed(AirflowException):
-    """An instance failed its rollout; it was rolled back and put back into rotation."""
-
-
-class RolloutStuck(AirflowException):
-    """An instance could not be rolled back: it is left OUT of rotation and needs a person."""
 
 
 class DualInstanceRolloutOperator(EnvironmentApiOperator):

@@ -1,28 +1,24 @@
 """Schema sync engine: diff a production schema against a baseline, classify, apply the safe part.
 
 No Airflow import: :mod:`baseline_guard.operators.schema_sync` wraps it for DAGs.
+
+Engine names are exported lazily: importing one light module of this package loads nothing else.
 """
 
 from __future__ import annotations
 
-from baseline_guard.schema.apply import apply_converging, apply_statements
-from baseline_guard.schema.classify import classify
-from baseline_guard.schema.errors import DatabaseUnreachable, SchemaApplyFailed, SchemaSyncError
-from baseline_guard.schema.models import ClassifiedStatement, SchemaDiff, SyncResult
-from baseline_guard.schema.snapshot import Residual
-from baseline_guard.schema.sync import diff_schemas, sync_schema
+from baseline_guard._lazy import lazy_exports
 
-__all__ = [
-    "ClassifiedStatement",
-    "DatabaseUnreachable",
-    "Residual",
-    "SchemaApplyFailed",
-    "SchemaDiff",
-    "SchemaSyncError",
-    "SyncResult",
-    "apply_converging",
-    "apply_statements",
-    "classify",
-    "diff_schemas",
-    "sync_schema",
-]
+_EXPORTS = {
+    "ClassifiedStatement": "models",
+    "Residual": "snapshot",
+    "SchemaDiff": "models",
+    "SyncResult": "models",
+    "apply_converging": "apply",
+    "apply_statements": "apply",
+    "classify": "classify",
+    "diff_schemas": "sync",
+    "sync_schema": "sync",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 
 import psycopg2
 
-from baseline_guard.errors import InvalidInput
+from baseline_guard.errors import DatabaseUnreachable, InvalidInput, SchemaApplyFailed
 from baseline_guard.schema import footprint as fp
 from baseline_guard.schema.connect import APPLICATION_NAME, CONNECT_TIMEOUT_S, Database
-from baseline_guard.schema.errors import DatabaseUnreachable, SchemaApplyFailed
 
 DEFAULT_LOCK_TIMEOUT_MS = 5_000
 DEFAULT_STATEMENT_TIMEOUT_MS = 300_000

@@ -11,8 +11,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import NullPool
 
-from baseline_guard.errors import InvalidInput
-from baseline_guard.schema.errors import DatabaseUnreachable
+from baseline_guard.errors import DatabaseUnreachable, InvalidInput
 
 APPLICATION_NAME = "baseline_guard_schema_sync"
 CONNECT_TIMEOUT_S = 10

@@ -15,8 +15,7 @@ from schemainspect import get_inspector
 from schemainspect.pg.obj import PROPS
 from sqlalchemy.engine import Connection
 
-from baseline_guard.errors import InvalidInput
-from baseline_guard.schema.errors import SchemaSyncError
+from baseline_guard.errors import InvalidInput, SchemaSyncError
 from baseline_guard.schema.footprint import Key, relation
 
 _DERIVED_FOREIGN_KEYS = sa.text(

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from baseline_guard.backup.pgtools import PgConnectionInfo, client_env, tool_path
+from baseline_guard.errors import SchemaSyncError
 from baseline_guard.schema.connect import Database
-from baseline_guard.schema.errors import SchemaSyncError
 
 PG_BIN_DIR_ENV = "BASELINE_GUARD_PG_BIN_DIR"
 DUMP_TIMEOUT_S = 600

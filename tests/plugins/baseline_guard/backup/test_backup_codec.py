@@ -12,10 +12,9 @@ import pytest
 import zstandard
 from baseline_guard.backup import ExpectedDump, backup_database, restore_database
 from baseline_guard.backup.codec import CorruptDump, decompressing_reader, zstd_chunks
-from baseline_guard.backup.errors import ChecksumMismatch, PgToolFailed
 from baseline_guard.backup.manifest import load_record, record_key
 from baseline_guard.backup.s3io import MIB
-from baseline_guard.errors import InvalidInput
+from baseline_guard.errors import ChecksumMismatch, InvalidInput, PgToolFailed
 from local_stack.postgres import PG_BIN_DIR
 
 KEY = "backups/env-a/20250101T000000Z-pre_test-00000000/app.dump"

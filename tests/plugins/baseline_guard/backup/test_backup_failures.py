@@ -6,9 +6,8 @@ import hashlib
 
 import pytest
 from baseline_guard.backup import backup_database
-from baseline_guard.backup.errors import BackupExists, ChecksumMismatch, PgToolFailed, ToolVersionError
 from baseline_guard.backup.s3io import MIB
-from baseline_guard.errors import InvalidInput
+from baseline_guard.errors import BackupExists, ChecksumMismatch, InvalidInput, PgToolFailed, ToolVersionError
 from botocore.exceptions import BotoCoreError, ClientError
 from local_stack.postgres import PG_BIN_DIR
 

@@ -6,8 +6,12 @@ import hashlib
 
 import pytest
 from baseline_guard.backup import ExpectedDump, ServerSideEncryption, backup_database, restore_database
-from baseline_guard.backup.errors import ChecksumMismatch, PgToolFailed, RestoreVerificationFailed
-from baseline_guard.errors import ProductionWriteRefused
+from baseline_guard.errors import (
+    ChecksumMismatch,
+    PgToolFailed,
+    ProductionWriteRefused,
+    RestoreVerificationFailed,
+)
 from local_stack.postgres import PG_BIN_DIR
 
 

@@ -15,9 +15,8 @@ from baseline_guard.backup import (
     manifest_key,
     resolve_backup_id,
 )
-from baseline_guard.backup.errors import BackupError, BackupExists, BackupNotFound
 from baseline_guard.backup.manifest import Manifest, parse_backup_id, write_manifest
-from baseline_guard.errors import InvalidInput
+from baseline_guard.errors import BackupError, BackupExists, BackupNotFound, InvalidInput
 from local_stack.postgres import PG_BIN_DIR
 
 RUN_AT = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)

@@ -11,13 +11,19 @@ from pathlib import Path
 import psycopg2
 import pytest
 from baseline_guard.backup import ExpectedDump, backup_database, restore_database
-from baseline_guard.backup.errors import ChecksumMismatch, PgToolFailed, RestoreAborted, TargetNotIdentified
 from baseline_guard.backup.identity import DatabaseIdentity, identify
 from baseline_guard.backup.names import conninfo_value, dbname_target
 from baseline_guard.backup.pgtools import PgConnectionInfo
 from baseline_guard.backup.restore import prepare_restore
 from baseline_guard.backup.swap import copy_name, old_name, swap_restored
-from baseline_guard.errors import InvalidInput, ProductionWriteRefused
+from baseline_guard.errors import (
+    ChecksumMismatch,
+    InvalidInput,
+    PgToolFailed,
+    ProductionWriteRefused,
+    RestoreAborted,
+    TargetNotIdentified,
+)
 from local_stack.postgres import PG_BIN_DIR
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -383,7 +389,7 @@ def test_a_session_the_swap_cannot_end_names_the_busy_database_and_keeps_the_old
 ):
     """A restoring role without superuser cannot end a superuser's session: the wait is bounded."""
     from baseline_guard.backup import ledger
-    from baseline_guard.backup.errors import DatabaseBusy
+    from baseline_guard.errors import DatabaseBusy
 
     record = _backup(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
     role = f"restorer_{record.sha256[:8]}"

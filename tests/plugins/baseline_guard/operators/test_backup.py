@@ -9,9 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 from baseline_guard.backup import dump_key, list_backups, make_backup_id, manifest_key
-from baseline_guard.backup.errors import ChecksumMismatch, RestoreAborted
 from baseline_guard.dag_defaults import NO_RETRY_FOR
-from baseline_guard.errors import InvalidInput, ProductionWriteRefused
+from baseline_guard.errors import ChecksumMismatch, InvalidInput, ProductionWriteRefused, RestoreAborted
 from baseline_guard.operators.backup import (
     BackupRetentionOperator,
     PgDumpToS3Operator,
