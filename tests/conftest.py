@@ -19,6 +19,14 @@ from reference_env.launcher import ReferenceEnvironment
 os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}")
 Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
 
+# In-process Airflow (DagBag, ``dag.test()``) gets a throw-away home and metadata database of its
+# own, set before anything imports Airflow. The local stack's Airflow sets its own.
+_AIRFLOW_TEST_HOME = Path(tempfile.mkdtemp(prefix="bg-test-airflow-"))
+os.environ.setdefault("AIRFLOW_HOME", str(_AIRFLOW_TEST_HOME))
+os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_AIRFLOW_TEST_HOME}/airflow.db")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parents[1] / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[LocalPostgres]:
