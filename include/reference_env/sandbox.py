@@ -41,9 +41,9 @@ from baseline_guard.environment_contract import (
     TestConfig,
 )
 
-from reference_env import supervisor
+from reference_env import processes
 from reference_env.lightweight import LightweightInstance
-from reference_env.state import StateError, StateStore
+from reference_env.state import StateError, StateFile
 from reference_env.topology import BASELINE, PRODUCTION, Topology
 
 log = logging.getLogger("reference_env.sandbox")
@@ -203,7 +203,7 @@ class Sandbox:
         spawn_timeout_s: float = 10.0,
         lightweight: bool = False,
     ) -> None:
-        self.store = StateStore(state_dir)
+        self.store = StateFile(state_dir)
         self.logs_dir = Path(state_dir) / "logs"
         self.topology = topology
         self.gateway_url = gateway_url.rstrip("/")
@@ -241,7 +241,7 @@ class Sandbox:
             *(self._start_instance(inst) for inst in everything), return_exceptions=True
         )
         for result in results:  # a failed instance shows as failed; anything else is a bug
-            if isinstance(result, BaseException) and not isinstance(result, supervisor.SpawnError):
+            if isinstance(result, BaseException) and not isinstance(result, processes.SpawnError):
                 raise result
         self.ready = True
 
@@ -321,9 +321,9 @@ class Sandbox:
 
     # --- processes ---------------------------------------------------------------------------
 
-    def _spec(self, inst: InstanceRuntime, *, fail_start: bool = False) -> supervisor.ProcessSpec:
+    def _spec(self, inst: InstanceRuntime, *, fail_start: bool = False) -> processes.ProcessSpec:
         entry = self.catalog[(inst.service, inst.version)]
-        return supervisor.ProcessSpec(
+        return processes.ProcessSpec(
             service=inst.service,
             environment=inst.environment,
             instance=inst.index,
@@ -345,18 +345,18 @@ class Sandbox:
                 process: subprocess.Popen[bytes] | LightweightInstance = LightweightInstance(spec)
                 port = await process.start()
             else:
-                process = supervisor.launch(spec, self._signing_key)
+                process = processes.launch(spec, self._signing_key)
                 port = await asyncio.to_thread(
-                    supervisor.wait_for_port, process, spec.log_path, self.spawn_timeout_s
+                    processes.wait_for_port, process, spec.log_path, self.spawn_timeout_s
                 )
-        except (supervisor.SpawnError, OSError) as exc:
+        except (processes.SpawnError, OSError) as exc:
             inst.state = InstanceState.FAILED
             log.error("instance %s failed to start version %s: %s", inst.label, inst.version, exc)
-            raise supervisor.SpawnError(
+            raise processes.SpawnError(
                 f"instance {inst.label} did not start version {inst.version}: {exc}"
             ) from exc
         if inst.environment not in self.environments:  # deleted while starting
-            await asyncio.to_thread(supervisor.stop, process)
+            await asyncio.to_thread(processes.stop, process)
             inst.state = InstanceState.STOPPED
             return f"instance {inst.label} stopped: its environment was deleted"
         inst.process, inst.port, inst.state = process, port, InstanceState.RUNNING
@@ -367,7 +367,7 @@ class Sandbox:
         process, inst.process, inst.port = inst.process, None, None
         inst.state = InstanceState.STOPPED
         if process is not None:
-            await asyncio.to_thread(supervisor.stop, process)
+            await asyncio.to_thread(processes.stop, process)
             log.info("instance %s stopped (pid %d)", inst.label, process.pid)
 
     # --- lookups -----------------------------------------------------------------------------
@@ -473,7 +473,7 @@ class Sandbox:
             *(self._start_instance(inst) for inst in runtime.instances()), return_exceptions=True
         )
         for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, supervisor.SpawnError):
+            if isinstance(result, BaseException) and not isinstance(result, processes.SpawnError):
                 raise result
         return self.environment(request.name)
 
@@ -641,7 +641,7 @@ class Sandbox:
             self._save()
             op.message = await self._start_instance(inst, fail_start=fail_start)
             op.state = OperationState.SUCCEEDED
-        except supervisor.SpawnError as exc:
+        except processes.SpawnError as exc:
             op.state, op.message = OperationState.FAILED, str(exc)
         except Exception as exc:  # the operation must end either way
             log.exception("operation %s crashed", op.id)

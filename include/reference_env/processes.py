@@ -1,4 +1,4 @@
-"""Start and stop sandbox service processes (blocking helpers; the sandbox runs them in worker threads)."""
+"""Start and stop one service instance process (blocking helpers; the supervisor runs them in worker threads)."""
 
 from __future__ import annotations
 
