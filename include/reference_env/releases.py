@@ -8,7 +8,15 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from baseline_guard.environment_contract import ConfigDigest, Release, ReleaseCreate, TestConfig
+from baseline_guard.environment_contract import (
+    ConfigDigest,
+    Health,
+    Instance,
+    InstanceState,
+    Release,
+    ReleaseCreate,
+    TestConfig,
+)
 
 from reference_env.errors import NotFound
 from reference_env.runtime import as_utc
@@ -67,12 +75,22 @@ class ReleaseRecords:
             if (service is None or r.service == service) and (until is None or r.released_at <= as_utc(until))
         ]
 
-    def production_versions(self, service: str) -> tuple[str, str | None]:
-        """The version production runs (its latest release) and the one before it."""
+    def production_instances(self, service: str, count: int) -> list[Instance]:
+        """Production's instances (a record, no processes): at the latest release's version, healthy."""
         history = self.history(service)
         version = history[-1].version if history else "0.0.0"
         previous = next((r.version for r in reversed(history) if r.version != version), None)
-        return version, previous
+        return [
+            Instance(
+                index=i,
+                version=version,
+                previous_version=previous,
+                state=InstanceState.RUNNING,
+                health=Health.HEALTHY,
+                in_rotation=True,
+            )
+            for i in range(1, count + 1)
+        ]
 
     def record(self, request: ReleaseCreate, released_at: datetime) -> Release:
         """Record a checked release: its test config under a fresh ref, production's new config digest."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from baseline_guard.environment_contract import EnvironmentKind, InstanceState
+from baseline_guard.environment_contract import AppliedTestConfig, EnvironmentKind, InstanceState
 
 from reference_env.lightweight import LightweightInstance
 
@@ -105,6 +105,16 @@ class EnvironmentRuntime:
                 ]
                 for svc, version in versions.items()
             },
+        )
+
+    def applied_test_config(self, service: str) -> AppliedTestConfig:
+        applied = self.applied_configs.get(service) or {}
+        return AppliedTestConfig(
+            environment=self.name,
+            service=service,
+            ref=applied.get("ref"),
+            values=applied.get("values", {}),
+            applied_at=applied.get("applied_at"),
         )
 
     def instances(self) -> list[InstanceRuntime]:

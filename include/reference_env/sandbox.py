@@ -24,7 +24,6 @@ from baseline_guard.environment_contract import (
     Health,
     HealthReport,
     Instance,
-    InstanceState,
     Operation,
     ProjectEnvironmentCreate,
     Release,
@@ -126,18 +125,7 @@ class Sandbox:
     # --- services and instances --------------------------------------------------------------
 
     def _production_instances(self, service: str) -> list[Instance]:
-        version, previous = self.store.releases.production_versions(service)
-        return [
-            Instance(
-                index=i,
-                version=version,
-                previous_version=previous,
-                state=InstanceState.RUNNING,
-                health=Health.HEALTHY,
-                in_rotation=True,
-            )
-            for i in range(1, self.topology.instances[PRODUCTION] + 1)
-        ]
+        return self.store.releases.production_instances(service, self.topology.instances[PRODUCTION])
 
     async def service(self, env: str, service: str) -> Service:
         self.store.check_env_service(env, service)

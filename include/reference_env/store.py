@@ -223,14 +223,7 @@ class Store:
         self.check_env_service(env, service)
         if env == PRODUCTION:
             return AppliedTestConfig(environment=env, service=service, ref=None, values={})
-        applied = self.environments[env].applied_configs.get(service) or {}
-        return AppliedTestConfig(
-            environment=env,
-            service=service,
-            ref=applied.get("ref"),
-            values=applied.get("values", {}),
-            applied_at=applied.get("applied_at"),
-        )
+        return self.environments[env].applied_test_config(service)
 
     def apply_test_config(
         self, env: str, service: str, ref: str, values: dict[str, str]
