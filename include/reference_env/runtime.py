@@ -47,10 +47,6 @@ class InstanceRuntime:
     def url(self) -> str | None:
         return f"http://127.0.0.1:{self.port}" if self.port is not None else None
 
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
     def refresh(self) -> None:
         """Notice a process that exited on its own (killed, crashed): state failed, no address."""
         if self.process is not None and self.process.poll() is not None:
