@@ -39,7 +39,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from reference_env.sandbox import Sandbox, SandboxError
+from reference_env.errors import SandboxError
+from reference_env.sandbox import Sandbox
 
 access_log = logging.getLogger("reference_env.access")
 
@@ -287,10 +288,7 @@ def create_app(sandbox: Sandbox, token: str) -> FastAPI:
         summary="Every deploy/restart operation since the server started, oldest first",
     )  # fmt: skip
     async def list_operations(kind: str | None = None) -> list[Operation]:
-        return sorted(
-            (op for op in sandbox.operations.values() if kind is None or op.kind == kind),
-            key=lambda op: op.started_at,
-        )
+        return sandbox.list_operations(kind)
 
     app.include_router(open_v1)
     app.include_router(v1)

@@ -20,7 +20,7 @@ import signal
 import threading
 import time
 
-from reference_env.supervisor import ProcessSpec, SpawnError
+from reference_env.processes import ProcessSpec, SpawnError
 
 
 class LightweightInstance:

@@ -1,4 +1,4 @@
-"""Process helpers shared by the launcher and the sandbox supervisor (Linux prctl; best effort elsewhere)."""
+"""Process helpers shared by the launcher and ``processes`` (Linux prctl; best effort elsewhere)."""
 
 from __future__ import annotations
 

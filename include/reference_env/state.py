@@ -18,7 +18,7 @@ class StateError(RuntimeError):
     """The state file cannot be read; the message names the file and what is wrong."""
 
 
-class StateStore:
+class StateFile:
     """Reads and writes ``<state_dir>/state.json``; also owns the id-signing key (``sandbox.key``, mode 600)."""
 
     def __init__(self, state_dir: Path) -> None:
