@@ -3,6 +3,7 @@
 No Airflow import: :mod:`baseline_guard.operators.schema_sync` wraps it for DAGs.
 
 Engine names are exported lazily: importing one light module of this package loads nothing else.
+``classify`` is not among them: the submodule of that name would shadow it once imported.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ _EXPORTS = {
     "SyncResult": "models",
     "apply_converging": "apply",
     "apply_statements": "apply",
-    "classify": "classify",
     "diff_schemas": "sync",
     "sync_schema": "sync",
 }

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import psycopg2
 import pytest
-from baseline_guard.errors import InvalidInput, ProductionWriteRefused
-from baseline_guard.schema import (
+from baseline_guard.errors import (
     DatabaseUnreachable,
+    InvalidInput,
+    ProductionWriteRefused,
     SchemaApplyFailed,
     SchemaSyncError,
-    apply_statements,
-    diff_schemas,
-    sync_schema,
 )
+from baseline_guard.schema import apply_statements, diff_schemas, sync_schema
 from baseline_guard.schema.connect import Database
 from local_stack.ports import free_port
 from sqlalchemy import text

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from baseline_guard.schema import ClassifiedStatement, SchemaDiff, classify, diff_schemas
+from baseline_guard.schema import ClassifiedStatement, SchemaDiff, diff_schemas
+from baseline_guard.schema.classify import classify
 from baseline_guard.schema.connect import Database
 from baseline_guard.schema.diff import CatalogFacts
 
