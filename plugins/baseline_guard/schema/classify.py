@@ -185,6 +185,17 @@ class _Classifier:
     def _CreateTableAsStmt(self, stmt: ast.CreateTableAsStmt, schema: str) -> _Verdict:
         return _safe(f"creates materialized view {_qname(*fp.range_var(stmt.into.rel, schema))}")
 
+    def _RefreshMatViewStmt(self, stmt: ast.RefreshMatViewStmt, schema: str) -> _Verdict:
+        return _safe(
+            f"fills materialized view {_qname(*fp.range_var(stmt.relation, schema))} again from its query "
+            "(derived data: nothing stored is lost; costs the query's run)"
+        )
+
+    def _GrantStmt(self, stmt: ast.GrantStmt, schema: str) -> _Verdict:
+        if not stmt.is_grant:
+            return _held("revokes privileges: whoever used them is refused from now on")
+        return _safe("grants the baseline's own privileges on an object it re-creates (no data changes)")
+
     def _CreateEnumStmt(self, stmt: ast.CreateEnumStmt, schema: str) -> _Verdict:
         name = fp.qualified(fp.names(stmt.typeName), schema)
         if name in self.recreated_enums:

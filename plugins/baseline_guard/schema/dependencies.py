@@ -20,6 +20,7 @@ RECREATABLE = {
     ObjectType.OBJECT_MATVIEW: "materialized view",
     ObjectType.OBJECT_FUNCTION: "function",
     ObjectType.OBJECT_PROCEDURE: "procedure",
+    ObjectType.OBJECT_AGGREGATE: "aggregate",
     ObjectType.OBJECT_TRIGGER: "trigger",
     ObjectType.OBJECT_POLICY: "policy",
 }

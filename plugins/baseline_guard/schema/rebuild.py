@@ -1,0 +1,246 @@
+"""Drop and re-create the views that depend on an object the plan drops or re-creates.
+
+PostgreSQL refuses to drop a function, aggregate, type, domain or view that a view or a
+materialized view uses, and the diff library only plans the views it sees changing. For every
+object the plan drops (or re-creates under a new name, as an enum whose values were removed),
+the views and materialized views that depend on it in the baseline are found in ``pg_depend`` /
+``pg_rewrite`` (transitively), dropped deepest first in the statement of the change (so they
+are applied or held together with it), and re-created
+after the whole plan from production's own DDL: the view, its indexes and its comments, the
+baseline's own grants on it, and a refresh when the baseline's materialized view was populated.
+A dependent production no longer has is only dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from pglast import ast
+from pglast.enums import FunctionParameterMode, ObjectType
+from pglast.stream import RawStream
+from sqlalchemy.engine import Connection
+
+from baseline_guard.schema import footprint as fp
+from baseline_guard.schema.classify import OLD_ENUM_SUFFIX
+from baseline_guard.schema.complete import Sides, _parse, _qname
+from baseline_guard.schema.snapshot import ObjectKey
+
+# How the baseline's catalog resolves a dropped object's name, and the catalog its oid lives in.
+_RESOLVERS = {
+    ObjectType.OBJECT_FUNCTION: ("to_regprocedure", "pg_proc"),
+    ObjectType.OBJECT_AGGREGATE: ("to_regprocedure", "pg_proc"),
+    ObjectType.OBJECT_PROCEDURE: ("to_regprocedure", "pg_proc"),
+    ObjectType.OBJECT_ROUTINE: ("to_regprocedure", "pg_proc"),
+    ObjectType.OBJECT_TYPE: ("to_regtype", "pg_type"),
+    ObjectType.OBJECT_DOMAIN: ("to_regtype", "pg_type"),
+    ObjectType.OBJECT_VIEW: ("to_regclass", "pg_class"),
+    ObjectType.OBJECT_MATVIEW: ("to_regclass", "pg_class"),
+}
+
+_DEPENDENT_VIEWS = """
+WITH RECURSIVE changed AS (SELECT {resolver}(:ident)::oid AS oid),
+dependents(oid, depth) AS (
+    SELECT r.ev_class, 1 FROM changed JOIN pg_depend d ON d.refobjid = changed.oid
+    JOIN pg_rewrite r ON r.oid = d.objid
+    WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = '{catalog}'::regclass
+      AND r.ev_class <> changed.oid
+  UNION ALL
+    SELECT r.ev_class, dependents.depth + 1 FROM dependents
+    JOIN pg_depend d ON d.refobjid = dependents.oid AND d.refclassid = 'pg_class'::regclass
+    JOIN pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
+    WHERE r.ev_class <> dependents.oid AND dependents.depth < 100
+)
+SELECT n.nspname, c.relname, c.relkind = 'm', c.relispopulated, max(dependents.depth),
+    coalesce((SELECT array_agg(format('GRANT %s ON TABLE %I.%I TO %s%s', a.privilege_type, n.nspname,
+        c.relname, CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+        CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) ORDER BY 1)
+        FROM aclexplode(c.relacl) a WHERE a.grantee <> c.relowner), '{{}}')
+FROM dependents JOIN pg_class c ON c.oid = dependents.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('v', 'm') GROUP BY n.nspname, c.relname, c.relkind, c.relispopulated, c.relacl, c.relowner
+"""
+
+_INDEXES_OF = sa.text(
+    "SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+    "JOIN pg_class v ON v.oid = x.indrelid JOIN pg_namespace n ON n.oid = v.relnamespace "
+    "WHERE n.nspname = :s AND v.relname = :v"
+)
+
+
+@dataclass(frozen=True)
+class DependentView:
+    """A view or materialized view of the baseline that uses a changed object."""
+
+    schema: str
+    name: str
+    materialized: bool
+    populated: bool
+    depth: int
+    grants: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.schema, self.name)
+
+    @property
+    def kind(self) -> str:
+        return "MATERIALIZED VIEW" if self.materialized else "VIEW"
+
+
+def _identity(kind: ObjectType, obj: ast.Node, schema: str) -> str:
+    """The name the baseline's ``to_reg*`` functions resolve: ``"s"."f"(numeric)`` for a routine."""
+    name = _qname(*fp.qualified(fp.object_names(obj), schema))
+    if isinstance(obj, ast.ObjectWithArgs):
+        return f"{name}({', '.join(RawStream()(t) for t in obj.objargs or ())})"
+    return name
+
+
+def changed_objects(stmts: list[ast.Node], schema: str) -> list[tuple[ObjectType, str]]:
+    """(kind, baseline name) of each object the statement drops, or renames away to re-create it."""
+    found = []
+    for stmt in stmts:
+        if isinstance(stmt, ast.DropStmt) and stmt.removeType in _RESOLVERS:
+            found += [(stmt.removeType, _identity(stmt.removeType, o, schema)) for o in stmt.objects or ()]
+        elif (
+            isinstance(stmt, ast.RenameStmt)
+            and stmt.renameType == ObjectType.OBJECT_TYPE
+            and stmt.newname.endswith(OLD_ENUM_SUFFIX)
+        ):
+            found.append((ObjectType.OBJECT_TYPE, _identity(ObjectType.OBJECT_TYPE, stmt.object, schema)))
+    return found
+
+
+def dependent_views(conn: Connection, kind: ObjectType, ident: str) -> list[DependentView]:
+    resolver, catalog = _RESOLVERS[kind]
+    query = sa.text(_DEPENDENT_VIEWS.format(resolver=resolver, catalog=catalog))
+    return [DependentView(*row[:5], grants=tuple(row[5])) for row in conn.execute(query, {"ident": ident})]
+
+
+_FUNCTION_SHAPE = sa.text(
+    "SELECT pg_get_function_result(p), pg_get_function_arguments(p) FROM to_regprocedure(:sig) p "
+    "WHERE p IS NOT NULL"
+)
+_NOT_IDENTITY = (FunctionParameterMode.FUNC_PARAM_OUT, FunctionParameterMode.FUNC_PARAM_TABLE)
+
+
+def _signature(stmt: ast.CreateFunctionStmt, schema: str) -> str:
+    name = _qname(*fp.qualified(fp.names(stmt.funcname), schema))
+    args = [RawStream()(p.argType) for p in stmt.parameters or () if p.mode not in _NOT_IDENTITY]
+    return f"{name}({', '.join(args)})"
+
+
+def functions_replaced_by_drop(statements: list[str], sides: Sides) -> list[str]:
+    """``DROP FUNCTION`` before a ``CREATE OR REPLACE`` that PostgreSQL cannot do in place.
+
+    A function's result type, parameter names and defaults cannot be changed by replacing it;
+    the diff library writes ``CREATE OR REPLACE`` anyway. The drop then lets the views that use
+    the function be re-created around it (:func:`rebuild_dependent_views`).
+    """
+    out = []
+    for sql in statements:
+        stmts = _parse(sql)
+        if len(stmts) == 1 and isinstance(stmts[0], ast.CreateFunctionStmt) and stmts[0].replace:
+            sig = _signature(stmts[0], sides.default_schema)
+            before = sides.target.execute(_FUNCTION_SHAPE, {"sig": sig}).first()
+            after = sides.source.execute(_FUNCTION_SHAPE, {"sig": sig}).first()
+            if before is not None and after is not None and tuple(before) != tuple(after):
+                kind = "PROCEDURE" if stmts[0].is_procedure else "FUNCTION"
+                out.append(f"DROP {kind} {sig};")
+        out.append(sql)
+    return out
+
+
+def _about(stmt: ast.Node, views: set[tuple[str, str]], schema: str) -> bool:
+    """True when the statement creates, drops, indexes or comments on one of ``views``."""
+    if isinstance(stmt, ast.ViewStmt):
+        return fp.range_var(stmt.view, schema) in views
+    if isinstance(stmt, ast.CreateTableAsStmt):
+        return fp.range_var(stmt.into.rel, schema) in views
+    if isinstance(stmt, ast.IndexStmt):
+        return fp.range_var(stmt.relation, schema) in views
+    if isinstance(stmt, ast.DropStmt) and stmt.removeType in (
+        ObjectType.OBJECT_VIEW,
+        ObjectType.OBJECT_MATVIEW,
+    ):
+        return any(fp.qualified(fp.object_names(o), schema) in views for o in stmt.objects or ())
+    if isinstance(stmt, ast.CommentStmt) and stmt.objtype in (
+        ObjectType.OBJECT_VIEW,
+        ObjectType.OBJECT_MATVIEW,
+        ObjectType.OBJECT_COLUMN,
+    ):
+        parts = fp.names(stmt.object)
+        parts = parts[:-1] if stmt.objtype == ObjectType.OBJECT_COLUMN else parts
+        return len(parts) >= 1 and fp.qualified(parts, schema) in views
+    return False
+
+
+def _production_ddl(view: DependentView, sides: Sides) -> list[str]:
+    """Production's definition of ``view`` with its indexes and comments, or [] if production has none."""
+    source = sides.source_snapshot
+    ddl = source.get(ObjectKey(view.kind, view.schema, view.name))
+    if ddl is None:
+        return []
+    parts = [ddl]
+    for key, text in sorted(source.items()):
+        if key.kind in ("INDEX", "COMMENT") and key.schema == view.schema:
+            stmts = _parse(text)
+            if len(stmts) == 1 and _about(stmts[0], {view.key}, view.schema):
+                parts.append(text)
+    parts += [g + ";" for g in view.grants]
+    if view.materialized and view.populated:
+        parts.append(f"REFRESH MATERIALIZED VIEW {_qname(*view.key)};")
+    return parts
+
+
+def _dependents_in_plan(
+    statements: list[str], sides: Sides
+) -> tuple[dict[tuple[str, str], DependentView], int]:
+    """The baseline's views that use an object the plan changes, and the first statement changing one.
+
+    That statement is the first to change an object that is not itself one of those views (the
+    diff library drops some of them itself).
+    """
+    found: dict[tuple[str, str], DependentView] = {}
+    causes: dict[int, set[str]] = {}
+    for i, sql in enumerate(statements):
+        for kind, ident in changed_objects(_parse(sql), sides.default_schema):
+            for view in dependent_views(sides.target, kind, ident):
+                causes.setdefault(i, set()).add(ident)
+                known = found.get(view.key)
+                if known is None or known.depth < view.depth:
+                    found[view.key] = view
+    rebuilt = {_qname(*key) for key in found}
+    first = min((i for i, idents in causes.items() if idents - rebuilt), default=min(causes, default=0))
+    return found, first
+
+
+def rebuild_dependent_views(statements: list[str], sides: Sides) -> list[str]:
+    """Drop the views that use a changed object before the change, re-create them after the plan."""
+    statements = functions_replaced_by_drop(statements, sides)
+    views, first = _dependents_in_plan(statements, sides)
+    if not views:
+        return statements
+    indexes = {
+        (view.schema, name)
+        for view in views.values()
+        for (name,) in sides.target.execute(_INDEXES_OF, {"s": view.schema, "v": view.name})
+    }
+    deepest_first = sorted(views.values(), key=lambda v: (-v.depth, v.key))
+    out = []
+    drops = [f"DROP {v.kind} {_qname(*v.key)};" for v in deepest_first]
+    for i, sql in enumerate(statements):
+        replaced = any(_replaced(s, set(views), indexes, sides.default_schema) for s in _parse(sql))
+        if i == first:  # one statement with the change: applied, or held, together
+            out.append("\n".join(drops if replaced else [*drops, sql]))
+        elif not replaced:
+            out.append(sql)
+    return out + ["\n".join(ddl) for v in reversed(deepest_first) if (ddl := _production_ddl(v, sides))]
+
+
+def _replaced(
+    stmt: ast.Node, views: set[tuple[str, str]], indexes: set[tuple[str, str]], schema: str
+) -> bool:
+    """True for the plan's own steps on a rebuilt view (its drop, creation, indexes, comments)."""
+    if isinstance(stmt, ast.DropStmt) and stmt.removeType == ObjectType.OBJECT_INDEX:
+        return all(fp.qualified(fp.object_names(o), schema) in indexes for o in stmt.objects or ())
+    return _about(stmt, views, schema)
