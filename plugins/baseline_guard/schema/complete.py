@@ -370,6 +370,84 @@ def _alter_domain(domain: str, before: tuple, after: tuple) -> list[str]:
     return alters
 
 
+# --- column types of partitions -----------------------------------------------------------------
+
+_INHERITED_COLUMN_PARENT = sa.text(
+    "SELECT pn.nspname, p.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_class p ON p.oid = i.inhparent "
+    "JOIN pg_namespace pn ON pn.oid = p.relnamespace "
+    "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = :c AND NOT a.attislocal "
+    "WHERE c.relispartition AND n.nspname = :s AND c.relname = :t"
+)
+
+
+def _column_command(sql: str, schema: str) -> tuple[tuple[str, str], int, str] | None:
+    """(table, command, column) of a statement that is one ``ALTER TABLE .. ALTER COLUMN``, else None."""
+    stmts = _parse(sql)
+    if len(stmts) != 1 or not isinstance(stmts[0], ast.AlterTableStmt) or len(stmts[0].cmds or ()) != 1:
+        return None
+    cmd = stmts[0].cmds[0]
+    return (fp.range_var(stmts[0].relation, schema), cmd.subtype, cmd.name) if cmd.name else None
+
+
+def _detached(statements: list[str], schema: str) -> set[tuple[str, str]]:
+    """Partitions the plan detaches (they no longer follow their parent's column changes)."""
+    found = set()
+    for sql in statements:
+        for stmt in _parse(sql):
+            if isinstance(stmt, ast.AlterTableStmt):
+                found |= {
+                    fp.range_var(cmd.def_.name, schema)
+                    for cmd in stmt.cmds or ()
+                    if cmd.subtype == AlterTableType.AT_DetachPartition
+                }
+    return found
+
+
+def partition_column_types(statements: list[str], sides: Sides) -> list[str]:
+    """Change an inherited column's type on the partitioned parent only, never per partition.
+
+    PostgreSQL changes the partitions' column with the parent's and refuses to change it on a
+    partition alone. The partitions' own defaults, which the diff library drops before the type
+    change and sets after it, go into the parent's statement, so they are applied (or held) with it.
+    """
+    commands = [_column_command(sql, sides.default_schema) for sql in statements]
+    retyped = {
+        (*c[0], c[2]): i for i, c in enumerate(commands) if c and c[1] == AlterTableType.AT_AlterColumnType
+    }
+    detached = _detached(statements, sides.default_schema)
+    before: dict[int, list[str]] = {}
+    after: dict[int, list[str]] = {}
+    left_out = set()
+    for i, command in enumerate(commands):
+        if command is None or command[0] in detached:
+            continue
+        table, subtype, column = command
+        if subtype not in (AlterTableType.AT_AlterColumnType, AlterTableType.AT_ColumnDefault):
+            continue
+        anchor = None
+        parent = _parent_of_inherited(sides, *table, column)
+        while parent is not None and (*parent, column) in retyped:
+            anchor = retyped[(*parent, column)]
+            parent = _parent_of_inherited(sides, *parent, column)
+        if anchor is None:
+            continue
+        left_out.add(i)
+        if subtype == AlterTableType.AT_ColumnDefault:
+            (before if i < anchor else after).setdefault(anchor, []).append(statements[i])
+    return [
+        "\n".join([*before.get(i, []), sql, *after.get(i, [])])
+        for i, sql in enumerate(statements)
+        if i not in left_out
+    ]
+
+
+def _parent_of_inherited(sides: Sides, schema: str, table: str, column: str) -> tuple[str, str] | None:
+    """The partitioned parent of ``table`` in the baseline when ``column`` is inherited from it."""
+    row = sides.target.execute(_INHERITED_COLUMN_PARENT, {"s": schema, "t": table, "c": column}).first()
+    return (row[0], row[1]) if row else None
+
+
 # --- foreign keys around a dropped key, indexes of re-created materialized views --------------
 
 _FKS_ON_INDEX = sa.text(
@@ -377,7 +455,7 @@ _FKS_ON_INDEX = sa.text(
     "FROM pg_constraint fk JOIN pg_class ft ON ft.oid = fk.conrelid "
     "JOIN pg_namespace fn ON fn.oid = ft.relnamespace "
     "JOIN pg_class i ON i.oid = fk.conindid JOIN pg_namespace n ON n.oid = i.relnamespace "
-    "WHERE fk.contype = 'f' AND n.nspname = :s AND i.relname = :i ORDER BY 1, 2, 3"
+    "WHERE fk.contype = 'f' AND fk.conparentid = 0 AND n.nspname = :s AND i.relname = :i ORDER BY 1, 2, 3"
 )
 _CONSTRAINT_INDEX = sa.text(
     "SELECT i.relname FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
@@ -632,4 +710,5 @@ def complete(statements: list[str], sides: Sides) -> list[str]:
     plan = generation_expressions(plan, sides) + storage_parameters(sides) + forced_row_security(sides)
     index_drops, index_creates = changed_indexes(plan, sides)
     first, last = first + index_drops, index_creates + last
-    return first + plan + altered_sequences + last + not_null_names(sides, from_dump | partition_of)
+    plan = first + plan + altered_sequences + last + not_null_names(sides, from_dump | partition_of)
+    return partition_column_types(plan, sides)
