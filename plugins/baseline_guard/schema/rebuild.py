@@ -1,4 +1,4 @@
-"""Drop and re-create the views that depend on an object the plan drops or re-creates.
+"""Drop and re-create what depends on an object the plan drops or re-creates: views, defaults, checks.
 
 PostgreSQL refuses to drop a function, aggregate, type, domain or view that a view or a
 materialized view uses, and the diff library only plans the views it sees changing. For every
@@ -8,7 +8,8 @@ the views and materialized views that depend on it in the baseline are found in 
 are applied or held together with it), and re-created
 after the whole plan from production's own DDL: the view, its indexes and its comments, the
 baseline's own grants on it, and a refresh when the baseline's materialized view was populated.
-A dependent production no longer has is only dropped.
+A dependent production no longer has is only dropped. Column defaults and CHECK constraints that
+use a dropped function or aggregate are dropped with it and put back as production has them.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from pglast import ast
-from pglast.enums import FunctionParameterMode, ObjectType
+from pglast.enums import AlterTableType, FunctionParameterMode, ObjectType
 from pglast.stream import RawStream
 from sqlalchemy.engine import Connection
 
 from baseline_guard.schema import footprint as fp
 from baseline_guard.schema.classify import OLD_ENUM_SUFFIX
-from baseline_guard.schema.complete import Sides, _parse, _qname
+from baseline_guard.schema.complete import Sides, _constraint_def, _parse, _qname, _quote
 from baseline_guard.schema.snapshot import ObjectKey
 
 # How the baseline's catalog resolves a dropped object's name, and the catalog its oid lives in.
@@ -65,6 +66,66 @@ _INDEXES_OF = sa.text(
     "JOIN pg_class v ON v.oid = x.indrelid JOIN pg_namespace n ON n.oid = v.relnamespace "
     "WHERE n.nspname = :s AND v.relname = :v"
 )
+
+
+_ROUTINES = {ObjectType.OBJECT_FUNCTION, ObjectType.OBJECT_AGGREGATE, ObjectType.OBJECT_PROCEDURE}
+# Column defaults and CHECK constraints (each partitioned table's own, not its partitions' copies).
+_TABLE_DEPENDENTS = """
+WITH changed AS (SELECT {resolver}(:ident)::oid AS oid)
+SELECT 'default', n.nspname, c.relname, a.attname FROM changed
+    JOIN pg_depend d ON d.refobjid = changed.oid AND d.classid = 'pg_attrdef'::regclass
+    JOIN pg_attrdef ad ON ad.oid = d.objid JOIN pg_class c ON c.oid = ad.adrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+    WHERE d.refclassid = '{catalog}'::regclass AND a.attgenerated = ''
+UNION
+SELECT 'constraint', n.nspname, c.relname, con.conname FROM changed
+    JOIN pg_depend d ON d.refobjid = changed.oid AND d.classid = 'pg_constraint'::regclass
+    JOIN pg_constraint con ON con.oid = d.objid JOIN pg_class c ON c.oid = con.conrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE d.refclassid = '{catalog}'::regclass AND con.contype = 'c' AND con.conislocal
+ORDER BY 1, 2, 3, 4
+"""
+_DEFAULT = sa.text(
+    "SELECT pg_get_expr(ad.adbin, ad.adrelid) FROM pg_attrdef ad JOIN pg_class c ON c.oid = ad.adrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = ad.adrelid "
+    "AND a.attnum = ad.adnum WHERE n.nspname = :s AND c.relname = :t AND a.attname = :c"
+)
+
+
+@dataclass(frozen=True)
+class TableDependent:
+    """A column default or CHECK constraint of the baseline that uses a changed routine."""
+
+    kind: str  # "default" or "constraint"
+    schema: str
+    table: str
+    name: str  # the column, or the constraint
+
+    def drop(self) -> str:
+        table = _qname(self.schema, self.table)
+        if self.kind == "default":
+            return f"ALTER TABLE {table} ALTER COLUMN {_quote(self.name)} DROP DEFAULT;"
+        return f"ALTER TABLE {table} DROP CONSTRAINT {_quote(self.name)};"
+
+    def production(self, source: Connection) -> str | None:
+        """Production's default or constraint, as the statement that puts it back; None if it has none."""
+        table = _qname(self.schema, self.table)
+        if self.kind == "default":
+            expr = source.execute(_DEFAULT, {"s": self.schema, "t": self.table, "c": self.name}).scalar()
+            return (
+                f"ALTER TABLE {table} ALTER COLUMN {_quote(self.name)} SET DEFAULT {expr};" if expr else None
+            )
+        definition = _constraint_def(source, (self.schema, self.table), self.name)
+        return f"ALTER TABLE {table} ADD CONSTRAINT {_quote(self.name)} {definition};" if definition else None
+
+
+def table_dependents(conn: Connection, kind: ObjectType, ident: str) -> list[TableDependent]:
+    if kind not in _ROUTINES:
+        return []  # the diff library re-casts the columns and defaults of a re-created type itself
+    resolver, catalog = _RESOLVERS[kind]
+    query = sa.text(_TABLE_DEPENDENTS.format(resolver=resolver, catalog=catalog))
+    return [TableDependent(*row) for row in conn.execute(query, {"ident": ident})]
 
 
 @dataclass(frozen=True)
@@ -134,13 +195,17 @@ def functions_replaced_by_drop(statements: list[str], sides: Sides) -> list[str]
 
     A function's result type, parameter names and defaults cannot be changed by replacing it;
     the diff library writes ``CREATE OR REPLACE`` anyway. The drop then lets the views that use
-    the function be re-created around it (:func:`rebuild_dependent_views`).
+    the function be re-created around it (:func:`rebuild_dependents`).
     """
+    dropped = {ident for sql in statements for _, ident in changed_objects(_parse(sql), sides.default_schema)}
     out = []
     for sql in statements:
         stmts = _parse(sql)
         if len(stmts) == 1 and isinstance(stmts[0], ast.CreateFunctionStmt) and stmts[0].replace:
             sig = _signature(stmts[0], sides.default_schema)
+            if sig in dropped:
+                out.append(sql)
+                continue
             before = sides.target.execute(_FUNCTION_SHAPE, {"sig": sig}).first()
             after = sides.source.execute(_FUNCTION_SHAPE, {"sig": sig}).first()
             if before is not None and after is not None and tuple(before) != tuple(after):
@@ -192,49 +257,80 @@ def _production_ddl(view: DependentView, sides: Sides) -> list[str]:
     return parts
 
 
-def _dependents_in_plan(
-    statements: list[str], sides: Sides
-) -> tuple[dict[tuple[str, str], DependentView], int]:
-    """The baseline's views that use an object the plan changes, and the first statement changing one.
+@dataclass
+class _Dependents:
+    """What uses the objects a plan changes, and the first statement that changes one."""
 
-    That statement is the first to change an object that is not itself one of those views (the
-    diff library drops some of them itself).
+    views: dict[tuple[str, str], DependentView]
+    tables: list[TableDependent]
+    first: int
+
+
+def _dependents_in_plan(statements: list[str], sides: Sides) -> _Dependents:
+    """The baseline's views, defaults and constraints that use an object the plan changes.
+
+    The first statement is the first to change an object that is not itself one of those views
+    (the diff library drops some of them itself).
     """
-    found: dict[tuple[str, str], DependentView] = {}
+    views: dict[tuple[str, str], DependentView] = {}
+    tables: dict[TableDependent, None] = {}
     causes: dict[int, set[str]] = {}
     for i, sql in enumerate(statements):
         for kind, ident in changed_objects(_parse(sql), sides.default_schema):
             for view in dependent_views(sides.target, kind, ident):
                 causes.setdefault(i, set()).add(ident)
-                known = found.get(view.key)
+                known = views.get(view.key)
                 if known is None or known.depth < view.depth:
-                    found[view.key] = view
-    rebuilt = {_qname(*key) for key in found}
+                    views[view.key] = view
+            for dependent in table_dependents(sides.target, kind, ident):
+                causes.setdefault(i, set()).add(ident)
+                tables[dependent] = None
+    rebuilt = {_qname(*key) for key in views}
     first = min((i for i, idents in causes.items() if idents - rebuilt), default=min(causes, default=0))
-    return found, first
+    return _Dependents(views, list(tables), first)
 
 
-def rebuild_dependent_views(statements: list[str], sides: Sides) -> list[str]:
-    """Drop the views that use a changed object before the change, re-create them after the plan."""
+def rebuild_dependents(statements: list[str], sides: Sides) -> list[str]:
+    """Drop what uses a changed object in the statement of the change, re-create it after the plan."""
     statements = functions_replaced_by_drop(statements, sides)
-    views, first = _dependents_in_plan(statements, sides)
-    if not views:
+    found = _dependents_in_plan(statements, sides)
+    if not found.views and not found.tables:
         return statements
+    views = found.views
     indexes = {
         (view.schema, name)
         for view in views.values()
         for (name,) in sides.target.execute(_INDEXES_OF, {"s": view.schema, "v": view.name})
     }
+    constraints = {(d.schema, d.table, d.name) for d in found.tables if d.kind == "constraint"}
     deepest_first = sorted(views.values(), key=lambda v: (-v.depth, v.key))
+    drops = [f"DROP {v.kind} {_qname(*v.key)};" for v in deepest_first] + [d.drop() for d in found.tables]
     out = []
-    drops = [f"DROP {v.kind} {_qname(*v.key)};" for v in deepest_first]
     for i, sql in enumerate(statements):
-        replaced = any(_replaced(s, set(views), indexes, sides.default_schema) for s in _parse(sql))
-        if i == first:  # one statement with the change: applied, or held, together
+        stmts = _parse(sql)
+        replaced = any(_replaced(s, set(views), indexes, sides.default_schema) for s in stmts) or any(
+            _constraint_step(s, constraints, sides.default_schema) for s in stmts
+        )
+        if i == found.first:  # one statement with the change: applied, or held, together
             out.append("\n".join(drops if replaced else [*drops, sql]))
         elif not replaced:
             out.append(sql)
-    return out + ["\n".join(ddl) for v in reversed(deepest_first) if (ddl := _production_ddl(v, sides))]
+    recreates = ["\n".join(ddl) for v in reversed(deepest_first) if (ddl := _production_ddl(v, sides))]
+    restored = [sql for d in found.tables if (sql := d.production(sides.source))]
+    return out + restored + recreates
+
+
+def _constraint_step(stmt: ast.Node, constraints: set[tuple[str, str, str]], schema: str) -> bool:
+    """True for the plan's own drop or addition of a constraint that is put back after the change."""
+    if not isinstance(stmt, ast.AlterTableStmt):
+        return False
+    table = fp.range_var(stmt.relation, schema)
+    names = [
+        cmd.name if cmd.subtype == AlterTableType.AT_DropConstraint else getattr(cmd.def_, "conname", None)
+        for cmd in stmt.cmds or ()
+        if cmd.subtype in (AlterTableType.AT_DropConstraint, AlterTableType.AT_AddConstraint)
+    ]
+    return bool(names) and all((*table, name) in constraints for name in names)
 
 
 def _replaced(

@@ -18,7 +18,7 @@ from baseline_guard.schema.complete import Sides, complete
 from baseline_guard.schema.connect import READ_LOCK_TIMEOUT_MS, Database
 from baseline_guard.schema.diff import CatalogFacts, check_schemas, plan_statements
 from baseline_guard.schema.models import ClassifiedStatement, SchemaDiff, SyncResult
-from baseline_guard.schema.rebuild import rebuild_dependent_views
+from baseline_guard.schema.rebuild import rebuild_dependents
 from baseline_guard.schema.snapshot import compare, snapshot
 
 PRODUCTION = "production"
@@ -65,7 +65,7 @@ def diff_schemas(
             target_snapshot=target_dump.result(),
             schemas=wanted,
         )
-        statements = rebuild_dependent_views(complete(plan.statements, sides), sides)
+        statements = rebuild_dependents(complete(plan.statements, sides), sides)
         facts = CatalogFacts(tgt)
         return SchemaDiff(
             classify(statements, facts, wanted[0], unchanged_views=plan.unchanged_views),

@@ -395,6 +395,44 @@ def test_enum_that_gained_a_value_used_by_a_partitioned_table_is_altered_in_plac
     )
 
 
+def test_column_default_on_a_function_whose_return_type_changed_is_dropped_and_put_back(dbs):
+    dbs.source(
+        "CREATE FUNCTION code() RETURNS bigint LANGUAGE sql AS 'SELECT 7::bigint';"
+        "CREATE TABLE t (id int, c bigint DEFAULT code());"
+    )
+    dbs.target(
+        "CREATE FUNCTION code() RETURNS int LANGUAGE sql AS 'SELECT 7';"
+        "CREATE TABLE t (id int, c bigint DEFAULT code()); INSERT INTO t (id) VALUES (1);"
+    )
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+
+    assert first.held == [], [(s.sql, s.reason) for s in first.held]
+    change = next(s.sql for s in first.applied if "drop function" in s.sql.lower()).splitlines()
+    assert change[0] == 'ALTER TABLE "public"."t" ALTER COLUMN "c" DROP DEFAULT;'
+    _converges_and_stays(dbs, first)
+    assert (
+        dbs.target("INSERT INTO t (id) VALUES (2); SELECT string_agg(c::text, ',') FROM t;").strip() == "7,7"
+    )
+
+
+def test_check_constraint_on_a_function_whose_parameter_changed_is_held_and_put_back_on_approval(dbs):
+    dbs.source(
+        "CREATE FUNCTION is_small(v int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT v < 100';"
+        "CREATE TABLE t (id int CONSTRAINT t_small CHECK (is_small(id)));"
+    )
+    dbs.target(
+        "CREATE FUNCTION is_small(x int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT x < 100';"
+        "CREATE TABLE t (id int CONSTRAINT t_small CHECK (is_small(id))); INSERT INTO t VALUES (1);"
+    )
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+
+    change = next(s for s in first.held if "drop function" in s.sql.lower())
+    assert 'DROP CONSTRAINT "t_small"' in change.sql and "rows it would reject" in change.reason
+    assert_converged(dbs, approve_all(dbs, first))
+    assert dbs.target("SELECT count(*) FROM t;").strip() == "1"
+    assert "violates check constraint" in _error(dbs, "INSERT INTO t VALUES (500);")
+
+
 def _error(dbs, sql: str) -> str:
     """PostgreSQL's error for ``sql`` on the target (which must fail)."""
     import psycopg2
