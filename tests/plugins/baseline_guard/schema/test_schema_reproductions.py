@@ -7,7 +7,7 @@ the rows put in before are still there and an insert after the sync works.
 
 from __future__ import annotations
 
-from baseline_guard.schema import SyncResult, diff_schemas, sync_schema
+from baseline_guard.schema import ClassifiedStatement, SyncResult, diff_schemas, sync_schema
 
 
 def one_line(sql: str) -> str:
@@ -356,14 +356,19 @@ _ORDERS = (
 )
 
 
-def test_enum_with_a_removed_value_is_re_cast_on_the_partitioned_parent_only(dbs):
-    dbs.source("CREATE TYPE st AS ENUM ('new', 'paid');" + _ORDERS)
+def _sync_orders(dbs, source_values: str, target_values: str) -> SyncResult:
+    """A partitioned table of enum ``st``: production's values, the baseline's, two rows in."""
+    dbs.source(f"CREATE TYPE st AS ENUM ({source_values});" + _ORDERS)
     dbs.target(
-        "CREATE TYPE st AS ENUM ('new', 'paid', 'gone');"
+        f"CREATE TYPE st AS ENUM ({target_values});"
         + _ORDERS
         + "INSERT INTO o VALUES (1, '2022-05-01', 'paid'), (2, '2023-05-01', 'new');"
     )
-    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    return sync_schema(dbs.source_dsn, dbs.target_dsn)
+
+
+def test_enum_with_a_removed_value_is_re_cast_on_the_partitioned_parent_only(dbs):
+    first = _sync_orders(dbs, "'new', 'paid'", "'new', 'paid', 'gone'")
 
     held = [one_line(s.sql) for s in first.held]
     assert any("rows holding a removed value" in s.reason for s in first.held)
@@ -377,38 +382,39 @@ def test_enum_with_a_removed_value_is_re_cast_on_the_partitioned_parent_only(dbs
 
 
 def test_enum_that_gained_a_value_used_by_a_partitioned_table_is_altered_in_place(dbs):
-    dbs.source("CREATE TYPE st AS ENUM ('new', 'paid', 'gone');" + _ORDERS)
-    dbs.target(
-        "CREATE TYPE st AS ENUM ('new', 'paid');"
-        + _ORDERS
-        + "INSERT INTO o VALUES (1, '2022-05-01', 'paid');"
-    )
-
-    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    first = _sync_orders(dbs, "'new', 'paid', 'gone'", "'new', 'paid'")
 
     assert [one_line(s.sql) for s in first.applied] == [
         "alter type \"public\".\"st\" add value 'gone' after 'paid';"
     ]
     _converges_and_stays(dbs, first)
     assert (
-        dbs.target("INSERT INTO o VALUES (2, '2023-05-01', 'gone'); SELECT count(*) FROM o;").strip() == "2"
+        dbs.target("INSERT INTO o VALUES (3, '2023-05-01', 'gone'); SELECT count(*) FROM o;").strip() == "3"
     )
+
+
+def _sync_table_on_changed_function(
+    dbs, source_function: str, target_function: str, table: str
+) -> SyncResult:
+    """Production has ``source_function``, the baseline ``target_function``; ``table`` uses it, one row in."""
+    dbs.source(source_function + table)
+    dbs.target(target_function + table + "INSERT INTO t (id) VALUES (1);")
+    return sync_schema(dbs.source_dsn, dbs.target_dsn)
+
+
+def _change(statements: list) -> ClassifiedStatement:
+    return next(s for s in statements if "drop function" in s.sql.lower())
 
 
 def test_column_default_on_a_function_whose_return_type_changed_is_dropped_and_put_back(dbs):
-    dbs.source(
-        "CREATE FUNCTION code() RETURNS bigint LANGUAGE sql AS 'SELECT 7::bigint';"
-        "CREATE TABLE t (id int, c bigint DEFAULT code());"
+    first = _sync_table_on_changed_function(
+        dbs,
+        "CREATE FUNCTION code() RETURNS bigint LANGUAGE sql AS 'SELECT 7::bigint';",
+        "CREATE FUNCTION code() RETURNS int LANGUAGE sql AS 'SELECT 7';",
+        "CREATE TABLE t (id int, c bigint DEFAULT code());",
     )
-    dbs.target(
-        "CREATE FUNCTION code() RETURNS int LANGUAGE sql AS 'SELECT 7';"
-        "CREATE TABLE t (id int, c bigint DEFAULT code()); INSERT INTO t (id) VALUES (1);"
-    )
-    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
-
     assert first.held == [], [(s.sql, s.reason) for s in first.held]
-    change = next(s.sql for s in first.applied if "drop function" in s.sql.lower()).splitlines()
-    assert change[0] == 'ALTER TABLE "public"."t" ALTER COLUMN "c" DROP DEFAULT;'
+    assert _change(first.applied).sql.startswith('ALTER TABLE "public"."t" ALTER COLUMN "c" DROP DEFAULT;')
     _converges_and_stays(dbs, first)
     assert (
         dbs.target("INSERT INTO t (id) VALUES (2); SELECT string_agg(c::text, ',') FROM t;").strip() == "7,7"
@@ -416,17 +422,13 @@ def test_column_default_on_a_function_whose_return_type_changed_is_dropped_and_p
 
 
 def test_check_constraint_on_a_function_whose_parameter_changed_is_held_and_put_back_on_approval(dbs):
-    dbs.source(
-        "CREATE FUNCTION is_small(v int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT v < 100';"
-        "CREATE TABLE t (id int CONSTRAINT t_small CHECK (is_small(id)));"
+    first = _sync_table_on_changed_function(
+        dbs,
+        "CREATE FUNCTION is_small(v int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT v < 100';",
+        "CREATE FUNCTION is_small(x int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT x < 100';",
+        "CREATE TABLE t (id int CONSTRAINT t_small CHECK (is_small(id)));",
     )
-    dbs.target(
-        "CREATE FUNCTION is_small(x int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT x < 100';"
-        "CREATE TABLE t (id int CONSTRAINT t_small CHECK (is_small(id))); INSERT INTO t VALUES (1);"
-    )
-    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
-
-    change = next(s for s in first.held if "drop function" in s.sql.lower())
+    change = _change(first.held)
     assert 'DROP CONSTRAINT "t_small"' in change.sql and "rows it would reject" in change.reason
     assert_converged(dbs, approve_all(dbs, first))
     assert dbs.target("SELECT count(*) FROM t;").strip() == "1"
