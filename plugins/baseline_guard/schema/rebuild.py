@@ -5,9 +5,9 @@ materialized view uses, and the diff library only plans the views it sees changi
 object the plan drops (or re-creates under a new name, as an enum whose values were removed),
 the views and materialized views that depend on it in the baseline are found in ``pg_depend`` /
 ``pg_rewrite`` (transitively), dropped deepest first in the statement of the change (so they
-are applied or held together with it), and re-created
-after the whole plan from production's own DDL: the view, its indexes and its comments, the
-baseline's own grants on it, and a refresh when the baseline's materialized view was populated.
+are applied or held together with it), and re-created after the whole plan from production's own
+DDL: the view, its indexes and its comments, the baseline's own grants on it, and a refresh when
+the baseline's materialized view was populated.
 A dependent production no longer has is only dropped. Column defaults and CHECK constraints that
 use a dropped function or aggregate are dropped with it and put back as production has them.
 """
@@ -55,7 +55,8 @@ dependents(oid, depth) AS (
 SELECT n.nspname, c.relname, c.relkind = 'm', c.relispopulated, max(dependents.depth),
     coalesce((SELECT array_agg(format('GRANT %s ON TABLE %I.%I TO %s%s', a.privilege_type, n.nspname,
         c.relname, CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
-        CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) ORDER BY 1)
+        CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+        ORDER BY a.grantee, a.privilege_type)
         FROM aclexplode(c.relacl) a WHERE a.grantee <> c.relowner), '{{}}')
 FROM dependents JOIN pg_class c ON c.oid = dependents.oid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('v', 'm') GROUP BY n.nspname, c.relname, c.relkind, c.relispopulated, c.relacl, c.relowner
