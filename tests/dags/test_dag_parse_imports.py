@@ -26,12 +26,8 @@ DRIVERS = ("psycopg2", "psycopg", "botocore", "boto3", "migra", "results", "appr
 PENDING = {
     "baseline_code_sync",
     "baseline_config_sync",
-    "baseline_schema_sync",
     "business_check",
     "project_environment_checks",
-    "restore_drill",
-    "test_data_backup",
-    "test_data_restore",
 }
 
 PROBE = """
