@@ -1,0 +1,71 @@
+"""Fixtures shared by the backup, restore and drill tests (operators and whole DAGs).
+
+``backup_store``: a fresh bucket behind the ``aws_backups`` connection (the bucket named in the
+connection's extra, as in production). ``baseline_databases``: the baseline's databases, as the
+reference environment API lists them, made real on the test server with rows and connections.
+Registered for every test by the root conftest (``pytest_plugins``).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from local_stack.postgres import PG_BIN_DIR, LocalPostgres
+from local_stack.s3 import LocalS3
+
+DRILL_ROWS = 250
+
+
+@dataclass(frozen=True)
+class BackupStore:
+    bucket: str
+    client: Any  # boto3 S3 client
+
+
+@pytest.fixture
+def backup_store(s3: LocalS3, monkeypatch: pytest.MonkeyPatch) -> BackupStore:
+    """A fresh bucket named by the ``aws_backups`` connection; the pg tools of the test server on PATH."""
+    bucket = f"bg-store-{secrets.token_hex(4)}"
+    client = s3.client()
+    client.create_bucket(Bucket=bucket)
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_BACKUPS", json.dumps(s3.airflow_connection(bucket=bucket)))
+    monkeypatch.setenv("BASELINE_GUARD_PG_BIN_DIR", str(PG_BIN_DIR))
+    return BackupStore(bucket, client)
+
+
+@pytest.fixture
+def baseline_databases(postgres: LocalPostgres, env_api: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The baseline's databases (``Database`` records of the environment API), each on the real server
+    holding ``drill_rows`` (250 rows), with its Airflow connection set."""
+    from baseline_guard.hooks.environment import EnvironmentHook
+
+    listed = EnvironmentHook().list_databases("baseline")
+    for db in listed:
+        if not postgres.psql(f"SELECT 1 FROM pg_database WHERE datname = '{db.name}'").strip():
+            postgres.create_database(db.name)
+        postgres.psql(
+            "DROP TABLE IF EXISTS drill_rows; "
+            f"CREATE TABLE drill_rows AS SELECT i, md5(i::text) AS v FROM generate_series(1, {DRILL_ROWS}) i;",
+            db.name,
+        )
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{db.conn_id.upper()}", json.dumps(postgres.airflow_connection(db.name))
+        )
+    return listed
+
+
+def admin_messages(env_api: Any) -> list[dict[str, Any]]:
+    """Every message the reference server's sink received on the admins' channel, oldest first."""
+    import httpx
+
+    answer = httpx.get(
+        f"http://127.0.0.1:{env_api.api_port}/v1/notifications",
+        params={"channel": "admins"},
+        headers={"Authorization": f"Bearer {env_api.token}"},
+    )
+    answer.raise_for_status()
+    return answer.json()
