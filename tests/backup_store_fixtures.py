@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -56,6 +57,51 @@ def baseline_databases(postgres: LocalPostgres, env_api: Any, monkeypatch: pytes
             f"AIRFLOW_CONN_{db.conn_id.upper()}", json.dumps(postgres.airflow_connection(db.name))
         )
     return listed
+
+
+def commit_test_backup(
+    store: BackupStore,
+    postgres: LocalPostgres,
+    databases: list[str],
+    *,
+    environment: str = "baseline",
+    phase: str = "pre_test",
+    at: datetime | None = None,
+) -> str:
+    """Back up ``databases`` of the test server as a committed backup of ``environment``; its id."""
+    from baseline_guard.backup import (
+        PgConnectionInfo,
+        backup_database,
+        commit_backup,
+        dump_key,
+        make_backup_id,
+    )
+
+    backup_id = make_backup_id(at or datetime.now(UTC), phase, secrets.token_hex(4))
+    for name in databases:
+        backup_database(
+            store.client,
+            source=PgConnectionInfo(postgres.host, postgres.port, postgres.user, name, postgres.password),
+            bucket=store.bucket,
+            key=dump_key(environment, backup_id, name),
+            compression="none",
+            pg_bin_dir=PG_BIN_DIR,
+        )
+    commit_backup(
+        store.client, store.bucket, environment=environment, backup_id=backup_id, databases=databases
+    )
+    return backup_id
+
+
+def corrupt_dump(store: BackupStore, environment: str, backup_id: str, database: str) -> str:
+    """Flip one byte near the end of a committed dump (same size, wrong checksum); its key."""
+    from baseline_guard.backup import load_manifest
+
+    key = load_manifest(store.client, store.bucket, environment, backup_id).database(database).key
+    data = bytearray(store.client.get_object(Bucket=store.bucket, Key=key)["Body"].read())
+    data[-200] ^= 0xFF
+    store.client.put_object(Bucket=store.bucket, Key=key, Body=bytes(data))
+    return key
 
 
 def admin_messages(env_api: Any) -> list[dict[str, Any]]:

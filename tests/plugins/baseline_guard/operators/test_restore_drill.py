@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import secrets
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from backup_store_fixtures import DRILL_ROWS, BackupStore, admin_messages
-from baseline_guard.backup import backup_database, commit_backup, dump_key, make_backup_id
-from baseline_guard.backup.manifest import load_manifest
+from backup_store_fixtures import DRILL_ROWS, BackupStore, admin_messages, commit_test_backup, corrupt_dump
 from baseline_guard.errors import InvalidInput, ProductionWriteRefused, RestoreDrillFailed
 from baseline_guard.operators.drill import (
     FlagStaleRestoreProofsOperator,
@@ -18,8 +15,7 @@ from baseline_guard.operators.drill import (
     RestoreDrillOperator,
 )
 from baseline_guard.protection.drill_records import drill_history
-from local_stack.postgres import PG_BIN_DIR, LocalPostgres
-from local_stack.s3 import LocalS3
+from local_stack.postgres import LocalPostgres
 
 TITLE = "not proven restorable"
 
@@ -27,24 +23,7 @@ TITLE = "not proven restorable"
 @pytest.fixture
 def baseline(backup_store: BackupStore, baseline_databases: list) -> dict:
     """The baseline's databases (as the environment API lists them) on the real server, and the backup store."""
-    return {"bucket": backup_store.bucket, "databases": [d.name for d in baseline_databases]}
-
-
-def _back_up(postgres: LocalPostgres, s3: LocalS3, bucket: str, databases: list[str], at: datetime) -> str:
-    backup_id = make_backup_id(at, "pre_test", secrets.token_hex(4))
-    for name in databases:
-        backup_database(
-            s3.client(), source=postgres_info(postgres, name), bucket=bucket,
-            key=dump_key("baseline", backup_id, name), compression="none", pg_bin_dir=PG_BIN_DIR,
-        )  # fmt: skip
-    commit_backup(s3.client(), bucket, environment="baseline", backup_id=backup_id, databases=databases)
-    return backup_id
-
-
-def postgres_info(postgres: LocalPostgres, name: str):
-    from baseline_guard.backup import PgConnectionInfo
-
-    return PgConnectionInfo(postgres.host, postgres.port, postgres.user, name, postgres.password)
+    return {"store": backup_store, "databases": [d.name for d in baseline_databases]}
 
 
 def _context(run_id: str, at: datetime) -> dict:
@@ -62,12 +41,12 @@ def _flag(at: datetime, run_id: str) -> dict:
 
 
 def test_the_daily_drill_proves_the_newest_pre_test_backup_and_a_stale_proof_is_told_once(
-    postgres: LocalPostgres, s3: LocalS3, baseline: dict, env_api: object
+    postgres: LocalPostgres, baseline: dict, env_api: object
 ) -> None:
-    bucket, databases = baseline["bucket"], baseline["databases"]
+    store, databases = baseline["store"], baseline["databases"]
     now = datetime.now(UTC)
-    _back_up(postgres, s3, bucket, databases, now - timedelta(days=2))
-    newest = _back_up(postgres, s3, bucket, databases, now - timedelta(hours=1))
+    commit_test_backup(store, postgres, databases, at=now - timedelta(days=2))
+    newest = commit_test_backup(store, postgres, databases, at=now - timedelta(hours=1))
     before = postgres.psql("SELECT datname FROM pg_database ORDER BY 1")
     assert PlanDrillsOperator(task_id="plan").execute(context={}) == ["baseline"]
     assert PlanDrillsOperator(task_id="plan", environments=["baseline"]).execute(context={}) == ["baseline"]
@@ -80,7 +59,7 @@ def test_the_daily_drill_proves_the_newest_pre_test_backup_and_a_stale_proof_is_
     assert drilled["passed"] and drilled["backup_id"] == newest
     assert {d["database"]: d["rows"] for d in drilled["databases"]} == {d: DRILL_ROWS for d in databases}
     assert postgres.psql("SELECT datname FROM pg_database ORDER BY 1") == before
-    assert drill_history(s3.client(), bucket, "baseline").last_proven.backup_id == newest
+    assert drill_history(store.client, store.bucket, "baseline").last_proven.backup_id == newest
     assert _flag(now, "scheduled__d1")["baseline"]["stale"] is False
 
     later = [_flag(now + timedelta(days=d), f"scheduled__d{d}") for d in (2, 3)]  # no drill since
@@ -90,14 +69,11 @@ def test_the_daily_drill_proves_the_newest_pre_test_backup_and_a_stale_proof_is_
 
 
 def test_a_corrupt_backup_fails_the_drill_and_is_recorded_as_failed(
-    postgres: LocalPostgres, s3: LocalS3, baseline: dict
+    postgres: LocalPostgres, baseline: dict
 ) -> None:
-    bucket, databases = baseline["bucket"], baseline["databases"]
-    backup_id = _back_up(postgres, s3, bucket, databases, datetime.now(UTC))
-    key = load_manifest(s3.client(), bucket, "baseline", backup_id).databases[0].key
-    data = bytearray(s3.client().get_object(Bucket=bucket, Key=key)["Body"].read())
-    data[-200] ^= 0xFF
-    s3.client().put_object(Bucket=bucket, Key=key, Body=bytes(data))
+    store, databases = baseline["store"], baseline["databases"]
+    backup_id = commit_test_backup(store, postgres, databases)
+    corrupt_dump(store, "baseline", backup_id, databases[0])
     before = postgres.psql("SELECT datname FROM pg_database ORDER BY 1")
 
     with pytest.raises(RestoreDrillFailed, match=databases[0]):
@@ -105,7 +81,7 @@ def test_a_corrupt_backup_fails_the_drill_and_is_recorded_as_failed(
             context=_context("scheduled__bad", datetime.now(UTC))
         )
 
-    history = drill_history(s3.client(), bucket, "baseline")
+    history = drill_history(store.client, store.bucket, "baseline")
     assert history.latest is not None and not history.latest.passed and history.last_proven is None
     assert postgres.psql("SELECT datname FROM pg_database ORDER BY 1") == before
     with pytest.raises(RestoreDrillFailed, match="newest restore drill failed for: baseline"):
