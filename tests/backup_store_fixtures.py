@@ -40,16 +40,15 @@ def backup_store(s3: LocalS3, monkeypatch: pytest.MonkeyPatch) -> BackupStore:
 
 @pytest.fixture
 def baseline_databases(postgres: LocalPostgres, env_api: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """The baseline's databases (``Database`` records of the environment API), each on the real server
-    holding ``drill_rows`` (250 rows), with its Airflow connection set."""
+    """The baseline's databases (``Database`` records of the environment API), each made afresh on the
+    real server holding only ``drill_rows`` (250 rows), with its Airflow connection set."""
     from baseline_guard.hooks.environment import EnvironmentHook
 
     listed = EnvironmentHook().list_databases("baseline")
-    for db in listed:
-        if not postgres.psql(f"SELECT 1 FROM pg_database WHERE datname = '{db.name}'").strip():
-            postgres.create_database(db.name)
+    for db in listed:  # made afresh: other tests (the schema sync's) leave other tables behind
+        postgres.psql(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE);')
+        postgres.create_database(db.name)
         postgres.psql(
-            "DROP TABLE IF EXISTS drill_rows; "
             f"CREATE TABLE drill_rows AS SELECT i, md5(i::text) AS v FROM generate_series(1, {DRILL_ROWS}) i;",
             db.name,
         )
