@@ -4,35 +4,35 @@
 Daily proof that the test-data backups can really be restored: "last proven restore" per
 environment.
 
-1. `plan_drills`: every environment (never production) with a committed **pre-test** backup.
+1. `plan_drills`: every environment (never production) with a committed **pre-test** backup
+   (only the ones named in `environments`, when given).
 2. `drill_environment` (one mapped task per environment): restores the environment's **newest
    pre-test backup** into **scratch databases** on the same servers (`<db>__drill_scratch__restore_<id>`,
    recorded in the restore ledger before they are created; the environment's own databases are only
    identified, never written, and one that *is* production's is refused), verifies SHA-256, size,
    tables and row counts against the manifest, reads a row of the largest table (smoke query),
    drops the scratch databases and records the result in S3 under `drills/<env>/<drill_id>.json`
-   (passed or failed, per database). A failed drill fails its task without retries.
+   (passed or failed, per database). A failed drill fails its task without retries and tells the
+   admins once, naming the databases and why.
 3. `flag_stale_restore_proofs` (runs whatever the drills did): an environment whose last
    proven restore is older than **25 h** is flagged (`drills/<env>/stale.json`) and its owners (the
    admins for the baseline) are told **once**; a later proven restore clears the flag. The run
-   fails when an environment's newest drill failed.
-
-No DAG-level failure message: a drill that keeps failing is told once, through the stale flag.
+   fails when an environment's newest drill failed; that failure sends no second message (the
+   drill's own task told it).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-from airflow.sdk import Param, dag, task
-from airflow.timetables.trigger import CronTriggerTimetable
+from airflow.sdk import CronTriggerTimetable, Param, dag
 from baseline_guard.dag_defaults import START_DATE, default_args
 from baseline_guard.environment_contract import NAME_PATTERN
-from baseline_guard.operators.drill import FlagStaleRestoreProofsOperator, RestoreDrillOperator
-
-BUCKET = "{{ var.value.baseline_guard_backup_bucket }}"
-AWS_CONN_ID = "aws_backups"
+from baseline_guard.operators.drill import (
+    FlagStaleRestoreProofsOperator,
+    PlanDrillsOperator,
+    RestoreDrillOperator,
+)
 
 
 @dag(
@@ -42,6 +42,7 @@ AWS_CONN_ID = "aws_backups"
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=6),
+    render_template_as_native_obj=True,
     doc_md=__doc__,
     tags=["baseline-guard", "test-data", "restore", "drill"],
     default_args=default_args("restore drill", execution_timeout=timedelta(hours=2)),
@@ -56,36 +57,22 @@ AWS_CONN_ID = "aws_backups"
     },
 )
 def restore_drill() -> None:
-    @task(execution_timeout=timedelta(minutes=5))
-    def plan_drills(params: dict[str, Any]) -> list[str]:
-        """Environments (never production) with a committed pre-test backup."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-        from airflow.sdk import Variable
-        from baseline_guard.hooks.environment import EnvironmentHook
-        from baseline_guard.operators.drill import environments_with_backups
-
-        client = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
-        names = environments_with_backups(
-            EnvironmentHook(), client, Variable.get("baseline_guard_backup_bucket")
-        )
-        print(f"drilling {names}")
-        return names
-
-    plan = plan_drills()
+    plan = PlanDrillsOperator(
+        task_id="plan_drills",
+        environments="{{ params.environments }}",
+        execution_timeout=timedelta(minutes=5),
+    )
     drills = RestoreDrillOperator.partial(
         task_id="drill_environment",
-        aws_conn_id=AWS_CONN_ID,
-        bucket=BUCKET,
         max_active_tis_per_dagrun=2,
         map_index_template="{{ task.environment }}",
-    ).expand(environment=plan)
+    ).expand(environment=plan.output)
     flags = FlagStaleRestoreProofsOperator(
         task_id="flag_stale_restore_proofs",
-        aws_conn_id=AWS_CONN_ID,
-        bucket=BUCKET,
-        environments=plan,
+        environments=plan.output,
         trigger_rule="all_done",
         execution_timeout=timedelta(minutes=10),
+        on_failure_callback=None,  # fails the run for a failed drill, which its own task told already
     )
     drills >> flags
 

@@ -23,20 +23,12 @@ From CI: `baseline-guard-trigger test_data_backup --conf '{"environment": "proj-
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from airflow.sdk import Param, dag, task
 from baseline_guard.dag_defaults import START_DATE, databases_param, default_args, environment_param
-from baseline_guard.operators.backup import (
-    BackupRetentionOperator,
-    PgDumpToS3Operator,
-    WriteBackupManifestOperator,
-)
 from baseline_guard.operators.business_check import BusinessCheckOperator
-
-BUCKET = "{{ var.value.baseline_guard_backup_bucket }}"
-AWS_CONN_ID = "aws_backups"
-PLAN = "ti.xcom_pull(task_ids='plan_backup')"
+from baseline_guard.operators.dump import PgDumpToS3Operator, PlanBackupOperator, WriteBackupManifestOperator
+from baseline_guard.operators.retention import BackupRetentionOperator
 
 
 @dag(
@@ -72,64 +64,39 @@ PLAN = "ti.xcom_pull(task_ids='plan_backup')"
     },
 )
 def test_data_backup() -> None:
-    @task
-    def plan_backup(params: dict[str, Any], **context: Any) -> list[dict[str, Any]]:
-        """One dump per database; each carries the backup id (the same on every retry of the run)."""
-        from baseline_guard.backup import make_backup_id
-        from baseline_guard.hooks.environment import EnvironmentHook
-        from baseline_guard.test_data import choose_databases
-
-        env = params["environment"]
-        dbs = choose_databases(EnvironmentHook().list_databases_of(env), params["databases"], env)
-        backup_id = make_backup_id(context["dag_run"].run_after, params["phase"], context["run_id"])
-        print(f"backup {backup_id} of {env}: {[d.name for d in dbs]}")
-        return [
-            {"postgres_conn_id": d.conn_id, "database": d.name, "service": d.service,
-             "environment": env, "backup_id": backup_id}
-            for d in dbs
-        ]  # fmt: skip
-
-    plan = plan_backup()
+    plan = PlanBackupOperator(
+        task_id="plan_backup",
+        environment="{{ params.environment }}",
+        phase="{{ params.phase }}",
+        databases="{{ params.databases }}",
+        run_business_check="{{ params.run_business_check }}",
+    )
 
     dumps = PgDumpToS3Operator.partial(
         task_id="dump_database",
-        aws_conn_id=AWS_CONN_ID,
-        bucket=BUCKET,
         max_active_tis_per_dagrun=2,
         max_active_tis_per_dag=4,
         map_index_template="{{ task.database }}",
-    ).expand_kwargs(plan)
+    ).expand_kwargs(plan.output)
 
     manifest = WriteBackupManifestOperator(
         task_id="write_manifest",
-        aws_conn_id=AWS_CONN_ID,
-        bucket=BUCKET,
         environment="{{ params.environment }}",
-        backup_id=f"{{{{ {PLAN}[0]['backup_id'] }}}}",
-        databases=f"{{{{ {PLAN} | map(attribute='database') | list }}}}",
+        backup_id=plan.output["backup_id"],
+        databases=plan.output["databases"],
         ci_pipeline_id="{{ params.pipeline_id or '' }}",
     )
 
-    retention = BackupRetentionOperator(
-        task_id="apply_retention",
-        aws_conn_id=AWS_CONN_ID,
-        bucket=BUCKET,
-        environment="{{ params.environment }}",
-    )
+    retention = BackupRetentionOperator(task_id="apply_retention", environment="{{ params.environment }}")
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
-    def checks_wanted(params: dict[str, Any]) -> bool:
-        wanted = params["run_business_check"]
-        return params["phase"] == "pre_test" if wanted is None else bool(wanted)
+    def checks_wanted(wanted: bool) -> bool:
+        return wanted
 
-    checks = BusinessCheckOperator(
-        task_id="run_business_checks",
-        environment="{{ params.environment }}",
-        bucket=BUCKET,
-    )
+    checks = BusinessCheckOperator(task_id="run_business_checks", environment="{{ params.environment }}")
 
     dumps >> manifest >> retention
-    manifest >> checks_wanted() >> checks
+    manifest >> checks_wanted(plan.output["run_business_checks"]) >> checks
 
 
 dag = test_data_backup()

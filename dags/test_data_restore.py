@@ -8,9 +8,9 @@ The restore is **all-or-nothing** for the environment:
 
 1. `plan_restore` refuses an environment of kind **production** (and an unknown one) before
    anything else, resolves the backup (`latest`, `latest:pre_test`, or a backup id; only
-   backups with a manifest exist) and matches each database of the backup to the
-   environment's connection. `environment` has no default: it must be named.
-2. `restore_database` (one mapped task per database): refuses a target that *is* one of
+   backups with a manifest exist), reads its manifest and matches each database of the backup
+   to the environment's connection, once for the run. `environment` has no default: it must be named.
+2. `restore_database` (one mapped task per database, given its dump record by the plan): refuses a target that *is* one of
    production's databases (same server `system_identifier`, host, port and name as the
    environment API lists for production, whatever the label), then streams the dump from S3
    into `pg_restore`, verifying SHA-256 and size while streaming, into a **copy**
@@ -21,6 +21,8 @@ The restore is **all-or-nothing** for the environment:
    verified are they all swapped in, per server in one transaction; otherwise nothing is
    swapped, the copies are dropped and the task fails naming each database and the reason.
    Sessions in the databases (and in our copies) are ended; a busy database is named.
+   A failed restore is told to the admins once, by its own task (naming the database and why);
+   the swap step's abort that follows is not told again.
 4. `verify_restore` reports what was restored (tables, rows, checksums).
 5. `run_business_checks` checks the environment works with the restored data.
 
@@ -40,11 +42,16 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 from baseline_guard.dag_defaults import START_DATE, databases_param, default_args
 from baseline_guard.environment_contract import NAME_PATTERN
-from baseline_guard.operators.backup import RestoreFromBackupOperator, SwapRestoredDatabasesOperator
+from baseline_guard.notifiers.restore import SwapNotifier
 from baseline_guard.operators.business_check import BusinessCheckOperator
+from baseline_guard.operators.restore import (
+    PlanRestoreOperator,
+    RestoreFromBackupOperator,
+    SwapRestoredDatabasesOperator,
+    restore_report,
+)
 
-BUCKET = "{{ var.value.baseline_guard_backup_bucket }}"
-AWS_CONN_ID = "aws_backups"
+WHAT = "test-data restore"
 BACKUP_SELECTOR = (
     r"^(latest(:(pre_test|post_test|manual))?|\d{8}T\d{6}Z-(pre_test|post_test|manual)-[0-9a-f]{8})$"
 )
@@ -59,7 +66,7 @@ BACKUP_SELECTOR = (
     render_template_as_native_obj=True,
     doc_md=__doc__,
     tags=["baseline-guard", "test-data", "restore", "ci"],
-    default_args=default_args("test-data restore", execution_timeout=timedelta(hours=2)),
+    default_args=default_args(WHAT, execution_timeout=timedelta(hours=2)),
     params={
         "environment": Param(
             type="string",
@@ -76,67 +83,35 @@ BACKUP_SELECTOR = (
     },
 )
 def test_data_restore() -> None:
-    @task
-    def plan_restore(params: dict[str, Any]) -> list[dict[str, Any]]:
-        """One restore per database of the resolved backup; each names the backup id."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-        from airflow.sdk import Variable
-        from baseline_guard.backup import load_manifest, resolve_backup_id
-        from baseline_guard.hooks.environment import EnvironmentHook
-        from baseline_guard.operators.backup import writable_environment_kind
-        from baseline_guard.test_data import choose_databases
-
-        env, hook = params["environment"], EnvironmentHook()
-        writable_environment_kind(hook.env_api_conn_id, env)
-        client = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
-        bucket = Variable.get("baseline_guard_backup_bucket")
-        backup_id = resolve_backup_id(client, bucket, env, params["backup_id"])
-        in_backup = {d.database for d in load_manifest(client, bucket, env, backup_id).databases}
-        targets = [d for d in hook.list_databases_of(env) if d.name in in_backup]
-        chosen = choose_databases(targets, params["databases"], env)
-        print(f"restoring {env} from backup {backup_id}: {[d.name for d in chosen]}")
-        return [
-            {"postgres_conn_id": d.conn_id, "database": d.name, "environment": env,
-             "target_environment": env, "backup": backup_id}
-            for d in chosen
-        ]  # fmt: skip
-
-    plan = plan_restore()
+    plan = PlanRestoreOperator(
+        task_id="plan_restore",
+        environment="{{ params.environment }}",
+        backup="{{ params.backup_id }}",
+        databases="{{ params.databases }}",
+    )
 
     restored = RestoreFromBackupOperator.partial(
         task_id="restore_database",
-        aws_conn_id=AWS_CONN_ID,
-        bucket=BUCKET,
         swap=False,
         max_active_tis_per_dagrun=2,
         map_index_template="{{ task.database }}",
-    ).expand_kwargs(plan)
+    ).expand_kwargs(plan.output)
 
     swapped = SwapRestoredDatabasesOperator(
         task_id="swap_databases",
-        targets=plan,
+        targets=plan.output["targets"],
         trigger_rule="all_done_min_one_success",  # after every restore_database, unless plan failed
         execution_timeout=timedelta(minutes=10),
+        on_failure_callback=SwapNotifier(what=WHAT),
     )
 
     @task
-    def verify_restore(plan: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
-        backup_id = plan[0]["backup"]
-        databases = [
-            {"database": r["database"], "tables": r["table_count"], "rows": sum(r["row_counts"].values()),
-             "sha256": r["sha256"]}
-            for r in results
-        ]  # fmt: skip
-        print(f"restored from {backup_id}: {databases}")
-        return {"backup_id": backup_id, "databases": databases}
+    def verify_restore(backup_id: str, results: list[dict[str, Any]]) -> dict[str, Any]:
+        return restore_report(backup_id, results)
 
-    checks = BusinessCheckOperator(
-        task_id="run_business_checks",
-        environment="{{ params.environment }}",
-        bucket=BUCKET,
-    )
+    checks = BusinessCheckOperator(task_id="run_business_checks", environment="{{ params.environment }}")
     restored >> swapped
-    swapped >> verify_restore(plan, restored.output) >> checks
+    swapped >> verify_restore(plan.output["backup_id"], restored.output) >> checks
 
 
 dag = test_data_restore()

@@ -16,6 +16,8 @@ from local_stack.postgres import LocalPostgres
 from local_stack.s3 import LocalS3
 from reference_env.launcher import ReferenceEnvironment
 
+pytest_plugins = ("backup_store_fixtures",)
+
 os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}")
 Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
 

@@ -201,7 +201,9 @@ def test_connection_ids_are_the_local_stacks(services: dict[str, dict]) -> None:
         env = environment(services[name])
         conn_vars = {k for k in env if k.startswith("AIRFLOW_CONN_")}
         assert conn_vars == {conn_env_var(c) for c in CONNECTION_IDS}, name
-        assert env["AIRFLOW_VAR_BASELINE_GUARD_BACKUP_BUCKET"] == BACKUP_BUCKET
+        assert not [k for k in env if k.startswith("AIRFLOW_VAR_")], (
+            "the bucket lives in the aws_backups connection"
+        )
     env = environment(services["airflow-scheduler"])
     for conn_id in CONNECTION_IDS:
         raw = env[conn_env_var(conn_id)]
@@ -221,6 +223,7 @@ def test_connections_parse_as_airflow_connections(services: dict[str, dict]) -> 
         assert conn.conn_type
     s3 = Connection.from_json(substitute(env["AIRFLOW_CONN_AWS_BACKUPS"]), conn_id="aws_backups")
     assert s3.extra_dejson["endpoint_url"] == "http://minio:9000"
+    assert s3.extra_dejson["service_config"] == {"s3": {"bucket_name": BACKUP_BUCKET}}
     assert "minio" in services
 
 

@@ -23,12 +23,11 @@ from local_stack.connections import (
     reference_env_connections,
 )
 from local_stack.postgres import PG_BIN_DIR
-from local_stack.s3 import ACCESS_KEY, REGION, SECRET_KEY
+from local_stack.s3 import s3_connection
 from local_stack.seed import all_databases
 
 BACKUPS_CONN_ID = "aws_backups"
 AIRFLOW_METADATA_DB = "airflow_metadata"
-BACKUP_BUCKET_VARIABLE = "baseline_guard_backup_bucket"
 AUTH_MANAGER = "baseline_guard.auth_manager.BaselineGuardAuthManager"
 HISTORY_CONN_ID = "baseline_guard_db"  # the check history (Baseline health page)
 HISTORY_DB = "baseline_guard"
@@ -59,12 +58,7 @@ def connections(config: StackConfig) -> dict[str, dict[str, object]]:
     conns = reference_env_connections(
         ports.env_api_port, config.secrets.env_api_token, gateway_port=ports.gateway_port, host=host
     )
-    conns[BACKUPS_CONN_ID] = {
-        "conn_type": "aws",
-        "login": ACCESS_KEY,
-        "password": SECRET_KEY,
-        "extra": {"region_name": REGION, "endpoint_url": config.s3_endpoint_url},
-    }
+    conns[BACKUPS_CONN_ID] = s3_connection(config.s3_endpoint_url, BACKUP_BUCKET)
     conns[HISTORY_CONN_ID] = {"conn_type": "postgres", "host": host, "port": ports.pg_port, "login": "postgres",
                               "password": config.secrets.postgres_password, "schema": HISTORY_DB}  # fmt: skip
     for prefix, service_db, database in all_databases():
@@ -80,10 +74,8 @@ def connections(config: StackConfig) -> dict[str, dict[str, object]]:
 
 
 def connection_env(config: StackConfig) -> dict[str, str]:
-    """``AIRFLOW_CONN_*`` and ``AIRFLOW_VAR_*`` variables (these hold secrets)."""
-    env = as_env(connections(config))
-    env[f"AIRFLOW_VAR_{BACKUP_BUCKET_VARIABLE.upper()}"] = BACKUP_BUCKET
-    return env
+    """``AIRFLOW_CONN_*`` variables (these hold secrets)."""
+    return as_env(connections(config))
 
 
 def airflow_env(config: StackConfig) -> dict[str, str]:

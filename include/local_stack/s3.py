@@ -46,11 +46,16 @@ class LocalS3:
             aws_secret_access_key=SECRET_KEY,
         )
 
-    def airflow_connection(self) -> dict[str, object]:
-        """The connection in Airflow's JSON form (for ``AIRFLOW_CONN_<ID>``)."""
-        return {
-            "conn_type": "aws",
-            "login": ACCESS_KEY,
-            "password": SECRET_KEY,
-            "extra": {"region_name": REGION, "endpoint_url": self.endpoint_url},
-        }
+    def airflow_connection(self, bucket: str | None = None) -> dict[str, object]:
+        """The connection in Airflow's JSON form (for ``AIRFLOW_CONN_<ID>``); with ``bucket``, the
+        backup store's: the bucket named where the Amazon provider keeps it."""
+        return s3_connection(self.endpoint_url, bucket)
+
+
+def s3_connection(endpoint_url: str, bucket: str | None = None) -> dict[str, object]:
+    """An ``aws`` connection to an S3 endpoint in Airflow's JSON form, naming ``bucket`` in its extra
+    (``service_config.s3.bucket_name``, read by ``BackupStoreHook``) when given."""
+    extra: dict[str, object] = {"region_name": REGION, "endpoint_url": endpoint_url}
+    if bucket:
+        extra["service_config"] = {"s3": {"bucket_name": bucket}}
+    return {"conn_type": "aws", "login": ACCESS_KEY, "password": SECRET_KEY, "extra": extra}

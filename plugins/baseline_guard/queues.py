@@ -19,13 +19,10 @@ PGTOOLS_QUEUE_ENV = "BASELINE_GUARD_PGTOOLS_QUEUE"
 
 def pg_tool_operator_classes() -> tuple[type, ...]:
     """The operators that run ``pg_dump`` or ``pg_restore`` in their worker."""
-    from baseline_guard.operators.backup import (
-        PgDumpToS3Operator,
-        RestoreFromBackupOperator,
-        S3ToPgRestoreOperator,
-    )
+    from baseline_guard.operators.dump import PgDumpToS3Operator
+    from baseline_guard.operators.restore import RestoreFromBackupOperator
 
-    return PgDumpToS3Operator, S3ToPgRestoreOperator, RestoreFromBackupOperator
+    return PgDumpToS3Operator, RestoreFromBackupOperator
 
 
 def runs_pg_tools(task: Any) -> bool:

@@ -24,14 +24,8 @@ DRIVERS = ("psycopg2", "psycopg", "botocore", "boto3", "migra", "results", "appr
 
 # DAG files not yet wired the new way (issue 12); each is removed from here when its DAG parses lean.
 PENDING = {
-    "baseline_code_sync",
-    "baseline_config_sync",
-    "baseline_schema_sync",
     "business_check",
     "project_environment_checks",
-    "restore_drill",
-    "test_data_backup",
-    "test_data_restore",
 }
 
 PROBE = """

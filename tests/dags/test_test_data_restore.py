@@ -1,13 +1,18 @@
-"""The restore DAG's wiring: copies first, one swap step after all of them, environment required."""
+"""The restore DAG: its wiring (copies first, one swap step after all of them, environment required), and
+whole runs against real PostgreSQL, S3 and the reference environment API."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import ParamValidationError
+from backup_store_fixtures import DRILL_ROWS, BackupStore, admin_messages, commit_test_backup, corrupt_dump
+from local_stack.postgres import LocalPostgres
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "test_data_restore.py"
 
@@ -36,3 +41,56 @@ def test_the_environment_to_restore_must_be_named(dag) -> None:
         params.validate()
     params.update({"environment": "proj-a"})
     assert params.validate()["environment"] == "proj-a"
+
+
+def _rows(postgres: LocalPostgres, database: str) -> int:
+    return int(postgres.psql("SELECT count(*) FROM drill_rows", database).strip())
+
+
+def test_a_restore_puts_every_database_back_to_the_backup(
+    run_dag: Callable[..., dict[str, Any]],
+    postgres: LocalPostgres,
+    backup_store: BackupStore,
+    baseline_databases: list[Any],
+) -> None:
+    names = [d.name for d in baseline_databases]
+    backup_id = commit_test_backup(backup_store, postgres, names)
+    for name in names:
+        postgres.psql("DELETE FROM drill_rows WHERE i > 10", name)
+
+    run = run_dag("test_data_restore", conf={"environment": "baseline", "backup_id": "latest:pre_test"})
+
+    assert run["tasks"]["swap_databases"] == "success", run["tasks"]
+    assert {name: _rows(postgres, name) for name in names} == {name: DRILL_ROWS for name in names}
+    report = run["xcom"]["verify_restore"]
+    assert report["backup_id"] == backup_id
+    assert sorted(d["database"] for d in report["databases"]) == sorted(names)
+    assert {d["rows"] for d in report["databases"]} == {DRILL_ROWS}
+    restores = [k for k in run["tasks"] if k.startswith("restore_database[")]
+    assert len(restores) == len(names) and {run["tasks"][k] for k in restores} == {"success"}
+
+
+def test_a_corrupt_dump_restores_nothing_and_sends_exactly_one_message(
+    run_dag: Callable[..., dict[str, Any]],
+    postgres: LocalPostgres,
+    backup_store: BackupStore,
+    baseline_databases: list[Any],
+    env_api: Any,
+) -> None:
+    names = [d.name for d in baseline_databases]
+    backup_id = commit_test_backup(backup_store, postgres, names)
+    corrupt_dump(backup_store, "baseline", backup_id, names[0])
+    for name in names:
+        postgres.psql("DELETE FROM drill_rows WHERE i > 10", name)
+    told_before = len(admin_messages(env_api))
+
+    run = run_dag("test_data_restore", conf={"environment": "baseline", "backup_id": backup_id})
+
+    assert run["state"] == "failed"
+    failed = {k for k, state in run["tasks"].items() if state == "failed"}
+    assert failed == {"restore_database[0]", "swap_databases"}, run["tasks"]
+    assert {name: _rows(postgres, name) for name in names} == {name: 10 for name in names}  # all or nothing
+    assert not [n for n in postgres.psql("SELECT datname FROM pg_database").split() if "__restore_" in n]
+    told = admin_messages(env_api)[told_before:]
+    assert len(told) == 1, told
+    assert names[0] in str(told[0]) and "sha256" in str(told[0]).lower()

@@ -21,6 +21,7 @@ _EXPORTS = {
     "RestoreResult": "restore",
     "ServerSideEncryption": "s3io",
     "backup_database": "dump",
+    "choose_databases": "selection",
     "commit_backup": "manifest",
     "dump_key": "manifest",
     "list_backups": "manifest",

@@ -47,7 +47,11 @@ class BackupStoreHook(S3Hook):
 
     def test_connection(self) -> tuple[bool, str]:
         try:
-            self.client.head_bucket(Bucket=self.bucket)
+            bucket = self.bucket
+        except InvalidInput as exc:
+            return False, str(exc)
+        try:
+            self.client.head_bucket(Bucket=bucket)
         except Exception as exc:
-            return False, f"bucket {self.bucket!r} not reachable: {exc}"
-        return True, f"bucket {self.bucket!r} reachable"
+            return False, f"bucket {bucket!r} not reachable: {exc}"
+        return True, f"bucket {bucket!r} reachable"

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 PG_BIN_DIR_ENV = "BASELINE_GUARD_PG_BIN_DIR"
 
 
+def tools_dir(pg_bin_dir: str | None = None) -> str | None:
+    """Where ``pg_dump``/``pg_restore`` are: ``pg_bin_dir``, else ``$BASELINE_GUARD_PG_BIN_DIR``, else PATH (None)."""
+    return pg_bin_dir or os.environ.get(PG_BIN_DIR_ENV) or None
+
+
 class PgToolsHook(PostgresHook):
     """A PostgreSQL server as the engines and ``pg_dump``/``pg_restore`` see it.
 
@@ -36,7 +41,7 @@ class PgToolsHook(PostgresHook):
 
     @property
     def tools_dir(self) -> str | None:
-        return self.pg_bin_dir or os.environ.get(PG_BIN_DIR_ENV) or None
+        return tools_dir(self.pg_bin_dir)
 
     def connection_info(self, database: str | None = None) -> PgConnectionInfo:
         """Where ``database`` (default: the connection's) lives and how to log in."""

@@ -1,7 +1,8 @@
 """Team base operators: one per outside system, each owning its connection id and a cached hook.
 
 The ``AwsBaseOperator[S3Hook]`` pattern: an operator inherits the bases of the systems it talks to
-(cooperative keyword-only ``__init__``), and finds its hook on ``self.env_api`` / ``self.store``.
+(cooperative keyword-only ``__init__``), and finds its hook on ``self.env_api`` / ``self.store`` /
+``self.pg(conn_id)``.
 Hooks are imported when first used, so parsing a DAG loads no driver.
 """
 
@@ -61,8 +62,50 @@ class BackupStoreOperator(BaseOperator):
         return BackupStoreHook(aws_conn_id=self.aws_conn_id)
 
 
+def push_outputs(context: Any, **outputs: Any) -> None:
+    """Push XComs beside an operator's return value (which ``expand_kwargs`` maps over), for ``.output[key]``."""
+    ti = context["ti"]
+    for key, value in outputs.items():
+        ti.xcom_push(key=key, value=value)
+
+
 def pg_tools(postgres_conn_id: str, pg_bin_dir: str | None = None) -> PgToolsHook:
     """The :class:`PgToolsHook` of a server (operators often handle several, one per mapped database)."""
     from baseline_guard.hooks.postgres import PgToolsHook
 
     return PgToolsHook(postgres_conn_id=postgres_conn_id, pg_bin_dir=pg_bin_dir)
+
+
+class PgToolsOperator(BaseOperator):
+    """Base for operators that reach PostgreSQL servers and run ``pg_dump``/``pg_restore`` on them.
+
+    The servers' connection ids come from the environment API's database list (one per database),
+    so the hook is asked for per connection: ``self.pg(conn_id)``.
+
+    :param pg_bin_dir: directory of the client tools; default ``$BASELINE_GUARD_PG_BIN_DIR``, else PATH
+    :param progress_every_mib: log streaming progress every this many MiB
+    """
+
+    def __init__(
+        self, *, pg_bin_dir: str | None = None, progress_every_mib: int = 256, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.pg_bin_dir = pg_bin_dir
+        self.progress_every_mib = progress_every_mib
+
+    def pg(self, postgres_conn_id: str) -> PgToolsHook:
+        return pg_tools(postgres_conn_id, self.pg_bin_dir)
+
+    @property
+    def tools_dir(self) -> str | None:
+        from baseline_guard.hooks.postgres import tools_dir
+
+        return tools_dir(self.pg_bin_dir)
+
+    def progress_logger(self, event: str, **fields: Any) -> Any:
+        """A callback for the engines' streaming progress, logging ``event`` with bytes and rate."""
+
+        def log_progress(progress: Any) -> None:
+            self.log.info(event, bytes=progress.bytes_done, mib_per_s=round(progress.rate_mib_s, 1), **fields)
+
+        return log_progress

@@ -7,42 +7,53 @@ used as a scratch database, then dropped) and :mod:`baseline_guard.protection.dr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import Any
 
-from baseline_guard.backup.manifest import Phase, list_backups
-from baseline_guard.backup.restore import refuse_production, restore_id_for
+from baseline_guard.clock import run_as_of
 from baseline_guard.environment_contract import EnvironmentKind
-from baseline_guard.errors import RestoreDrillFailed
-from baseline_guard.hooks.environment import EnvironmentHook
-from baseline_guard.operators.backup import (
-    BackupBaseOperator,
-    pg_connection_info,
-    production_identities,
-    run_time,
-)
-from baseline_guard.protection.drill import drill_environment
-from baseline_guard.protection.drill_records import (
-    PROVEN_MAX_AGE,
-    drill_history,
-    make_drill_id,
-    record_drill,
-    summary,
-    update_stale_flag,
-)
+from baseline_guard.errors import InvalidInput, RestoreDrillFailed
+from baseline_guard.operators.base import BackupStoreOperator, EnvironmentApiOperator, PgToolsOperator
+from baseline_guard.operators.production import production_identities
 
 
-class _DrillBaseOperator(BackupBaseOperator):
-    def __init__(self, *, env_api_conn_id: str = EnvironmentHook.default_conn_name, **kwargs: Any) -> None:
+class PlanDrillsOperator(EnvironmentApiOperator, BackupStoreOperator):
+    """The environments to drill: every one (never production) with a committed pre-test backup.
+
+    :param environments: only these (templated); empty: all of them. A named environment that has
+        no pre-test backup (or is production, or unknown) is bad input.
+    """
+
+    template_fields: Sequence[str] = ("environments",)
+    ui_color = "#fdebd0"
+
+    def __init__(self, *, environments: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.env_api_conn_id = env_api_conn_id
+        self.environments = environments
 
-    @cached_property
-    def env_api(self) -> EnvironmentHook:
-        return EnvironmentHook(self.env_api_conn_id)
+    def execute(self, context: Any) -> list[str]:
+        from baseline_guard.backup.manifest import Phase, list_backups
+
+        self.bind_trace_id(context)
+        client, bucket = self.store.client, self.store.bucket
+        names = [
+            env.name
+            for env in self.env_api.list_environments()
+            if env.kind != EnvironmentKind.PRODUCTION
+            and list_backups(client, bucket, env.name, Phase.PRE_TEST)
+        ]
+        wanted = list(self.environments or ())
+        unknown = [w for w in wanted if w not in names]
+        if unknown:
+            raise InvalidInput(
+                f"{', '.join(unknown)}: no committed pre_test backup to drill (or production, or unknown); "
+                f"environments that have one: {', '.join(names) or 'none'}"
+            )
+        chosen = [n for n in names if n in wanted] if wanted else names
+        self.log.info("drills planned", environments=chosen)
+        return chosen
 
 
-class RestoreDrillOperator(_DrillBaseOperator):
+class RestoreDrillOperator(EnvironmentApiOperator, BackupStoreOperator, PgToolsOperator):
     """Restore the newest pre-test backup of an environment into scratch databases, verify, drop, record.
 
     The result (passed or failed, per database) is written to ``drills/<env>/<drill_id>.json`` in
@@ -52,7 +63,7 @@ class RestoreDrillOperator(_DrillBaseOperator):
     :param maintenance_database: database on each server holding the restore ledger
     """
 
-    template_fields: Sequence[str] = ("environment", "bucket")
+    template_fields: Sequence[str] = ("environment",)
     ui_color = "#fdebd0"
 
     def __init__(self, *, environment: str, maintenance_database: str = "postgres", **kwargs: Any) -> None:
@@ -61,33 +72,41 @@ class RestoreDrillOperator(_DrillBaseOperator):
         self.maintenance_database = maintenance_database
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from baseline_guard.backup.manifest import Phase, list_backups
+        from baseline_guard.backup.restore import refuse_production, restore_id_for
+        from baseline_guard.protection.drill import drill_environment
+        from baseline_guard.protection.drill_records import make_drill_id, record_drill, summary
+
+        self.bind_trace_id(context)
         env = self.env_api.get_environment(self.environment)
         refuse_production(env.kind, self.environment)
-        backups = list_backups(self.s3_client, self.bucket, env.name, Phase.PRE_TEST)
+        client, bucket = self.store.client, self.store.bucket
+        backups = list_backups(client, bucket, env.name, Phase.PRE_TEST)
         if not backups:
             raise RestoreDrillFailed(f"environment {env.name} has no committed pre_test backup to drill")
         run_key = f"{getattr(context.get('dag'), 'dag_id', '')}/{context.get('run_id') or ''}/{env.name}"
         targets = {
-            d.name: pg_connection_info(d.conn_id, d.name) for d in self.env_api.list_databases_of(env.name)
+            d.name: self.pg(d.conn_id).connection_info(d.name)
+            for d in self.env_api.list_databases_of(env.name)
         }
         self.log.info(
             "drill starting", environment=env.name, backup_id=backups[0].backup_id, databases=len(targets)
         )
         result = drill_environment(
-            self.s3_client,
-            bucket=self.bucket,
+            client,
+            bucket=bucket,
             environment=env.name,
             backup_id=backups[0].backup_id,
             targets=targets,
-            production=production_identities(self.env_api_conn_id),
+            production=production_identities(self.env_api),
             restore_id=restore_id_for(run_key),
-            drill_id=make_drill_id(run_time(context), run_key),
+            drill_id=make_drill_id(run_as_of(context), run_key),
             target_kind=env.kind,
             pg_bin_dir=self.tools_dir,
             maintenance_database=self.maintenance_database,
             airflow_run_id=context.get("run_id"),
         )
-        key = record_drill(self.s3_client, self.bucket, result)
+        key = record_drill(client, bucket, result)
         self.log.info("drill recorded", environment=env.name, passed=result.passed, key=key)
         if not result.passed:
             raise RestoreDrillFailed(
@@ -97,52 +116,37 @@ class RestoreDrillOperator(_DrillBaseOperator):
         return summary(result)
 
 
-class FlagStaleRestoreProofsOperator(_DrillBaseOperator):
-    """Flag every environment whose last proven restore is older than 25 h; tell its admins once.
+class FlagStaleRestoreProofsOperator(EnvironmentApiOperator, BackupStoreOperator):
+    """Flag every environment whose last proven restore is older than 25 h; tell its owners once.
 
     The flag lives in ``drills/<env>/stale.json``: raising it sends one message (to the environment's
     owners, the admins for the baseline), later runs stay silent while it stands, a proven restore
-    clears it. Fails at the end when an environment's newest drill failed, naming them.
+    clears it. Fails at the end when an environment's newest drill failed, naming them (the failed
+    drill's own task told the admins already: the DAG gives this task no failure message).
 
     :param environments: environments to look at (templated; a list)
     """
 
-    template_fields: Sequence[str] = ("environments", "bucket")
+    template_fields: Sequence[str] = ("environments",)
+    ui_color = "#fdebd0"
 
-    def __init__(self, *, environments: list[str], **kwargs: Any) -> None:
+    def __init__(self, *, environments: Sequence[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.environments = environments
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from baseline_guard.notifiers.owners import notify_environment
+        from baseline_guard.protection.drill_records import drill_history, update_stale_flag
 
-        as_of = run_time(context)
+        as_of = run_as_of(context)
+        client, bucket = self.store.client, self.store.bucket
         report: dict[str, Any] = {}
         failed: list[str] = []
         for name in self.environments:
-            history = drill_history(self.s3_client, self.bucket, name)
+            history = drill_history(client, bucket, name)
             stale = history.is_stale(as_of)
             proven = history.last_proven_at
-            change = update_stale_flag(
-                self.s3_client, self.bucket, name, stale=stale, as_of=as_of, last_proven_at=proven
-            )
-            told = ""
-            if change == "raised":
-                env = self.env_api.get_environment(name)
-                since = proven.isoformat() if proven else "never"
-                latest = history.latest
-                why = (
-                    "; ".join(latest.failures())
-                    if latest is not None and not latest.passed
-                    else "no drill passed"
-                )
-                told = notify_environment(
-                    env,
-                    f"Backups of {name} not proven restorable",
-                    f"The last proven restore of {name} is older than {PROVEN_MAX_AGE} (last: {since}). "
-                    f"Newest drill: {why}.",
-                    failure=True,
-                )
+            change = update_stale_flag(client, bucket, name, stale=stale, as_of=as_of, last_proven_at=proven)
+            told = self._tell_stale(name, history) if change == "raised" else ""
             if history.latest is not None and not history.latest.passed:
                 failed.append(name)
             report[name] = {"stale": stale, "last_proven_at": proven.isoformat() if proven else None,
@@ -152,11 +156,18 @@ class FlagStaleRestoreProofsOperator(_DrillBaseOperator):
             raise RestoreDrillFailed(f"the newest restore drill failed for: {', '.join(failed)}")
         return report
 
+    def _tell_stale(self, name: str, history: Any) -> str:
+        """One message to the environment's owners (admins for the baseline); returns who was told."""
+        from baseline_guard.notifiers.owners import notify_environment
+        from baseline_guard.protection.drill_records import PROVEN_MAX_AGE
 
-def environments_with_backups(env_api: EnvironmentHook, client: Any, bucket: str) -> list[str]:
-    """Every non-production environment with at least one committed pre-test backup."""
-    return [
-        env.name
-        for env in env_api.list_environments()
-        if env.kind != EnvironmentKind.PRODUCTION and list_backups(client, bucket, env.name, Phase.PRE_TEST)
-    ]
+        proven, latest = history.last_proven_at, history.latest
+        since = proven.isoformat() if proven else "never"
+        why = "; ".join(latest.failures()) if latest is not None and not latest.passed else "no drill passed"
+        return notify_environment(
+            self.env_api.get_environment(name),
+            f"Backups of {name} not proven restorable",
+            f"The last proven restore of {name} is older than {PROVEN_MAX_AGE} (last: {since}). "
+            f"Newest drill: {why}.",
+            failure=True,
+        )

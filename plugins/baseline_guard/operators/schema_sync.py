@@ -1,14 +1,46 @@
-"""Bring a baseline database's schema to production's: safe changes applied, destructive ones held."""
+"""Bring a baseline database's schema to production's: safe changes applied, destructive ones held.
+
+:class:`PairDatabasesOperator` pairs the two environments' databases by service,
+:class:`SchemaSyncOperator` syncs one pair (mapped), and :func:`summarize_schema_sync` /
+:func:`held_plans` turn the results into what the admins are told and asked.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow.providers.postgres.hooks.postgres import PostgresHook
-from airflow.sdk.log import mask_secret
+from baseline_guard.operators.base import EnvironmentApiOperator, pg_tools
 
-from baseline_guard.operators.base import EnvironmentApiOperator
+
+class PairDatabasesOperator(EnvironmentApiOperator):
+    """Pair each target database with the source database of the same service.
+
+    Returns ``[{"source_conn_id": ..., "target_conn_id": ...}, ...]`` (ordered by service), the keyword
+    arguments of one :class:`SchemaSyncOperator` each, for ``expand_kwargs``.
+
+    :param source_environment: environment whose schemas are the reference (read only) (templated)
+    :param target_environment: environment whose schemas are brought to the source's (templated)
+    """
+
+    template_fields: Sequence[str] = ("source_environment", "target_environment")
+    ui_color = "#d6eaf8"
+
+    def __init__(self, *, source_environment: str, target_environment: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.source_environment = source_environment
+        self.target_environment = target_environment
+
+    def execute(self, context: Any) -> list[dict[str, str]]:
+        self.bind_trace_id(context)
+        sources = {d.service: d for d in self.env_api.list_databases(self.source_environment)}
+        pairs = [
+            {"source_conn_id": sources[d.service].conn_id, "target_conn_id": d.conn_id}
+            for d in sorted(self.env_api.list_databases(self.target_environment), key=lambda d: d.service)
+            if d.service in sources
+        ]
+        self.log.info("database pairs", pairs=len(pairs), targets=[p["target_conn_id"] for p in pairs])
+        return pairs
 
 
 class SchemaSyncOperator(EnvironmentApiOperator):
@@ -53,10 +85,10 @@ class SchemaSyncOperator(EnvironmentApiOperator):
         super().__init__(**kwargs)
         self.source_conn_id = source_conn_id
         self.target_conn_id = target_conn_id
-        self.schemas = list(schemas)
+        self.schemas = schemas
         self.apply_destructive = apply_destructive
         self.target_environment = target_environment
-        self.expected_destructive = list(expected_destructive) if expected_destructive is not None else None
+        self.expected_destructive = expected_destructive
         self.lock_timeout_ms = lock_timeout_ms
         self.statement_timeout_ms = statement_timeout_ms
 
@@ -65,17 +97,18 @@ class SchemaSyncOperator(EnvironmentApiOperator):
         if self.target_environment:
             self.bind_trace_id(context)
             target_kind = self.env_api.require_writable(self.target_environment).kind
-        source_dsn, target_dsn = _dsn(self.source_conn_id), _dsn(self.target_conn_id)
+        source_dsn, target_dsn = pg_tools(self.source_conn_id).dsn(), pg_tools(self.target_conn_id).dsn()
         from baseline_guard.schema import sync_schema  # heavy (migradiff, pglast): not at DAG parse time
 
         timeouts = {k: v for k, v in (("lock_timeout_ms", self.lock_timeout_ms),
                                       ("statement_timeout_ms", self.statement_timeout_ms)) if v is not None}  # fmt: skip
+        approved = self.expected_destructive if self.apply_destructive else None
         result = sync_schema(
             source_dsn,
             target_dsn,
-            schemas=self.schemas,
+            schemas=list(self.schemas),
             apply_destructive=self.apply_destructive,
-            approved=self.expected_destructive if self.apply_destructive else None,
+            approved=list(approved) if approved is not None else None,
             target_kind=target_kind,
             **timeouts,
         )
@@ -112,11 +145,48 @@ class SchemaSyncOperator(EnvironmentApiOperator):
         }
 
 
-def _dsn(conn_id: str) -> str:
-    """A ``postgresql://`` DSN for the connection (holds the password: masked, never logged)."""
-    url = PostgresHook(postgres_conn_id=conn_id).sqlalchemy_url
-    if url.password:
-        mask_secret(str(url.password))
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    mask_secret(dsn)
-    return dsn
+def summarize_schema_sync(
+    results: Sequence[Mapping[str, Any] | None] | None,
+) -> dict[str, list[dict[str, Any]]]:
+    """What the syncs applied, held for a person and could not sync, per target (failed syncs left out)."""
+    done = [r for r in (results or []) if r]
+    return {
+        "applied": [{"target": r["target_conn_id"], "sql": r["applied"]} for r in done if r["applied"]],
+        "held": [
+            {"source": r["source_conn_id"], "target": r["target_conn_id"], "statements": r["held"]}
+            for r in done
+            if r["held"]
+        ],
+        "not_synced": [
+            {"target": r["target_conn_id"], "objects": r["not_synced"]} for r in done if r.get("not_synced")
+        ],
+    }
+
+
+def held_plans(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The held statements per pair, as keyword arguments of an approved :class:`SchemaSyncOperator`."""
+    return [
+        {"source_conn_id": h["source"], "target_conn_id": h["target"],
+         "expected_destructive": [s["sql"] for s in h["statements"]]}
+        for h in summary["held"]
+    ]  # fmt: skip
+
+
+def approval_body(plans: Sequence[Mapping[str, Any]]) -> str:
+    """The question put to an admin: exactly the SQL an approval applies, per database (Markdown)."""
+    lines = [
+        "The baseline schema sync held **destructive** changes: they can lose data in the baseline.",
+        "Approve to apply exactly this SQL; Reject (or no answer) applies nothing.",
+    ]
+    for plan in plans:
+        sql = "\n".join(plan["expected_destructive"])
+        lines += ["", f"#### {plan['target_conn_id']} (from {plan['source_conn_id']})", "```sql", sql, "```"]
+    return "\n".join(lines) + "\n"
+
+
+def changed_targets(
+    summary: Mapping[str, Any], approved: Sequence[Mapping[str, Any] | None] | None
+) -> list[str]:
+    """Every target database a sync or an approved apply changed, sorted."""
+    changed = [a["target"] for a in summary["applied"]] + [r["target_conn_id"] for r in approved or [] if r]
+    return sorted(set(changed))

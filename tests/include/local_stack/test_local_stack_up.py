@@ -73,8 +73,7 @@ def test_env_prints_every_connection_and_each_parses_as_an_airflow_connection(
     from airflow.models.connection import Connection
 
     exported = env_exports(running_stack.state_dir, running_stack.env)
-    assert exported.pop("AIRFLOW_VAR_BASELINE_GUARD_BACKUP_BUCKET") == BACKUP_BUCKET
-    assert set(exported) == {conn_env_var(c) for c in CONNECTION_IDS}
+    assert set(exported) == {conn_env_var(c) for c in CONNECTION_IDS}  # the bucket is in aws_backups
     env = running_stack.env
     conns = {cid: Connection.from_json(exported[conn_env_var(cid)], conn_id=cid) for cid in CONNECTION_IDS}
     api = conns["baseline_env_api"]
@@ -120,11 +119,12 @@ def test_postgres_connections_really_connect(
 def test_backup_bucket_exists_behind_the_aws_connection(
     running_stack: StackRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from baseline_guard.hooks.backup_store import BackupStoreHook
 
     exported = env_exports(running_stack.state_dir, running_stack.env)
     monkeypatch.setenv("AIRFLOW_CONN_AWS_BACKUPS", exported["AIRFLOW_CONN_AWS_BACKUPS"])
-    hook = S3Hook(aws_conn_id="aws_backups")
+    hook = BackupStoreHook()
+    assert hook.bucket == BACKUP_BUCKET and hook.test_connection()[0]
     assert hook.check_for_bucket(BACKUP_BUCKET)
     hook.load_string("ok", key="probe/local-stack", bucket_name=BACKUP_BUCKET)
     assert hook.read_key("probe/local-stack", bucket_name=BACKUP_BUCKET) == "ok"

@@ -1,4 +1,8 @@
-"""Backup/restore operators with connections from AIRFLOW_CONN_* (real PostgreSQL, real S3 endpoint)."""
+"""Backup/restore operators with connections from AIRFLOW_CONN_* (real PostgreSQL, real S3 endpoint).
+
+The bucket is the one the ``aws_backups`` connection names (``backup_store`` fixture): no operator
+takes a bucket.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,18 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from baseline_guard.backup import dump_key, list_backups, make_backup_id, manifest_key
+from backup_store_fixtures import BackupStore
+from baseline_guard.backup import dump_key, list_backups, load_manifest, make_backup_id, manifest_key
 from baseline_guard.dag_defaults import NO_RETRY_FOR
 from baseline_guard.errors import ChecksumMismatch, InvalidInput, ProductionWriteRefused, RestoreAborted
-from baseline_guard.operators.backup import (
-    BackupRetentionOperator,
-    PgDumpToS3Operator,
+from baseline_guard.operators.dump import PgDumpToS3Operator, WriteBackupManifestOperator
+from baseline_guard.operators.restore import (
+    PlanRestoreOperator,
     RestoreFromBackupOperator,
-    S3ToPgRestoreOperator,
     SwapRestoredDatabasesOperator,
-    WriteBackupManifestOperator,
 )
-from local_stack.postgres import PG_BIN_DIR, LocalPostgres
-from local_stack.s3 import LocalS3
+from baseline_guard.operators.retention import BackupRetentionOperator
+from local_stack.postgres import LocalPostgres
 
 SOURCE_SQL = """
 CREATE TABLE room (id int PRIMARY KEY, hotel text NOT NULL, price numeric(8, 2));
@@ -32,19 +35,18 @@ OLD_SQL = "CREATE TABLE leftover (v text); INSERT INTO leftover VALUES ('before 
 
 
 @pytest.fixture
-def setup(postgres: LocalPostgres, s3: LocalS3, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A seeded source database, an older target database, a bucket, and Airflow connections to them."""
+def setup(
+    postgres: LocalPostgres, backup_store: BackupStore, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """A seeded source database, an older target database, the backup store, and connections to them."""
     tag = secrets.token_hex(4)
-    names = {"source": f"opsrc_{tag}", "target": f"optgt_{tag}", "bucket": f"bg-ops-{tag}"}
+    names = {"source": f"opsrc_{tag}", "target": f"optgt_{tag}", "bucket": backup_store.bucket}
     postgres.create_database(names["source"])
     postgres.psql(SOURCE_SQL, names["source"])
     postgres.create_database(names["target"])
     postgres.psql(OLD_SQL, names["target"])
-    s3.client().create_bucket(Bucket=names["bucket"])
     monkeypatch.setenv("AIRFLOW_CONN_BG_SOURCE_PG", json.dumps(postgres.airflow_connection(names["source"])))
     monkeypatch.setenv("AIRFLOW_CONN_BG_TARGET_PG", json.dumps(postgres.airflow_connection(names["target"])))
-    monkeypatch.setenv("AIRFLOW_CONN_BG_S3", json.dumps(s3.airflow_connection()))
-    monkeypatch.setenv("BASELINE_GUARD_PG_BIN_DIR", str(PG_BIN_DIR))
     return names
 
 
@@ -52,9 +54,20 @@ def _rows(postgres: LocalPostgres, database: str, sql: str) -> list[str]:
     return postgres.psql(sql, database).split()
 
 
-def test_dump_commit_and_restore_latest_with_no_password_in_logs(
+def _record(dumped: dict, **changes: object) -> dict:
+    """The dump record a plan hands a restore (the dump operator's result without ``reused``)."""
+    return {**{k: v for k, v in dumped.items() if k != "reused"}, **changes}
+
+
+def _adhoc_dump(setup: dict[str, str]) -> dict:
+    return PgDumpToS3Operator(
+        task_id="dump", postgres_conn_id="bg_source_pg", key="adhoc/source.dump", compression="none", sse="none",
+    ).execute(context={})  # fmt: skip
+
+
+def test_dump_commit_and_restore_with_no_password_in_logs(
     postgres: LocalPostgres,
-    s3: LocalS3,
+    backup_store: BackupStore,
     setup: dict[str, str],
     env_api: object,
     capsys: pytest.CaptureFixture[str],
@@ -64,8 +77,6 @@ def test_dump_commit_and_restore_latest_with_no_password_in_logs(
     dumped = PgDumpToS3Operator(
         task_id="dump",
         postgres_conn_id="bg_source_pg",
-        aws_conn_id="bg_s3",
-        bucket=setup["bucket"],
         environment="env-ops",
         backup_id=backup_id,
         service="booking",
@@ -74,21 +85,19 @@ def test_dump_commit_and_restore_latest_with_no_password_in_logs(
     ).execute(context={})
     committed = WriteBackupManifestOperator(
         task_id="commit",
-        aws_conn_id="bg_s3",
-        bucket=setup["bucket"],
         environment="env-ops",
         backup_id=backup_id,
         databases=[setup["source"]],
         ci_pipeline_id="ci-77",
     ).execute(context={"run_id": "manual__ops"})
+    record = load_manifest(backup_store.client, backup_store.bucket, "env-ops", backup_id).database(
+        setup["source"]
+    )
     restored = RestoreFromBackupOperator(
         task_id="restore",
-        aws_conn_id="bg_s3",
-        bucket=setup["bucket"],
-        environment="env-ops",
-        backup="latest",
-        source_database=setup["source"],
         postgres_conn_id="bg_target_pg",
+        backup_id=backup_id,
+        record=record.model_dump(mode="json"),
     ).execute(context={})
 
     assert dumped["key"] == f"backups/env-ops/{backup_id}/{setup['source']}.dump"
@@ -102,8 +111,9 @@ def test_dump_commit_and_restore_latest_with_no_password_in_logs(
             "sha256": dumped["sha256"],
         }
     ]
-    assert [r.backup_id for r in list_backups(s3.client(), setup["bucket"], "env-ops")] == [backup_id]
+    assert [r.backup_id for r in list_backups(backup_store.client, setup["bucket"], "env-ops")] == [backup_id]
     assert restored["backup_id"] == backup_id and restored["sha256"] == dumped["sha256"]
+    assert restored["swapped"] and restored["database"] == setup["target"]
     target = setup["target"]
     assert _rows(postgres, target, "SELECT count(*), sum(price) FROM room") == ["700|368025.00"]
     assert _rows(postgres, target, "SELECT count(*) FROM booking") == ["300"]
@@ -121,16 +131,16 @@ def test_restore_into_a_production_environment_is_refused_before_anything(
     postgres: LocalPostgres, setup: dict[str, str], env_api: object
 ) -> None:
     databases_before = postgres.psql("SELECT datname FROM pg_database ORDER BY 1")
+    dumped = _adhoc_dump(setup)
 
-    with pytest.raises(ProductionWriteRefused, match="production"):
-        S3ToPgRestoreOperator(
+    with pytest.raises(ProductionWriteRefused, match="production"):  # the plan asks the environment API
+        PlanRestoreOperator(task_id="plan", environment="production").execute(context={})
+    with pytest.raises(ProductionWriteRefused, match="production"):  # a restore given that kind refuses too
+        RestoreFromBackupOperator(
             task_id="restore",
-            aws_conn_id="bg_s3",
-            bucket=setup["bucket"],
-            key="backups/x/y/z.dump",
-            sha256="0" * 64,
             postgres_conn_id="bg_target_pg",
-            target_environment="production",
+            record=_record(dumped),
+            target_kind="production",
         ).execute(context={})
 
     assert postgres.psql("SELECT datname FROM pg_database ORDER BY 1") == databases_before
@@ -140,26 +150,14 @@ def test_restore_into_a_production_environment_is_refused_before_anything(
 def test_restore_with_the_wrong_checksum_keeps_the_old_data(
     postgres: LocalPostgres, setup: dict[str, str], env_api: object
 ) -> None:
-    dumped = PgDumpToS3Operator(
-        task_id="dump",
-        postgres_conn_id="bg_source_pg",
-        aws_conn_id="bg_s3",
-        bucket=setup["bucket"],
-        key="adhoc/source.dump",
-        compression="none",
-        sse="none",
-    ).execute(context={})
+    dumped = _adhoc_dump(setup)
 
     with pytest.raises(ChecksumMismatch, match="not restored"):
-        S3ToPgRestoreOperator(
+        RestoreFromBackupOperator(
             task_id="restore",
-            aws_conn_id="bg_s3",
-            bucket=setup["bucket"],
-            key=dumped["key"],
-            sha256="f" * 64,
-            size=str(dumped["size"]),
+            record=_record(dumped, sha256="f" * 64),
             postgres_conn_id="bg_target_pg",
-            target_environment="baseline",
+            target_kind="baseline",
         ).execute(context={})
 
     assert _rows(postgres, setup["target"], "SELECT v FROM leftover") == ["before", "restore"]
@@ -167,15 +165,13 @@ def test_restore_with_the_wrong_checksum_keeps_the_old_data(
 
 def test_dump_without_a_key_or_backup_names_what_is_missing(setup: dict[str, str]) -> None:
     with pytest.raises(InvalidInput, match="expected key, or environment and backup_id"):
-        PgDumpToS3Operator(
-            task_id="dump", postgres_conn_id="bg_source_pg", aws_conn_id="bg_s3", bucket=setup["bucket"]
-        ).execute(context={})
+        PgDumpToS3Operator(task_id="dump", postgres_conn_id="bg_source_pg").execute(context={})
 
 
 def test_retention_keeps_the_newest_and_deletes_old_backups_as_of_the_run_time(
-    s3: LocalS3, setup: dict[str, str]
+    backup_store: BackupStore, setup: dict[str, str]
 ) -> None:
-    client, bucket = s3.client(), setup["bucket"]
+    client, bucket = backup_store.client, backup_store.bucket
     run_after = datetime.now(UTC)
     ids = [make_backup_id(run_after - timedelta(days=d), "pre_test", f"run-{d}") for d in (1, 3, 30, 60)]
     for backup_id in ids:
@@ -184,8 +180,6 @@ def test_retention_keeps_the_newest_and_deletes_old_backups_as_of_the_run_time(
 
     report = BackupRetentionOperator(
         task_id="retention",
-        aws_conn_id="bg_s3",
-        bucket=bucket,
         environment="env-ret",
         keep_last_n=1,
         max_age_days=7,
@@ -220,19 +214,15 @@ def test_a_target_that_is_a_production_database_is_refused_whatever_its_label(
     postgres: LocalPostgres, setup: dict[str, str], env_api: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prod = _production_database(env_api, postgres, monkeypatch)
-    dumped = PgDumpToS3Operator(
-        task_id="dump", postgres_conn_id="bg_source_pg", aws_conn_id="bg_s3", bucket=setup["bucket"],
-        key="adhoc/source.dump", compression="none", sse="none",
-    ).execute(context={})  # fmt: skip
+    dumped = _adhoc_dump(setup)
     aliased = {**postgres.airflow_connection(prod), "host": "localhost"}
     monkeypatch.setenv("AIRFLOW_CONN_BG_MISLABELLED", json.dumps(aliased))
     databases_before = postgres.psql("SELECT datname FROM pg_database ORDER BY 1")
 
-    for label in ("baseline", None):
+    for kind in ("baseline", None):
         with pytest.raises(ProductionWriteRefused, match=f"is production database {prod}"):
-            S3ToPgRestoreOperator(
-                task_id="restore", aws_conn_id="bg_s3", bucket=setup["bucket"], key=dumped["key"],
-                sha256=dumped["sha256"], postgres_conn_id="bg_mislabelled", target_environment=label,
+            RestoreFromBackupOperator(
+                task_id="restore", record=_record(dumped), postgres_conn_id="bg_mislabelled", target_kind=kind,
             ).execute(context={})  # fmt: skip
 
     assert postgres.psql("SELECT v FROM precious", prod).strip() == "prod data"
@@ -243,10 +233,7 @@ def test_an_unknown_environment_is_bad_input_and_fails_without_retry(
     setup: dict[str, str], env_api: object
 ) -> None:
     with pytest.raises(InvalidInput, match="'proj-nope' is not known") as caught:
-        RestoreFromBackupOperator(
-            task_id="restore", aws_conn_id="bg_s3", bucket=setup["bucket"], environment="proj-nope",
-            postgres_conn_id="bg_target_pg", target_environment="proj-nope",
-        ).execute(context={})  # fmt: skip
+        PlanRestoreOperator(task_id="plan", environment="proj-nope").execute(context={})
 
     assert isinstance(caught.value, tuple(NO_RETRY_FOR))
     assert issubclass(ChecksumMismatch, tuple(NO_RETRY_FOR)) and issubclass(
@@ -257,14 +244,11 @@ def test_an_unknown_environment_is_bad_input_and_fails_without_retry(
 def test_the_swap_step_swaps_nothing_when_a_database_has_no_verified_copy(
     postgres: LocalPostgres, setup: dict[str, str], env_api: object
 ) -> None:
-    dumped = PgDumpToS3Operator(
-        task_id="dump", postgres_conn_id="bg_source_pg", aws_conn_id="bg_s3", bucket=setup["bucket"],
-        key="adhoc/source.dump", compression="none", sse="none",
-    ).execute(context={})  # fmt: skip
+    dumped = _adhoc_dump(setup)
     context = {"run_id": "manual__swap", "dag": SimpleNamespace(dag_id="test_data_restore")}
-    prepared = S3ToPgRestoreOperator(
-        task_id="restore", aws_conn_id="bg_s3", bucket=setup["bucket"], key=dumped["key"],
-        sha256=dumped["sha256"], postgres_conn_id="bg_target_pg", target_environment="baseline", swap=False,
+    prepared = RestoreFromBackupOperator(
+        task_id="restore", record=_record(dumped), postgres_conn_id="bg_target_pg", target_kind="baseline",
+        swap=False,
     ).execute(context=context)  # fmt: skip
     targets = [
         {"postgres_conn_id": "bg_target_pg", "database": setup["target"]},
