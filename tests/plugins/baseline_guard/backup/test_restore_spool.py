@@ -1,0 +1,130 @@
+"""A restore spools the verified archive and runs ``pg_restore --jobs``; short of disk space it streams."""
+
+from __future__ import annotations
+
+import logging
+import stat
+from pathlib import Path
+
+import pytest
+from baseline_guard.backup import ExpectedDump, backup_database, restore_database
+from baseline_guard.backup import spool as spooling
+from baseline_guard.errors import ChecksumMismatch
+from local_stack.postgres import PG_BIN_DIR
+
+KEY = "backups/env-a/20250101T000000Z-pre_test-00000000/app.dump"
+
+
+@pytest.fixture
+def logged_pg_restore(tmp_path: Path) -> tuple[Path, Path]:
+    """A bin dir whose ``pg_restore`` writes each of its command lines to a log, then runs the real one."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "pg_restore.calls"
+    bin_dir.mkdir()
+    script = bin_dir / "pg_restore"
+    script.write_text(f'#!/bin/sh\necho "$*" >> "{calls}"\nexec "{PG_BIN_DIR / "pg_restore"}" "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    calls.touch()
+    return bin_dir, calls
+
+
+def _restores(calls: Path) -> list[str]:
+    """The pg_restore runs that restored something (not the ``--version`` probes)."""
+    return [line for line in calls.read_text().splitlines() if "--version" not in line]
+
+
+def _backup(s3_client, bucket, conn_info, database: str, compression: str = "auto"):
+    return backup_database(
+        s3_client,
+        source=conn_info(database),
+        bucket=bucket,
+        key=KEY,
+        compression=compression,
+        pg_bin_dir=PG_BIN_DIR,
+    ).record
+
+
+def _restore(s3_client, bucket, conn_info, record, target: str, bin_dir: Path, spool_dir: Path, **kw):
+    return restore_database(
+        s3_client,
+        bucket=bucket,
+        key=KEY,
+        expected=ExpectedDump.from_record(record),
+        target=conn_info(target),
+        production=[],
+        target_kind="project",
+        pg_bin_dir=bin_dir,
+        spool_dir=spool_dir,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("compression", ["auto", "gzip:6"])
+def test_a_spooled_restore_runs_parallel_pg_restore_and_restores_exactly(
+    s3_client, bucket, conn_info, seeded_db, make_db, plain_dump, logged_pg_restore, tmp_path, compression
+):
+    bin_dir, calls = logged_pg_restore
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    record = _backup(s3_client, bucket, conn_info, seeded_db, compression)
+    target = make_db("old", "CREATE TABLE stale (x int);")
+
+    result = _restore(s3_client, bucket, conn_info, record, target, bin_dir, spool_dir, jobs=2)
+
+    assert plain_dump(target) == plain_dump(seeded_db)
+    assert result.row_counts == record.row_counts and sum(result.row_counts.values()) == 5502
+    (run,) = _restores(calls)
+    assert "--jobs=2" in run.split() and run.split()[-1].startswith("/dev/fd/")
+    assert list(spool_dir.iterdir()) == []  # the spool never had a name
+
+
+def test_a_corrupt_object_is_refused_before_pg_restore_starts_and_leaves_no_copy(
+    s3_client, bucket, conn_info, seeded_db, make_db, plain_dump, database_names, logged_pg_restore, tmp_path
+):
+    bin_dir, calls = logged_pg_restore
+    record = _backup(s3_client, bucket, conn_info, seeded_db)
+    data = bytearray(s3_client.get_object(Bucket=bucket, Key=KEY)["Body"].read())
+    data[len(data) // 2] ^= 0x01  # same size: only the checksum or the zstd frame can tell
+    s3_client.put_object(Bucket=bucket, Key=KEY, Body=bytes(data))
+    target = make_db("keep", "CREATE TABLE precious (v text); INSERT INTO precious VALUES ('old data');")
+    before = plain_dump(target)
+
+    with pytest.raises(ChecksumMismatch) as caught:
+        _restore(s3_client, bucket, conn_info, record, target, bin_dir, tmp_path)
+
+    assert KEY in str(caught.value)
+    assert _restores(calls) == []
+    assert plain_dump(target) == before
+    assert {n for n in database_names() if n.startswith(f"{target}__")} == set()
+
+
+@pytest.mark.parametrize("short", ["before_spooling", "while_spooling"])
+def test_too_little_spool_space_falls_back_to_streaming(
+    s3_client,
+    bucket,
+    conn_info,
+    seeded_db,
+    make_db,
+    plain_dump,
+    logged_pg_restore,
+    tmp_path,
+    monkeypatch,
+    caplog,
+    short,
+):
+    bin_dir, calls = logged_pg_restore
+    record = _backup(s3_client, bucket, conn_info, seeded_db)
+    # before: not even the object fits; while: the estimate fits, the archive (larger) does not
+    spare = 10 if short == "before_spooling" else record.size + 1
+    monkeypatch.setattr(spooling, "free_bytes", lambda _dir: spooling.KEEP_FREE + spare)
+    monkeypatch.setattr(spooling, "ZSTD_SIZE_ESTIMATE", 1)
+    target = make_db("old", "CREATE TABLE stale (x int);")
+
+    with caplog.at_level(logging.INFO, logger="baseline_guard.backup.restore"):
+        result = _restore(s3_client, bucket, conn_info, record, target, bin_dir, tmp_path)
+
+    assert plain_dump(target) == plain_dump(seeded_db)
+    assert result.row_counts == record.row_counts
+    (run,) = _restores(calls)
+    assert "--jobs" not in run and "/dev/fd/" not in run  # serial, from its standard input
+    assert "streaming it into a serial pg_restore" in caplog.text
+    assert ("outgrew" in caplog.text) == (short == "while_spooling")
