@@ -8,9 +8,9 @@ A restore has two steps, so that an environment's databases are replaced all tog
    spool the object to an unnamed local file and check its SHA-256 and size
    (:mod:`baseline_guard.backup.spool`), then create ``<db>__restore_<id>`` and run
    ``pg_restore --exit-on-error --jobs`` from the file (short of disk space: create the copy and
-   stream the object into a serial ``pg_restore``, hashing it on the way); check tables and rows against the manifest; give the copy the
-   database-level properties (ACL, settings, comment, connection limit) recorded at backup time,
-   or the target's current ones for an older backup. The copy is then recorded as verified;
+   stream the object into a serial ``pg_restore``, hashing it on the way); check tables and rows
+   against the manifest; give the copy the database-level properties (ACL, settings, comment,
+   connection limit) recorded at backup time, or the target's current ones for an older backup. The copy is then recorded as verified;
    on failure it is dropped and the reason recorded.
 2. :func:`baseline_guard.backup.swap.swap_restored`, once for every database of the restore.
 
