@@ -10,8 +10,8 @@ A restore has two steps, so that an environment's databases are replaced all tog
    ``pg_restore --exit-on-error --jobs`` from the file (short of disk space: create the copy and
    stream the object into a serial ``pg_restore``, hashing it on the way); check tables and rows
    against the manifest; give the copy the database-level properties (ACL, settings, comment,
-   connection limit) recorded at backup time, or the target's current ones for an older backup. The copy is then recorded as verified;
-   on failure it is dropped and the reason recorded.
+   connection limit) recorded at backup time, or the target's current ones for an older backup.
+   The copy is then recorded as verified; on failure it is dropped and the reason recorded.
 2. :func:`baseline_guard.backup.swap.swap_restored`, once for every database of the restore.
 
 :func:`restore_database` does both for a single database.
