@@ -5,10 +5,11 @@ A restore has two steps, so that an environment's databases are replaced all tog
 1. :func:`prepare_restore`, per database: refuse a target that is one of production's databases
    (by server identity, before any write); take a per-database lock and undo what earlier
    restores recorded in the server's ledger (:mod:`baseline_guard.backup.ledger`); record the copy;
-   spool the object to an unnamed local file and check its SHA-256 and size
-   (:mod:`baseline_guard.backup.spool`), then create ``<db>__restore_<id>`` and run
-   ``pg_restore --exit-on-error --jobs`` from the file (short of disk space: create the copy and
-   stream the object into a serial ``pg_restore``, hashing it on the way); check tables and rows
+   for an old-format object (or when asked), spool it to an unnamed local file and check its
+   SHA-256 and size (:mod:`baseline_guard.backup.spool`), then create ``<db>__restore_<id>`` and run
+   ``pg_restore --exit-on-error --jobs`` from the file; otherwise (a zstd object, or short of disk
+   space) create the copy and stream the object into a serial ``pg_restore``, hashing it on the
+   way; check tables and rows
    against the manifest; give the copy the database-level properties (ACL, settings, comment,
    connection limit) recorded at backup time, or the target's current ones for an older backup.
    The copy is then recorded as verified; on failure it is dropped and the reason recorded.
@@ -176,7 +177,7 @@ def restore_database(
     swap_timeout_s: float = 30.0,
     restore_id: str | None = None,
     on_swap_step: StepCallback | None = None,
-    spool: bool = True,
+    spool: bool | None = None,
     spool_dir: str | PathLike[str] | None = None,
     jobs: int | None = None,
 ) -> RestoreResult:
@@ -241,7 +242,7 @@ def prepare_restore(
     pg_bin_dir: str | PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
     progress_every: int = 64 * MIB,
-    spool: bool = True,
+    spool: bool | None = None,
     spool_dir: str | PathLike[str] | None = None,
     jobs: int | None = None,
 ) -> PreparedCopy:
@@ -254,7 +255,10 @@ def prepare_restore(
     :param spool: download and verify the whole object into an unnamed local file first, then run
         ``pg_restore --jobs`` from it (a corrupt object is refused before the copy is created); when
         the spool directory has too little free space (or off Linux) the object is streamed into a
-        serial ``pg_restore`` instead, checked as it goes
+        serial ``pg_restore`` instead, checked as it goes. None (default): spool an object that is
+        the archive itself (codec ``none``, older backups); stream a zstd one, whose decompressed
+        archive takes longer to write out than streaming it into pg_restore does (measured, see
+        docs/benchmarks.md)
     :param spool_dir: where to spool (default: the system's temporary directory)
     :param jobs: ``pg_restore --jobs`` for a spooled archive (default: the cores available, at least 2)
     """
@@ -287,7 +291,7 @@ def prepare_restore(
             with contextlib.ExitStack() as stack:
                 spooled = (
                     _spool_verified(stack, client, bucket, key, expected, stored_size, spool_dir, meter)
-                    if spool
+                    if (expected.codec == "none" if spool is None else spool)
                     else None
                 )
                 _create_database(admin, copy, existing)

@@ -1,5 +1,8 @@
 """Spool a dump object to an unnamed local file, verified before anything reads it.
 
+Restores spool old-format objects by default (the object is the archive); zstd objects are
+streamed unless the caller asks for a spool (see :func:`baseline_guard.backup.restore.prepare_restore`).
+
 ``pg_restore -j`` refuses standard input, so a parallel restore needs the archive as a file. The
 object is downloaded, decompressed and written to a temporary file that has no name (opened and
 unlinked at once: a crashed worker leaves nothing behind and no other process can open it) while

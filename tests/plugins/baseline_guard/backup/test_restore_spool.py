@@ -1,4 +1,7 @@
-"""A restore spools the verified archive and runs ``pg_restore --jobs``; short of disk space it streams."""
+"""A spooled restore verifies the archive, then runs ``pg_restore --jobs``; short of disk space it streams.
+
+By default old-format objects are spooled and zstd objects streamed (measured faster for each).
+"""
 
 from __future__ import annotations
 
@@ -58,9 +61,18 @@ def _restore(s3_client, bucket, conn_info, record, target: str, bin_dir: Path, s
     )
 
 
-@pytest.mark.parametrize("compression", ["auto", "gzip:6"])
+@pytest.mark.parametrize(("compression", "spool"), [("auto", True), ("gzip:6", None)])
 def test_a_spooled_restore_runs_parallel_pg_restore_and_restores_exactly(
-    s3_client, bucket, conn_info, seeded_db, make_db, plain_dump, logged_pg_restore, tmp_path, compression
+    s3_client,
+    bucket,
+    conn_info,
+    seeded_db,
+    make_db,
+    plain_dump,
+    logged_pg_restore,
+    tmp_path,
+    compression,
+    spool,
 ):
     bin_dir, calls = logged_pg_restore
     spool_dir = tmp_path / "spool"
@@ -68,7 +80,7 @@ def test_a_spooled_restore_runs_parallel_pg_restore_and_restores_exactly(
     record = _backup(s3_client, bucket, conn_info, seeded_db, compression)
     target = make_db("old", "CREATE TABLE stale (x int);")
 
-    result = _restore(s3_client, bucket, conn_info, record, target, bin_dir, spool_dir, jobs=2)
+    result = _restore(s3_client, bucket, conn_info, record, target, bin_dir, spool_dir, jobs=2, spool=spool)
 
     assert plain_dump(target) == plain_dump(seeded_db)
     assert result.row_counts == record.row_counts and sum(result.row_counts.values()) == 5502
@@ -89,7 +101,7 @@ def test_a_corrupt_object_is_refused_before_pg_restore_starts_and_leaves_no_copy
     before = plain_dump(target)
 
     with pytest.raises(ChecksumMismatch) as caught:
-        _restore(s3_client, bucket, conn_info, record, target, bin_dir, tmp_path)
+        _restore(s3_client, bucket, conn_info, record, target, bin_dir, tmp_path, spool=True)
 
     assert KEY in str(caught.value)
     assert _restores(calls) == []
@@ -120,7 +132,7 @@ def test_too_little_spool_space_falls_back_to_streaming(
     target = make_db("old", "CREATE TABLE stale (x int);")
 
     with caplog.at_level(logging.INFO, logger="baseline_guard.backup.restore"):
-        result = _restore(s3_client, bucket, conn_info, record, target, bin_dir, tmp_path)
+        result = _restore(s3_client, bucket, conn_info, record, target, bin_dir, tmp_path, spool=True)
 
     assert plain_dump(target) == plain_dump(seeded_db)
     assert result.row_counts == record.row_counts
@@ -128,3 +140,18 @@ def test_too_little_spool_space_falls_back_to_streaming(
     assert "--jobs" not in run and "/dev/fd/" not in run  # serial, from its standard input
     assert "streaming it into a serial pg_restore" in caplog.text
     assert ("outgrew" in caplog.text) == (short == "while_spooling")
+
+
+def test_by_default_a_zstd_object_is_streamed(
+    s3_client, bucket, conn_info, seeded_db, make_db, plain_dump, logged_pg_restore, tmp_path
+):
+    bin_dir, calls = logged_pg_restore
+    record = _backup(s3_client, bucket, conn_info, seeded_db)
+    target = make_db("old")
+
+    _restore(s3_client, bucket, conn_info, record, target, bin_dir, tmp_path)
+
+    assert record.codec == "zstd"
+    assert plain_dump(target) == plain_dump(seeded_db)
+    (run,) = _restores(calls)
+    assert "--jobs" not in run and "/dev/fd/" not in run
