@@ -10,10 +10,11 @@ sides rotated each round and a ``CHECKPOINT`` + ``sync`` before every timed step
   pg_dump by two-thread zstd) and in the old format (``gzip:6`` inside pg_dump), each also hashing,
   counting rows in the dump's snapshot and uploading 16 MiB parts;
 - restore: bare ``pg_restore`` (serial, as a user runs it) and bare ``pg_restore -j 2`` from that
-  file into an empty database, vs ``restore_database``: by default spooling each object from S3 to
-  an unnamed local file while checking its SHA-256, then ``pg_restore --jobs`` (the cores, at least
-  2) into a fresh database; and streamed (``spool=False``: S3 -> zstd -> serial ``pg_restore`` from
-  stdin, what it did before); exact row counts, then swapping it in and dropping the old one. Ours
+  file into an empty database, vs ``restore_database``: the zstd object spooled (``spool=True``:
+  from S3 to an unnamed local file while checking its SHA-256, then ``pg_restore --jobs``, the
+  cores, at least 2, into a fresh database) and streamed (``spool=False``, its default: S3 -> zstd
+  -> serial ``pg_restore`` from stdin); the old-format object spooled (its default); exact row
+  counts, then swapping it in and dropping the old one. Ours
   ends with its data flushed (the DROP DATABASE of the replaced database forces a checkpoint), so it
   is also compared with pg_restore + CHECKPOINT. Our restore's phases are timed too: spool (until
   the object is downloaded and verified), pg_restore + row counts + properties, swap, drop.
