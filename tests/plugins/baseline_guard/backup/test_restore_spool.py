@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import logging
 import stat
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from baseline_guard.backup import ExpectedDump, backup_database, restore_database
@@ -35,65 +38,73 @@ def _restores(calls: Path) -> list[str]:
     return [line for line in calls.read_text().splitlines() if "--version" not in line]
 
 
-def _backup(s3_client, bucket, conn_info, database: str, compression: str = "auto"):
-    return backup_database(
-        s3_client,
-        source=conn_info(database),
-        bucket=bucket,
-        key=KEY,
-        compression=compression,
-        pg_bin_dir=PG_BIN_DIR,
-    ).record
+@dataclass
+class SpoolCase:
+    """Backs ``seeded_db`` up to ``KEY`` and restores it through the logged ``pg_restore``."""
+
+    s3_client: Any
+    bucket: str
+    conn_info: Callable[[str], Any]
+    seeded_db: str
+    bin_dir: Path
+    calls: Path
+    spool_dir: Path
+
+    def backup(self, compression: str = "auto"):
+        return backup_database(
+            self.s3_client,
+            source=self.conn_info(self.seeded_db),
+            bucket=self.bucket,
+            key=KEY,
+            compression=compression,
+            pg_bin_dir=PG_BIN_DIR,
+        ).record
+
+    def restore(self, record, target: str, **kw):
+        return restore_database(
+            self.s3_client,
+            bucket=self.bucket,
+            key=KEY,
+            expected=ExpectedDump.from_record(record),
+            target=self.conn_info(target),
+            production=[],
+            target_kind="project",
+            pg_bin_dir=self.bin_dir,
+            spool_dir=self.spool_dir,
+            **kw,
+        )
+
+    def restores(self) -> list[str]:
+        return _restores(self.calls)
 
 
-def _restore(s3_client, bucket, conn_info, record, target: str, bin_dir: Path, spool_dir: Path, **kw):
-    return restore_database(
-        s3_client,
-        bucket=bucket,
-        key=KEY,
-        expected=ExpectedDump.from_record(record),
-        target=conn_info(target),
-        production=[],
-        target_kind="project",
-        pg_bin_dir=bin_dir,
-        spool_dir=spool_dir,
-        **kw,
-    )
+@pytest.fixture
+def case(s3_client, bucket, conn_info, seeded_db, logged_pg_restore, tmp_path) -> SpoolCase:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    return SpoolCase(s3_client, bucket, conn_info, seeded_db, *logged_pg_restore, spool_dir)
 
 
 @pytest.mark.parametrize(("compression", "spool"), [("auto", True), ("gzip:6", None)])
 def test_a_spooled_restore_runs_parallel_pg_restore_and_restores_exactly(
-    s3_client,
-    bucket,
-    conn_info,
-    seeded_db,
-    make_db,
-    plain_dump,
-    logged_pg_restore,
-    tmp_path,
-    compression,
-    spool,
+    case, make_db, plain_dump, compression, spool
 ):
-    bin_dir, calls = logged_pg_restore
-    spool_dir = tmp_path / "spool"
-    spool_dir.mkdir()
-    record = _backup(s3_client, bucket, conn_info, seeded_db, compression)
+    record = case.backup(compression)
     target = make_db("old", "CREATE TABLE stale (x int);")
 
-    result = _restore(s3_client, bucket, conn_info, record, target, bin_dir, spool_dir, jobs=2, spool=spool)
+    result = case.restore(record, target, jobs=2, spool=spool)
 
-    assert plain_dump(target) == plain_dump(seeded_db)
+    assert plain_dump(target) == plain_dump(case.seeded_db)
     assert result.row_counts == record.row_counts and sum(result.row_counts.values()) == 5502
-    (run,) = _restores(calls)
+    (run,) = case.restores()
     assert "--jobs=2" in run.split() and run.split()[-1].startswith("/dev/fd/")
-    assert list(spool_dir.iterdir()) == []  # the spool never had a name
+    assert list(case.spool_dir.iterdir()) == []  # the spool never had a name
 
 
 def test_a_corrupt_object_is_refused_before_pg_restore_starts_and_leaves_no_copy(
-    s3_client, bucket, conn_info, seeded_db, make_db, plain_dump, database_names, logged_pg_restore, tmp_path
+    case, s3_client, bucket, make_db, plain_dump, database_names
 ):
-    bin_dir, calls = logged_pg_restore
-    record = _backup(s3_client, bucket, conn_info, seeded_db)
+    record = case.backup()
     data = bytearray(s3_client.get_object(Bucket=bucket, Key=KEY)["Body"].read())
     data[len(data) // 2] ^= 0x01  # same size: only the checksum or the zstd frame can tell
     s3_client.put_object(Bucket=bucket, Key=KEY, Body=bytes(data))
@@ -101,30 +112,19 @@ def test_a_corrupt_object_is_refused_before_pg_restore_starts_and_leaves_no_copy
     before = plain_dump(target)
 
     with pytest.raises(ChecksumMismatch) as caught:
-        _restore(s3_client, bucket, conn_info, record, target, bin_dir, tmp_path, spool=True)
+        case.restore(record, target, spool=True)
 
     assert KEY in str(caught.value)
-    assert _restores(calls) == []
+    assert case.restores() == []
     assert plain_dump(target) == before
     assert {n for n in database_names() if n.startswith(f"{target}__")} == set()
 
 
 @pytest.mark.parametrize("short", ["before_spooling", "while_spooling"])
 def test_too_little_spool_space_falls_back_to_streaming(
-    s3_client,
-    bucket,
-    conn_info,
-    seeded_db,
-    make_db,
-    plain_dump,
-    logged_pg_restore,
-    tmp_path,
-    monkeypatch,
-    caplog,
-    short,
+    case, make_db, plain_dump, monkeypatch, caplog, short
 ):
-    bin_dir, calls = logged_pg_restore
-    record = _backup(s3_client, bucket, conn_info, seeded_db)
+    record = case.backup()
     # before: not even the object fits; while: the estimate fits, the archive (larger) does not
     spare = 10 if short == "before_spooling" else record.size + 1
     monkeypatch.setattr(spooling, "free_bytes", lambda _dir: spooling.KEEP_FREE + spare)
@@ -132,26 +132,23 @@ def test_too_little_spool_space_falls_back_to_streaming(
     target = make_db("old", "CREATE TABLE stale (x int);")
 
     with caplog.at_level(logging.INFO, logger="baseline_guard.backup.restore"):
-        result = _restore(s3_client, bucket, conn_info, record, target, bin_dir, tmp_path, spool=True)
+        result = case.restore(record, target, spool=True)
 
-    assert plain_dump(target) == plain_dump(seeded_db)
+    assert plain_dump(target) == plain_dump(case.seeded_db)
     assert result.row_counts == record.row_counts
-    (run,) = _restores(calls)
+    (run,) = case.restores()
     assert "--jobs" not in run and "/dev/fd/" not in run  # serial, from its standard input
     assert "streaming it into a serial pg_restore" in caplog.text
     assert ("outgrew" in caplog.text) == (short == "while_spooling")
 
 
-def test_by_default_a_zstd_object_is_streamed(
-    s3_client, bucket, conn_info, seeded_db, make_db, plain_dump, logged_pg_restore, tmp_path
-):
-    bin_dir, calls = logged_pg_restore
-    record = _backup(s3_client, bucket, conn_info, seeded_db)
+def test_by_default_a_zstd_object_is_streamed(case, make_db, plain_dump):
+    record = case.backup()
     target = make_db("old")
 
-    _restore(s3_client, bucket, conn_info, record, target, bin_dir, tmp_path)
+    case.restore(record, target)
 
     assert record.codec == "zstd"
-    assert plain_dump(target) == plain_dump(seeded_db)
-    (run,) = _restores(calls)
+    assert plain_dump(target) == plain_dump(case.seeded_db)
+    (run,) = case.restores()
     assert "--jobs" not in run and "/dev/fd/" not in run
