@@ -9,15 +9,23 @@ sides rotated each round and a ``CHECKPOINT`` + ``sync`` before every timed step
   streaming to the S3 endpoint in the current format (``auto``: ``pg_dump -Z0`` compressed outside
   pg_dump by two-thread zstd) and in the old format (``gzip:6`` inside pg_dump), each also hashing,
   counting rows in the dump's snapshot and uploading 16 MiB parts;
-- restore: bare ``pg_restore`` from that file into an empty database, vs ``restore_database``
-  streaming each object from S3 into a fresh database, checking SHA-256 and row counts, then
-  swapping it in and dropping the old one. Ours ends with its data flushed (the DROP DATABASE of
-  the replaced database forces a checkpoint), so it is also compared with pg_restore + CHECKPOINT.
+- restore: bare ``pg_restore`` (serial, as a user runs it) and bare ``pg_restore -j 2`` from that
+  file into an empty database, vs ``restore_database``: the zstd object spooled (``spool=True``:
+  from S3 to an unnamed local file while checking its SHA-256, then ``pg_restore --jobs``, the
+  cores, at least 2, into a fresh database) and streamed (``spool=False``, its default: S3 -> zstd
+  -> serial ``pg_restore`` from stdin); the old-format object spooled (its default); exact row
+  counts, then swapping it in and dropping the old one. Ours
+  ends with its data flushed (the DROP DATABASE of the replaced database forces a checkpoint), so it
+  is also compared with pg_restore + CHECKPOINT. Our restore's phases are timed too: spool (until
+  the object is downloaded and verified), pg_restore + row counts + properties, swap, drop.
 
 Peak memory: this process's RSS and that plus its children's (pg_dump / pg_restore), sampled every
 20 ms during our steps only.
 
-    .venv/bin/python bench/backup.py [--scale 0.7] [--repeat 3] [--part-size-mib 16]
+    .venv/bin/python bench/backup.py [--scale 0.7] [--repeat 3] [--part-size-mib 16] [--backup-once]
+
+``--backup-once`` times the backups in the first round only (the restores need them), to spend a
+loaded machine's time on the restore rounds.
 
 Goals: backup <= 1.0x bare pg_dump -Fc, restore <= 1.0x bare pg_restore, peak RSS < 150 MB.
 """
@@ -138,6 +146,8 @@ class Bench:
         self.sizes: dict[str, int] = {}
         self.rss = PeakRss()
         self.records: dict[str, DumpRecord] = {}
+        self.phases: dict[str, str] = {}  # the last round's phases of each of our restores
+        self.backup_once = False
 
     def record_time(self, what: str, seconds: float) -> None:
         self.times.setdefault(what, []).append(seconds)
@@ -177,21 +187,32 @@ class Bench:
         self.records[fmt] = record
         self.sizes[fmt] = record.size
 
-    def bare_restore(self, _round: int) -> None:
+    def bare_restore(self, jobs: int, _round: int) -> None:
+        name = "bare_restore" if jobs == 1 else f"bare_restore_j{jobs}"
         self.pg.create_database("bare_restore", drop_existing=True)
         self.settle()
-        argv = [self.pg_restore, "--exit-on-error", "-d", "bare_restore", str(self.dump_file)]
-        self.record_time("bare_restore", timed(lambda: run(argv, self.pg)))
+        argv = [
+            self.pg_restore,
+            "--exit-on-error",
+            "-j",
+            str(jobs),
+            "-d",
+            "bare_restore",
+            str(self.dump_file),
+        ]
+        self.record_time(name, timed(lambda: run(argv, self.pg)))
         # Ours ends durable: dropping the replaced database forces a checkpoint. The fair floor for
         # that is pg_restore followed by the CHECKPOINT that writes its data out.
         flush = timed(lambda: self.pg.psql("CHECKPOINT"))
-        self.record_time("bare_restore_durable", self.times["bare_restore"][-1] + flush)
+        self.record_time(f"{name}_durable", self.times[name][-1] + flush)
         self.pg.psql("DROP DATABASE bare_restore")
 
-    def our_restore(self, fmt: str, _round: int) -> None:
+    def our_restore(self, fmt: str, _round: int, spool: bool = True) -> None:
+        name = f"{fmt}_restore" if spool else f"{fmt}_restore_streamed"
         self.pg.create_database("restored", drop_existing=True)
         self.settle()
         record = self.records[fmt]
+        marks: dict[str, float] = {}
         with self.rss.watch():
             start = time.perf_counter()
             restore_database(
@@ -203,11 +224,20 @@ class Bench:
                 target_kind="baseline",
                 production=[],
                 pg_bin_dir=PG_BIN_DIR,
+                spool=spool,
+                progress=lambda _p: marks.__setitem__("fetched", time.perf_counter()),
+                on_swap_step=lambda step: marks.__setitem__(step, time.perf_counter()),
             )
-            self.record_time(f"{fmt}_restore", time.perf_counter() - start)
+            end = time.perf_counter()
+            self.record_time(name, end - start)
+        self.phases[name] = (
+            f"fetch {marks['fetched'] - start:.1f} s, then pg_restore + counts + properties "
+            f"{marks['verified'] - marks['fetched']:.1f} s, swap {marks['swapped'] - marks['verified']:.1f} s, "
+            f"drop of the replaced database {end - marks['swapped']:.1f} s"
+        )
         self.pg.psql("DROP DATABASE restored")
 
-    def round(self, i: int) -> None:
+    def round(self, i: int, last: bool) -> None:
         """Rotate who goes first, so page-cache warmth and load spikes do not favour one side."""
         dumps: list[Callable[[int], None]] = [
             self.bare_dump,
@@ -215,15 +245,37 @@ class Bench:
             lambda r: self.our_dump("old", r),
         ]
         restores: list[Callable[[int], None]] = [
-            self.bare_restore,
+            lambda r: self.bare_restore(1, r),
             lambda r: self.our_restore("new", r),
+            lambda r: self.bare_restore(2, r),
+            lambda r: self.our_restore("new", r, spool=False),
             lambda r: self.our_restore("old", r),
         ]
-        shift = i % 3
-        for step in dumps[shift:] + dumps[:shift]:
-            step(i)
+        loads = [os.getloadavg()[0]]
+        if i == 0 or not self.backup_once:
+            shift = i % len(dumps)
+            for step in dumps[shift:] + dumps[:shift]:
+                step(i)
+            loads.append(os.getloadavg()[0])
+        shift = i % len(restores)
         for step in restores[shift:] + restores[:shift]:
             step(i)
+            loads.append(os.getloadavg()[0])
+        if last or not self.backup_once:
+            self.delete_objects()
+        t = {k: v[-1] for k, v in self.times.items()}
+        print(
+            f"round {i + 1} (load {min(loads):.1f}-{max(loads):.1f}): "
+            f"pg_dump -Fc {t['bare_dump']:.1f} s, ours {t['new_dump']:.1f} s, old format {t['old_dump']:.1f} s; "
+            f"pg_restore {t['bare_restore']:.1f} s, pg_restore -j 2 {t['bare_restore_j2']:.1f} s, "
+            f"ours {t['new_restore']:.1f} s, ours streamed {t['new_restore_streamed']:.1f} s, "
+            f"old format {t['old_restore']:.1f} s",
+            flush=True,
+        )
+        for name, phases in self.phases.items():
+            print(f"  {name}: {phases}", flush=True)
+
+    def delete_objects(self) -> None:
         for record in self.records.values():  # moto keeps objects in memory
             self.s3.delete_objects(  # type: ignore[attr-defined]
                 Bucket=self.BUCKET,
@@ -231,18 +283,10 @@ class Bench:
                     "Objects": [{"Key": record.key}, {"Key": record.key.removesuffix(".dump") + ".dump.json"}]
                 },
             )
-        t = {k: v[-1] for k, v in self.times.items()}
-        print(
-            f"round {i + 1} (load {os.getloadavg()[0]:.1f}): "
-            f"pg_dump -Fc {t['bare_dump']:.1f} s, ours {t['new_dump']:.1f} s, old format {t['old_dump']:.1f} s; "
-            f"pg_restore {t['bare_restore']:.1f} s, ours {t['new_restore']:.1f} s, "
-            f"old format {t['old_restore']:.1f} s",
-            flush=True,
-        )
 
     def report(self, db_bytes: int, scale: float) -> None:
         med = {k: statistics.median(v) for k, v in self.times.items()}
-        rounds = len(self.times["bare_dump"])
+        rounds = len(self.times["bare_restore"])
         print()
         print(
             f"database {db_bytes / MB:.0f} MB (bench/realistic_db.py --scale {scale}), "
@@ -256,8 +300,12 @@ class Bench:
             ("backup, ours", "bare_dump", "new_dump"),
             ("backup, old format", "bare_dump", "old_dump"),
             ("restore, ours", "bare_restore", "new_restore"),
+            ("restore, ours vs pg_restore -j 2", "bare_restore_j2", "new_restore"),
+            ("restore, ours streamed (before)", "bare_restore", "new_restore_streamed"),
             ("restore, old format", "bare_restore", "old_restore"),
             ("restore, ours vs pg_restore + CHECKPOINT", "bare_restore_durable", "new_restore"),
+            ("restore, ours vs pg_restore -j 2 + CHECKPOINT", "bare_restore_j2_durable", "new_restore"),
+            ("restore, pg_restore -j 2 vs pg_restore", "bare_restore", "bare_restore_j2"),
         ):
             ratios = [o / b for o, b in zip(self.times[ours], self.times[bare], strict=True)]
             print(
@@ -275,6 +323,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.7, help="realistic_db scale (0.7 is about 0.9 GB)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds, order rotated each round")
     parser.add_argument("--part-size-mib", type=int, default=16)
+    parser.add_argument("--backup-once", action="store_true", help="time the backups in the first round only")
     args = parser.parse_args()
     # Started in the background, SIGINT may be ignored: let SIGTERM clean up (moto, the server) too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -310,11 +359,12 @@ def main() -> None:
         s3.create_bucket(Bucket=Bench.BUCKET)
         bench = Bench(pg, s3, args.part_size_mib * MIB, work)
         bench.rss.ignore.add(moto.pid)
+        bench.backup_once = args.backup_once
         print(
             f"  RSS of this process before the first step: {psutil.Process().memory_info().rss / MB:.0f} MB"
         )
         for i in range(args.repeat):
-            bench.round(i)
+            bench.round(i, last=i == args.repeat - 1)
         bench.report(db_bytes, args.scale)
     finally:
         if moto is not None:

@@ -1,15 +1,18 @@
-"""Restore: stream a dump from S3 into ``pg_restore`` on a fresh copy, verify it, then swap it in.
+"""Restore: a dump from S3 into ``pg_restore`` on a fresh copy, verified, then swapped in.
 
 A restore has two steps, so that an environment's databases are replaced all together or not at all:
 
 1. :func:`prepare_restore`, per database: refuse a target that is one of production's databases
    (by server identity, before any write); take a per-database lock and undo what earlier
-   restores recorded in the server's ledger (:mod:`baseline_guard.backup.ledger`); record, then
-   create ``<db>__restore_<id>``; stream the object into ``pg_restore --exit-on-error`` while
-   hashing it; check SHA-256, size, tables and rows against the manifest; give the copy the
-   database-level properties (ACL, settings, comment, connection limit) recorded at backup time,
-   or the target's current ones for an older backup. The copy is then recorded as verified;
-   on failure it is dropped and the reason recorded.
+   restores recorded in the server's ledger (:mod:`baseline_guard.backup.ledger`); record the copy;
+   for an old-format object (or when asked), spool it to an unnamed local file and check its
+   SHA-256 and size (:mod:`baseline_guard.backup.spool`), then create ``<db>__restore_<id>`` and run
+   ``pg_restore --exit-on-error --jobs`` from the file; otherwise (a zstd object, or short of disk
+   space) create the copy and stream the object into a serial ``pg_restore``, hashing it on the
+   way; check tables and rows
+   against the manifest; give the copy the database-level properties (ACL, settings, comment,
+   connection limit) recorded at backup time, or the target's current ones for an older backup.
+   The copy is then recorded as verified; on failure it is dropped and the reason recorded.
 2. :func:`baseline_guard.backup.swap.swap_restored`, once for every database of the restore.
 
 :func:`restore_database` does both for a single database.
@@ -19,19 +22,23 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
+import os
 import re
 import secrets
 import subprocess
+import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from os import PathLike
-from typing import Any
+from typing import Any, BinaryIO
 
 from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 
 from baseline_guard.backup import ledger
+from baseline_guard.backup import spool as spooling
 from baseline_guard.backup.codec import Codec, HashingReader, decompressing_reader
 from baseline_guard.backup.dump import ProgressCallback, ProgressMeter
 from baseline_guard.backup.identity import DatabaseIdentity, identify, refuse_production_target
@@ -65,6 +72,8 @@ from baseline_guard.errors import (
 
 READ_CHUNK = 1 * MIB
 RESTORE_ID_RE = re.compile(r"[0-9a-f]{8}")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -168,6 +177,9 @@ def restore_database(
     swap_timeout_s: float = 30.0,
     restore_id: str | None = None,
     on_swap_step: StepCallback | None = None,
+    spool: bool | None = None,
+    spool_dir: str | PathLike[str] | None = None,
+    jobs: int | None = None,
 ) -> RestoreResult:
     """Restore ``s3://bucket/key`` into ``target.database``: prepare a verified copy, then swap it in.
 
@@ -175,6 +187,7 @@ def restore_database(
         one of them (same name and server) is refused before anything is written
     :param target_kind: kind of the environment the target belongs to; ``production`` is refused
     :param on_swap_step: called with each step of the swap (``verified``, ``closed``, ``swapped``, ``cleaned``)
+    :param spool, spool_dir, jobs: see :func:`prepare_restore`
     """
     restore_id = restore_id or secrets.token_hex(4)
     prepared = prepare_restore(
@@ -191,6 +204,9 @@ def restore_database(
         pg_bin_dir=pg_bin_dir,
         progress=progress,
         progress_every=progress_every,
+        spool=spool,
+        spool_dir=spool_dir,
+        jobs=jobs,
     )
     (outcome,) = swap_restored(
         [target],
@@ -226,6 +242,9 @@ def prepare_restore(
     pg_bin_dir: str | PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
     progress_every: int = 64 * MIB,
+    spool: bool | None = None,
+    spool_dir: str | PathLike[str] | None = None,
+    jobs: int | None = None,
 ) -> PreparedCopy:
     """Restore ``s3://bucket/key`` into a verified copy of ``target.database``; the target is untouched.
 
@@ -233,8 +252,18 @@ def prepare_restore(
     :param maintenance_database: a database on the same server holding the ledger, connected to
         while the copy is created and dropped
     :param no_owner: pass ``--no-owner`` (objects owned by the restoring user instead of their owners)
+    :param spool: download and verify the whole object into an unnamed local file first, then run
+        ``pg_restore --jobs`` from it (a corrupt object is refused before the copy is created); when
+        the spool directory has too little free space (or off Linux) the object is streamed into a
+        serial ``pg_restore`` instead, checked as it goes. None (default): spool an object that is
+        the archive itself (codec ``none``, older backups); stream a zstd one, whose decompressed
+        archive takes longer to write out than streaming it into pg_restore does (measured, see
+        docs/benchmarks.md)
+    :param spool_dir: where to spool (default: the system's temporary directory)
+    :param jobs: ``pg_restore --jobs`` for a spooled archive (default: the cores available, at least 2)
     """
     refuse_production(target_kind, target.database)
+    jobs = _restore_jobs(jobs)
     if not isinstance(restore_id, str) or RESTORE_ID_RE.fullmatch(restore_id) is None:
         raise InvalidInput(f"restore id {restore_id!r}: expected 8 lowercase hex characters")
     if not bucket or not key:
@@ -257,21 +286,25 @@ def prepare_restore(
         copy_oid: int | None = None
         try:
             pg_restore, restore_version = _restore_tool(pg_bin_dir, expected)
-            _check_object(client, bucket, key, expected)
-            _create_database(admin, copy, existing)
-            copy_oid = ledger.database_oid(admin, copy)
-            ledger.set_copy_state(admin, copy, ledger.CREATING, oid=copy_oid)
-            size = _stream_restore(
-                client,
-                bucket,
-                key,
-                expected,
-                pg_restore,
-                restore_version,
-                target.with_database(copy),
-                no_owner,
-                ProgressMeter(progress, progress_every),
-            )
+            stored_size = _check_object(client, bucket, key, expected)
+            meter = ProgressMeter(progress, progress_every)
+            with contextlib.ExitStack() as stack:
+                spooled = (
+                    _spool_verified(stack, client, bucket, key, expected, stored_size, spool_dir, meter)
+                    if (expected.codec == "none" if spool is None else spool)
+                    else None
+                )
+                _create_database(admin, copy, existing)
+                copy_oid = ledger.database_oid(admin, copy)
+                ledger.set_copy_state(admin, copy, ledger.CREATING, oid=copy_oid)
+                tool = (pg_restore, restore_version)
+                if spooled is not None:
+                    size = stored_size
+                    _file_restore(spooled, tool, target.with_database(copy), no_owner, jobs)
+                else:
+                    size = _stream_restore(
+                        client, bucket, key, expected, tool, target.with_database(copy), no_owner, meter
+                    )
             stats = _verify_tables(target, copy, expected)
             properties, source = _properties_to_apply(expected, current_properties)
             if properties is not None:
@@ -309,7 +342,18 @@ def _restore_tool(
     return pg_restore, restore_version
 
 
-def _check_object(client: Any, bucket: str, key: str, expected: ExpectedDump) -> None:
+def _restore_jobs(jobs: int | None) -> int:
+    if jobs is None:
+        return max(
+            2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
+        )
+    if not isinstance(jobs, int) or not 1 <= jobs <= 64:
+        raise InvalidInput(f"pg_restore jobs {jobs!r}: expected a whole number from 1 to 64")
+    return jobs
+
+
+def _check_object(client: Any, bucket: str, key: str, expected: ExpectedDump) -> int:
+    """The object's size, once it exists with the size the manifest records."""
     head = head_or_none(client, bucket, key)
     if head is None:
         raise BackupError(f"s3://{bucket}/{key} does not exist")
@@ -318,6 +362,7 @@ def _check_object(client: Any, bucket: str, key: str, expected: ExpectedDump) ->
             f"s3://{bucket}/{key} is {head['ContentLength']} bytes, the manifest says "
             f"{expected.size}: refusing to restore it"
         )
+    return int(head["ContentLength"])
 
 
 def _check_tool_reads_archive(restore_version: tuple[int, ...], expected: ExpectedDump) -> None:
@@ -369,68 +414,133 @@ def _create_database(admin: PgConnection, name: str, like: dict[str, str] | None
         cur.execute(statement)
 
 
+def _spool_verified(
+    stack: contextlib.ExitStack,
+    client: Any,
+    bucket: str,
+    key: str,
+    expected: ExpectedDump,
+    stored_size: int,
+    spool_dir: str | PathLike[str] | None,
+    meter: ProgressMeter,
+) -> BinaryIO | None:
+    """The object's archive in an unnamed file, checked against the manifest; None: stream it instead."""
+    where = f"s3://{bucket}/{key}"
+    if not spooling.supported():
+        return None
+    directory = spool_dir if spool_dir is not None else tempfile.gettempdir()
+    try:
+        budget = spooling.spool_budget(directory, stored_size, expected.codec)
+        archive, stored = stack.enter_context(
+            spooling.spooled_object(
+                client,
+                bucket,
+                key,
+                expected.codec,
+                size_limit=expected.size,
+                spool_dir=directory,
+                budget=budget,
+                meter=meter,
+            )
+        )
+    except spooling.SpoolFull as full:
+        log.info("Not spooling %s (%s): streaming it into a serial pg_restore", where, full)
+        meter.bytes_done = 0
+        return None
+    mismatch = _stored_mismatch(where, stored, expected)
+    if mismatch is not None:
+        raise mismatch
+    meter.finish()
+    return archive
+
+
+def _restore_argv(pg_restore: str, temp: PgConnectionInfo, no_owner: bool) -> list[str]:
+    argv = [pg_restore, "--exit-on-error", "--no-password", f"--dbname={dbname_target(temp.database)}"]
+    if no_owner:
+        argv.append("--no-owner")
+    return argv
+
+
+@contextlib.contextmanager
+def _pg_restore_process(
+    argv: list[str], temp: PgConnectionInfo, **popen: Any
+) -> Iterator[tuple[subprocess.Popen[bytes], StderrTail]]:
+    """pg_restore running with its stderr drained into a tail; killed if still running on the way out."""
+    tail = StderrTail()
+    with client_env(temp) as env:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, **popen)
+        drain = threading.Thread(target=tail.drain, args=(proc.stderr,), daemon=True)
+        drain.start()
+        try:
+            yield proc, tail
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            drain.join(timeout=10)
+
+
+def _file_restore(
+    archive: BinaryIO, tool: tuple[str, tuple[int, ...]], temp: PgConnectionInfo, no_owner: bool, jobs: int
+) -> None:
+    """Run ``pg_restore --jobs`` on the verified spooled archive (its workers reopen ``/dev/fd/N`` too)."""
+    pg_restore, version = tool
+    fd = archive.fileno()
+    argv = [*_restore_argv(pg_restore, temp, no_owner), f"--jobs={jobs}", f"/dev/fd/{fd}"]
+    with _pg_restore_process(argv, temp, stdin=subprocess.DEVNULL, pass_fds=(fd,)) as (proc, tail):
+        returncode = proc.wait()
+    if returncode != 0:
+        raise tool_failed(
+            f"pg_restore {format_version(version)} --jobs={jobs} into {temp.database}",
+            returncode,
+            tail.text(temp),
+        )
+
+
 def _stream_restore(
     client: Any,
     bucket: str,
     key: str,
     expected: ExpectedDump,
-    pg_restore: str,
-    version: tuple[int, ...],
+    tool: tuple[str, tuple[int, ...]],
     temp: PgConnectionInfo,
     no_owner: bool,
     meter: ProgressMeter,
 ) -> int:
     """Pipe the object into pg_restore; returns its size once pg_restore and the checksum both agree."""
-    argv = [pg_restore, "--exit-on-error", "--no-password", f"--dbname={dbname_target(temp.database)}"]
-    if no_owner:
-        argv.append("--no-owner")
-    tail = StderrTail()
+    pg_restore, version = tool
     body = client.get_object(Bucket=bucket, Key=key)["Body"]
     stored = HashingReader(body)  # the object as stored: what the manifest's sha256 and size describe
     archive = decompressing_reader(stored, expected.codec, f"s3://{bucket}/{key}")
     too_big = False
-    with contextlib.closing(body), client_env(temp) as env:
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, bufsize=0
-        )
+    popen = {"stdin": subprocess.PIPE, "bufsize": 0}
+    with (
+        contextlib.closing(body),
+        _pg_restore_process(_restore_argv(pg_restore, temp, no_owner), temp, **popen) as (
+            proc,
+            tail,
+        ),
+    ):
         widen_pipe(proc.stdin)
-        drain = threading.Thread(target=tail.drain, args=(proc.stderr,), daemon=True)
-        drain.start()
-        try:
-            stopped_early = False
-            while block := (stored.read(READ_CHUNK) if stopped_early else archive.read(READ_CHUNK)):
-                meter.add(stored.size - meter.bytes_done)
-                if expected.size is not None and stored.size > expected.size:
-                    too_big = True
-                    break
-                if not stopped_early:
-                    try:
-                        proc.stdin.write(block)  # type: ignore[union-attr]
-                    except BrokenPipeError:
-                        # pg_restore stopped early (its status and stderr say why); the rest of the
-                        # object is still read and hashed so the checksum verdict is about all of it
-                        stopped_early = True
-            with contextlib.suppress(BrokenPipeError):
-                proc.stdin.close()  # type: ignore[union-attr]
-            returncode = proc.wait()
-            drain.join(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    where = f"s3://{bucket}/{key}"
-    if too_big:
-        raise ChecksumMismatch(
-            f"{where} is longer than the {expected.size} bytes the manifest records: refused"
-        )
-    sha = stored.hexdigest()
-    if sha != expected.sha256 or (expected.size is not None and stored.size != expected.size):
-        recorded = f" ({expected.size} bytes)" if expected.size is not None else ""
-        mismatch = ChecksumMismatch(
-            f"{where} has sha256 {sha} ({stored.size} bytes), the manifest says "
-            f"{expected.sha256}{recorded}: tampered or corrupt, not restored"
-        )
-        if returncode != 0:
+        stopped_early = False
+        while block := (stored.read(READ_CHUNK) if stopped_early else archive.read(READ_CHUNK)):
+            meter.add(stored.size - meter.bytes_done)
+            if expected.size is not None and stored.size > expected.size:
+                too_big = True
+                break
+            if not stopped_early:
+                try:
+                    proc.stdin.write(block)  # type: ignore[union-attr]
+                except BrokenPipeError:
+                    # pg_restore stopped early (its status and stderr say why); the rest of the
+                    # object is still read and hashed so the checksum verdict is about all of it
+                    stopped_early = True
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()  # type: ignore[union-attr]
+        returncode = proc.wait()
+    mismatch = _stored_mismatch(f"s3://{bucket}/{key}", stored, expected)
+    if mismatch is not None:
+        if returncode != 0 and not too_big:
             mismatch.add_note(f"pg_restore stopped on it with status {returncode}: {tail.text(temp)}")
         raise mismatch
     if returncode != 0:
@@ -439,6 +549,22 @@ def _stream_restore(
         )
     meter.finish()
     return stored.size
+
+
+def _stored_mismatch(where: str, stored: HashingReader, expected: ExpectedDump) -> ChecksumMismatch | None:
+    """Why the object read does not match its manifest record (size, SHA-256), or None when it does."""
+    if expected.size is not None and stored.size > expected.size:
+        return ChecksumMismatch(
+            f"{where} is longer than the {expected.size} bytes the manifest records: refused"
+        )
+    sha = stored.hexdigest()
+    if sha != expected.sha256 or (expected.size is not None and stored.size != expected.size):
+        recorded = f" ({expected.size} bytes)" if expected.size is not None else ""
+        return ChecksumMismatch(
+            f"{where} has sha256 {sha} ({stored.size} bytes), the manifest says "
+            f"{expected.sha256}{recorded}: tampered or corrupt, not restored"
+        )
+    return None
 
 
 def _verify_tables(target: PgConnectionInfo, temp_db: str, expected: ExpectedDump) -> TableStats:
