@@ -27,8 +27,6 @@ PENDING = {
     "baseline_code_sync",
     "baseline_config_sync",
     "baseline_schema_sync",
-    "business_check",
-    "project_environment_checks",
     "restore_drill",
     "test_data_backup",
     "test_data_restore",
