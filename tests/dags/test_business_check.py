@@ -1,0 +1,117 @@
+"""The business_check DAG end to end (``dag.test()``) against a real sandbox, S3 endpoint and history DB.
+
+A failing check sends exactly one message (counted in the reference server's notification sink), the
+same failure in the next run none, the recovery one.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import psycopg2
+import pytest
+from baseline_guard.health import migrate
+from baseline_guard.hooks.environment import EnvironmentHook
+from local_stack.connections import env_api_connections
+from local_stack.postgres import LocalPostgres
+from local_stack.s3 import LocalS3
+from reference_env.launcher import ReferenceEnvironment
+
+pytestmark = pytest.mark.airflow
+
+
+@pytest.fixture
+def services(
+    make_env_api: Callable[[], ReferenceEnvironment],
+    s3: LocalS3,
+    postgres: LocalPostgres,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[ReferenceEnvironment, str]]:
+    """A private sandbox (its faults stay here), a fresh bucket and history database, under the
+    connection ids the DAG uses by default; yields the sandbox and the history's DSN."""
+    env = make_env_api()
+    for key, value in env_api_connections(env.api_port, env.token, gateway_port=env.gateway_port).items():
+        monkeypatch.setenv(key, value)
+    bucket = f"bg-dag-checks-{secrets.token_hex(4)}"
+    s3.client().create_bucket(Bucket=bucket)
+    store = s3.airflow_connection()
+    store = {**store, "extra": {**store["extra"], "service_config": {"s3": {"bucket_name": bucket}}}}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_BACKUPS", json.dumps(store))
+    history = f"bg_dag_history_{secrets.token_hex(4)}"
+    postgres.create_database(history)
+    migrate.upgrade(postgres.uri(history))
+    monkeypatch.setenv("AIRFLOW_CONN_BASELINE_GUARD_DB", json.dumps(postgres.airflow_connection(history)))
+    yield env, postgres.uri(history)
+    postgres.psql(f'DROP DATABASE IF EXISTS "{history}" WITH (FORCE);')
+
+
+def sent(env: ReferenceEnvironment, channel: str = "admins") -> list[dict[str, Any]]:
+    answer = httpx.get(f"{env.api_url}/v1/notifications", params={"channel": channel},
+                       headers={"Authorization": f"Bearer {env.token}"})  # fmt: skip
+    answer.raise_for_status()
+    return answer.json()
+
+
+def deploy_everywhere(environment: str, service: str, version: str) -> None:
+    hook = EnvironmentHook()
+    for inst in hook.get_service(environment, service).instances:
+        op = hook.deploy(environment, service, inst.index, version)
+        while not op.state.finished:
+            time.sleep(0.1)
+            op = hook.get_operation(op.id)
+        assert op.state == "succeeded", op.message
+
+
+def history_rows(dsn: str) -> list[tuple[Any, ...]]:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT environment, dag_id, task_id, passed, failed_modules FROM check_run ORDER BY id")
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def test_a_healthy_baseline_passes_with_a_report_a_history_row_and_no_message(
+    run_dag: Callable[..., dict[str, Any]], services: tuple[ReferenceEnvironment, str]
+) -> None:
+    env, history = services
+    run = run_dag("business_check", conf={"environment": "baseline", "tags": ["smoke"], "routing_key": None})
+    assert run["state"] == "success", run
+    assert run["xcom"]["choose_target"] == {"environment": "baseline", "tags": ["smoke"], "routing_key": None}
+    checks = run["xcom"]["run_business_checks"]
+    assert checks["passed"] is True and checks["alert"] is None and checks["scenarios"] > 0
+    assert "<html" in httpx.get(checks["report_url"]).text.lower()
+    assert history_rows(history) == [("baseline", "business_check", "run_business_checks", True, [])]
+    assert sent(env) == []
+
+
+def test_a_failure_is_told_once_the_same_failure_not_again_and_the_recovery_once(
+    run_dag: Callable[..., dict[str, Any]], services: tuple[ReferenceEnvironment, str]
+) -> None:
+    env, history = services
+    conf = {"environment": "baseline", "tags": ["catalog"], "routing_key": None}
+    healthy = EnvironmentHook().get_service("baseline", "hotel-detail").instances[0].version
+    deploy_everywhere("baseline", "hotel-detail", "1.9.2-wrong")
+
+    first = run_dag("business_check", conf=conf)
+    assert first["state"] == "failed" and first["tasks"]["run_business_checks"] == "failed"
+    told = sent(env)
+    assert len(told) == 1, told
+    assert "Business checks failed on baseline" in str(told[0]) and "catalog · GET /hotels/{id}" in str(
+        told[0]
+    )
+
+    second = run_dag("business_check", conf=conf)
+    assert second["state"] == "failed"
+    assert len(sent(env)) == 1  # the same breakage: silence
+
+    deploy_everywhere("baseline", "hotel-detail", healthy)
+    third = run_dag("business_check", conf=conf)
+    assert third["state"] == "success" and third["xcom"]["run_business_checks"]["alert"] == "recovered"
+    told = sent(env)
+    assert len(told) == 2 and "pass again on baseline" in str(told[1])
+    assert [row[3] for row in history_rows(history)] == [False, False, True]
