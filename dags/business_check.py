@@ -18,7 +18,8 @@ Params: `environment` (default `baseline`), `tags` (empty = all scenarios), `rou
 (for a project environment; default: the environment's own). The run fails when any
 scenario fails, naming scenario, module and interface. The environment's owners (the admins for
 the baseline) get the summary and the report link once per change of outcome: when it starts
-failing, when what is broken changes, when it passes again. Project environments are checked hourly
+failing, when what is broken changes, when it passes again; the task's own notifier sends it once, after
+the last try (`BusinessCheckNotifier`). Project environments are checked hourly
 by `project_environment_checks`. Reports (HTML, JUnit XML, JSON) are stored in S3 under
 the run and linked from the task (*Business check report*).
 """
