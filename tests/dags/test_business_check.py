@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,10 +16,10 @@ import psycopg2
 import pytest
 from baseline_guard.health import migrate
 from baseline_guard.hooks.environment import EnvironmentHook
-from local_stack.connections import env_api_connections
 from local_stack.postgres import LocalPostgres
 from local_stack.s3 import LocalS3
 from reference_env.launcher import ReferenceEnvironment
+from sandbox_connections import deploy_everywhere, use_backup_store, use_reference_environment
 
 pytestmark = pytest.mark.airflow
 
@@ -35,13 +34,8 @@ def services(
     """A private sandbox (its faults stay here), a fresh bucket and history database, under the
     connection ids the DAG uses by default; yields the sandbox and the history's DSN."""
     env = make_env_api()
-    for key, value in env_api_connections(env.api_port, env.token, gateway_port=env.gateway_port).items():
-        monkeypatch.setenv(key, value)
-    bucket = f"bg-dag-checks-{secrets.token_hex(4)}"
-    s3.client().create_bucket(Bucket=bucket)
-    store = s3.airflow_connection()
-    store = {**store, "extra": {**store["extra"], "service_config": {"s3": {"bucket_name": bucket}}}}
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_BACKUPS", json.dumps(store))
+    use_reference_environment(monkeypatch, env)
+    use_backup_store(monkeypatch, s3, f"bg-dag-checks-{secrets.token_hex(4)}")
     history = f"bg_dag_history_{secrets.token_hex(4)}"
     postgres.create_database(history)
     migrate.upgrade(postgres.uri(history))
@@ -55,16 +49,6 @@ def sent(env: ReferenceEnvironment, channel: str = "admins") -> list[dict[str, A
                        headers={"Authorization": f"Bearer {env.token}"})  # fmt: skip
     answer.raise_for_status()
     return answer.json()
-
-
-def deploy_everywhere(environment: str, service: str, version: str) -> None:
-    hook = EnvironmentHook()
-    for inst in hook.get_service(environment, service).instances:
-        op = hook.deploy(environment, service, inst.index, version)
-        while not op.state.finished:
-            time.sleep(0.1)
-            op = hook.get_operation(op.id)
-        assert op.state == "succeeded", op.message
 
 
 def history_rows(dsn: str) -> list[tuple[Any, ...]]:

@@ -3,16 +3,15 @@ environment, each failure told once to that environment's owners, nothing to the
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from local_stack.connections import env_api_connections
 from local_stack.s3 import LocalS3
 from reference_env.launcher import ReferenceEnvironment
+from sandbox_connections import use_backup_store, use_reference_environment
 
 pytestmark = pytest.mark.airflow
 
@@ -22,13 +21,8 @@ def sandbox(
     make_env_api: Callable[[], ReferenceEnvironment], s3: LocalS3, monkeypatch: pytest.MonkeyPatch
 ) -> ReferenceEnvironment:
     env = make_env_api()
-    for key, value in env_api_connections(env.api_port, env.token, gateway_port=env.gateway_port).items():
-        monkeypatch.setenv(key, value)
-    bucket = f"bg-dag-projects-{secrets.token_hex(4)}"
-    s3.client().create_bucket(Bucket=bucket)
-    store = s3.airflow_connection()
-    store = {**store, "extra": {**store["extra"], "service_config": {"s3": {"bucket_name": bucket}}}}
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_BACKUPS", json.dumps(store))
+    use_reference_environment(monkeypatch, env)
+    use_backup_store(monkeypatch, s3, f"bg-dag-projects-{secrets.token_hex(4)}")
     monkeypatch.setenv("AIRFLOW_CONN_BASELINE_GUARD_DB", "")  # no history database here
     return env
 

@@ -8,7 +8,6 @@ notification sink) are the real local ones.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -66,9 +65,3 @@ def _callbacks(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
-
-
-def backup_store_connection(s3_connection: dict[str, Any], bucket: str) -> str:
-    """``AIRFLOW_CONN_*`` value of the backup store: an S3 connection naming ``bucket`` in its extra."""
-    extra = {**s3_connection["extra"], "service_config": {"s3": {"bucket_name": bucket}}}
-    return json.dumps({**s3_connection, "extra": extra})

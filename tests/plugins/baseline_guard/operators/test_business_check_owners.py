@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -21,10 +20,10 @@ from baseline_guard.errors import BusinessChecksFailed
 from baseline_guard.hooks.environment import EnvironmentHook
 from baseline_guard.operators.business_check import BusinessCheckOperator
 from baseline_guard.protection.check_alerts import load_outcome
-from local_stack.connections import env_api_connections
 from local_stack.s3 import LocalS3
 from reference_env.launcher import ReferenceEnvironment
-from task_tries import TaskOutcome, backup_store_connection, run_task
+from sandbox_connections import deploy_everywhere, use_backup_store, use_reference_environment
+from task_tries import TaskOutcome, run_task
 
 CONN = "owners_env_api"
 
@@ -34,18 +33,14 @@ def sandbox(
     make_env_api: Callable[[], ReferenceEnvironment], s3: LocalS3, monkeypatch: pytest.MonkeyPatch
 ) -> ReferenceEnvironment:
     env = make_env_api()
-    for key, value in env_api_connections(
-        env.api_port, env.token, gateway_port=env.gateway_port, conn_id=CONN
-    ).items():
-        monkeypatch.setenv(key, value)
+    use_reference_environment(monkeypatch, env, conn_id=CONN)
     return env
 
 
 @pytest.fixture
 def bucket(s3: LocalS3, monkeypatch: pytest.MonkeyPatch) -> str:
     name = f"bg-owners-{secrets.token_hex(4)}"
-    s3.client().create_bucket(Bucket=name)
-    monkeypatch.setenv("AIRFLOW_CONN_OWNERS_S3", backup_store_connection(s3.airflow_connection(), name))
+    use_backup_store(monkeypatch, s3, name, conn_id="owners_s3")
     return name
 
 
@@ -69,16 +64,6 @@ def _check(environment: str, run: str, *, tries: int = 1) -> TaskOutcome:
     return run_task(operator, run_id=run, tries=tries)
 
 
-def _deploy_everywhere(env: str, service: str, version: str) -> None:
-    hook = EnvironmentHook(CONN)
-    for inst in hook.get_service(env, service).instances:
-        op = hook.deploy(env, service, inst.index, version)
-        while not op.state.finished:
-            time.sleep(0.1)
-            op = hook.get_operation(op.id)
-        assert op.state == "succeeded", op.message
-
-
 def test_a_project_failure_goes_to_its_owners_once_and_the_baseline_s_to_the_admins(
     sandbox: ReferenceEnvironment, bucket: str
 ) -> None:
@@ -98,7 +83,7 @@ def test_a_project_failure_goes_to_its_owners_once_and_the_baseline_s_to_the_adm
     assert "proj-x" in str(owners[0]) and "catalog · GET /hotels/{id}" in str(owners[0])
     assert _sent(sandbox, "admins") == []  # a project environment's failure is not the admins' business
 
-    _deploy_everywhere("baseline", "hotel-detail", "1.9.2-wrong")
+    deploy_everywhere("baseline", "hotel-detail", "1.9.2-wrong", CONN)
     assert isinstance(_check("baseline", "scheduled__b0").error, BusinessChecksFailed)
     admins = _sent(sandbox, "admins")
     assert (
@@ -106,8 +91,8 @@ def test_a_project_failure_goes_to_its_owners_once_and_the_baseline_s_to_the_adm
     )
     assert len(_sent(sandbox, "owners-proj-x")) == 1
 
-    _deploy_everywhere(
-        "baseline", "hotel-detail", EnvironmentHook(CONN).list_releases("hotel-detail")[-1].version
+    deploy_everywhere(
+        "baseline", "hotel-detail", EnvironmentHook(CONN).list_releases("hotel-detail")[-1].version, CONN
     )
     assert _check("baseline", "scheduled__b1").result["alert"] == "recovered"
     assert _check("baseline", "scheduled__b2").result["alert"] is None  # still passing: silence
@@ -118,7 +103,7 @@ def test_a_project_failure_goes_to_its_owners_once_and_the_baseline_s_to_the_adm
 def test_a_failing_check_retried_by_its_task_is_told_once_and_its_retries_decide_alike(
     sandbox: ReferenceEnvironment, s3: LocalS3, bucket: str
 ) -> None:
-    _deploy_everywhere("baseline", "hotel-detail", "1.9.2-wrong")
+    deploy_everywhere("baseline", "hotel-detail", "1.9.2-wrong", CONN)
     done = _check("baseline", "manual__retried", tries=3)  # e.g. inside a backup run, which retries
     assert isinstance(done.error, BusinessChecksFailed) and done.ti.try_number == 3
     assert done.ti.xcoms["check_alert"]["alert"] == "failed"  # the last try decided as the first did
@@ -136,7 +121,7 @@ def test_a_failing_check_retried_by_its_task_is_told_once_and_its_retries_decide
 def test_the_outcome_keeps_when_it_started_failing_as_of_the_run(
     sandbox: ReferenceEnvironment, s3: LocalS3, bucket: str
 ) -> None:
-    _deploy_everywhere("baseline", "hotel-detail", "1.9.2-wrong")
+    deploy_everywhere("baseline", "hotel-detail", "1.9.2-wrong", CONN)
     first, later = datetime(2026, 11, 1, 10, tzinfo=UTC), datetime(2026, 11, 1, 11, tzinfo=UTC)
     for run, as_of in (("scheduled__10", first), ("scheduled__11", later)):
         operator = BusinessCheckOperator(task_id="checks", env_api_conn_id=CONN, aws_conn_id="owners_s3",

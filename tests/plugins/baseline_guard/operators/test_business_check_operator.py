@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
 import httpx
 import pytest
 from baseline_guard.errors import BusinessChecksFailed
-from baseline_guard.hooks.environment import EnvironmentHook
 from baseline_guard.operators.business_check import BusinessCheckOperator
-from local_stack.connections import env_api_connections
 from local_stack.s3 import LocalS3
 from reference_env.launcher import ReferenceEnvironment
-from task_tries import backup_store_connection, run_task
+from sandbox_connections import deploy_everywhere, use_backup_store, use_reference_environment
+from task_tries import run_task
 
 BUCKET = "bg-check-reports"
 
@@ -24,15 +22,8 @@ def sandbox(
     make_env_api: Callable[[], ReferenceEnvironment], s3: LocalS3, monkeypatch: pytest.MonkeyPatch
 ) -> ReferenceEnvironment:
     env = make_env_api()
-    conns = env_api_connections(
-        env.api_port, env.token, gateway_port=env.gateway_port, conn_id="check_env_api"
-    )
-    for key, value in conns.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("AIRFLOW_CONN_CHECK_S3", backup_store_connection(s3.airflow_connection(), BUCKET))
-    client = s3.client()
-    if BUCKET not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
-        client.create_bucket(Bucket=BUCKET)
+    use_reference_environment(monkeypatch, env, conn_id="check_env_api")
+    use_backup_store(monkeypatch, s3, BUCKET, conn_id="check_s3")
     return env
 
 
@@ -41,16 +32,6 @@ def _operator(prefix: str, **kwargs: object) -> BusinessCheckOperator:
         task_id="checks", env_api_conn_id="check_env_api", aws_conn_id="check_s3", report_prefix=prefix,
         **kwargs,
     )  # type: ignore[arg-type]  # fmt: skip
-
-
-def _deploy_everywhere(env: str, service: str, version: str) -> None:
-    hook = EnvironmentHook("check_env_api")
-    for inst in hook.get_service(env, service).instances:
-        op = hook.deploy(env, service, inst.index, version)
-        while not op.state.finished:
-            time.sleep(0.1)
-            op = hook.get_operation(op.id)
-        assert op.state == "succeeded", op.message
 
 
 def _notifications(env: ReferenceEnvironment) -> list[dict]:
@@ -81,7 +62,7 @@ def test_healthy_sandbox_passes_and_reports_land_in_s3(sandbox: ReferenceEnviron
 def test_wrong_answer_in_quote_names_pricing_and_notifies_once(
     sandbox: ReferenceEnvironment, s3: LocalS3
 ) -> None:
-    _deploy_everywhere("baseline", "quote", "1.9.2-wrong")
+    deploy_everywhere("baseline", "quote", "1.9.2-wrong", "check_env_api")
     done = run_task(_operator("reports/wrong-quote"))
     assert isinstance(done.error, BusinessChecksFailed)
     message = str(done.error)
