@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperatorLink
+from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
 
 from baseline_guard.clock import run_as_of
@@ -64,6 +65,8 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
         changes: checks start failing, break elsewhere, or pass again
     :param history_conn_id: Postgres connection of the check history (``baseline_guard`` database);
         ``None`` records nothing. A failure to record is logged and never fails the check.
+    :param history_trigger: why the check ran, as the history records it (``re-check``); default: from
+        the run (hourly, environment change, CI, manual)
 
     The backup store's connection (``aws_conn_id``, default ``aws_backups``) names the bucket; ``None``
     uploads no report and keeps no outcome (every failure is then told).
@@ -86,6 +89,7 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
         timeout_s: float = 10.0,
         notify_on_failure: bool = True,
         history_conn_id: str | None = HISTORY_CONN_ID,
+        history_trigger: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**_outcome_callbacks(kwargs))
@@ -99,6 +103,7 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
         self.timeout_s = timeout_s
         self.notify_on_failure = notify_on_failure
         self.history_conn_id = history_conn_id
+        self.history_trigger = history_trigger
 
     @cached_property
     def gateway(self) -> GatewayHook:
@@ -198,6 +203,7 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
         if not self.history_conn_id:
             return
         from baseline_guard.health.recorder import record_check
+        from baseline_guard.health.records import Trigger
         from baseline_guard.health.store import HistoryStore
 
         started = time.monotonic()
@@ -206,7 +212,8 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
             try:
                 ti = context.get("ti")
                 record_check(store, run, dag_run=context.get("dag_run"), task_id=self.task_id,
-                             try_number=getattr(ti, "try_number", None), report_url=report_url)  # fmt: skip
+                             try_number=getattr(ti, "try_number", None), report_url=report_url,
+                             trigger=Trigger(self.history_trigger) if self.history_trigger else None)  # fmt: skip
             finally:
                 store.conn.close()
         except Exception as exc:  # the history is a by-product: never fail the check for it
@@ -225,6 +232,33 @@ class ProjectEnvironmentsOperator(EnvironmentApiOperator):
         envs = [e for e in self.env_api.list_environments() if e.kind == EnvironmentKind.PROJECT]
         self.log.info("project environments", environments=[e.name for e in envs])
         return [{"environment": e.name, "routing_key": e.routing_key} for e in envs]
+
+
+class FailingEnvironmentsOperator(BaseOperator):
+    """Environments to re-check now: failing, in an outage that began at most ``within`` ago (from the history).
+
+    :param within: how long after an outage began it is still re-checked
+    :param history_conn_id: Postgres connection of the check history
+    """
+
+    def __init__(
+        self, *, within: timedelta = timedelta(hours=1), history_conn_id: str = HISTORY_CONN_ID, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.within = within
+        self.history_conn_id = history_conn_id
+
+    def execute(self, context: Any) -> list[dict[str, Any]]:
+        from baseline_guard.health.recheck import failing_environments
+        from baseline_guard.health.store import HistoryStore
+
+        store = HistoryStore.connect(pg_tools(self.history_conn_id).dsn(), connect_timeout=5)
+        try:
+            names = failing_environments(store, as_of=run_as_of(context), within=self.within)
+        finally:
+            store.conn.close()
+        self.log.info("failing environments to re-check", environments=names)
+        return [{"environment": name} for name in names]
 
 
 def check_target(params: Mapping[str, Any], triggering_asset_events: Any = None) -> dict[str, Any]:
