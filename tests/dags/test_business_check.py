@@ -6,49 +6,17 @@ same failure in the next run none, the recovery one.
 
 from __future__ import annotations
 
-import json
-import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import psycopg2
 import pytest
-from baseline_guard.health import migrate
 from baseline_guard.hooks.environment import EnvironmentHook
-from local_stack.postgres import LocalPostgres
-from local_stack.s3 import LocalS3
 from reference_env.launcher import ReferenceEnvironment
-from sandbox_connections import deploy_everywhere, use_backup_store, use_reference_environment
+from sandbox_connections import deploy_everywhere, sent
 
 pytestmark = pytest.mark.airflow
-
-
-@pytest.fixture
-def services(
-    make_env_api: Callable[[], ReferenceEnvironment],
-    s3: LocalS3,
-    postgres: LocalPostgres,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[tuple[ReferenceEnvironment, str]]:
-    """A private sandbox (its faults stay here), a fresh bucket and history database, under the
-    connection ids the DAG uses by default; yields the sandbox and the history's DSN."""
-    env = make_env_api()
-    use_reference_environment(monkeypatch, env)
-    use_backup_store(monkeypatch, s3, f"bg-dag-checks-{secrets.token_hex(4)}")
-    history = f"bg_dag_history_{secrets.token_hex(4)}"
-    postgres.create_database(history)
-    migrate.upgrade(postgres.uri(history))
-    monkeypatch.setenv("AIRFLOW_CONN_BASELINE_GUARD_DB", json.dumps(postgres.airflow_connection(history)))
-    yield env, postgres.uri(history)
-    postgres.psql(f'DROP DATABASE IF EXISTS "{history}" WITH (FORCE);')
-
-
-def sent(env: ReferenceEnvironment, channel: str = "admins") -> list[dict[str, Any]]:
-    answer = httpx.get(f"{env.api_url}/v1/notifications", params={"channel": channel},
-                       headers={"Authorization": f"Bearer {env.token}"})  # fmt: skip
-    answer.raise_for_status()
-    return answer.json()
 
 
 def history_rows(dsn: str) -> list[tuple[Any, ...]]:
@@ -60,9 +28,9 @@ def history_rows(dsn: str) -> list[tuple[Any, ...]]:
 
 
 def test_a_healthy_baseline_passes_with_a_report_a_history_row_and_no_message(
-    run_dag: Callable[..., dict[str, Any]], services: tuple[ReferenceEnvironment, str]
+    run_dag: Callable[..., dict[str, Any]], check_services: tuple[ReferenceEnvironment, str]
 ) -> None:
-    env, history = services
+    env, history = check_services
     run = run_dag("business_check", conf={"environment": "baseline", "tags": ["smoke"], "routing_key": None})
     assert run["state"] == "success", run
     assert run["xcom"]["choose_target"] == {"environment": "baseline", "tags": ["smoke"], "routing_key": None}
@@ -74,9 +42,9 @@ def test_a_healthy_baseline_passes_with_a_report_a_history_row_and_no_message(
 
 
 def test_a_failure_is_told_once_the_same_failure_not_again_and_the_recovery_once(
-    run_dag: Callable[..., dict[str, Any]], services: tuple[ReferenceEnvironment, str]
+    run_dag: Callable[..., dict[str, Any]], check_services: tuple[ReferenceEnvironment, str]
 ) -> None:
-    env, history = services
+    env, history = check_services
     conf = {"environment": "baseline", "tags": ["catalog"], "routing_key": None}
     healthy = EnvironmentHook().get_service("baseline", "hotel-detail").instances[0].version
     deploy_everywhere("baseline", "hotel-detail", "1.9.2-wrong")

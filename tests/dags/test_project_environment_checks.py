@@ -3,28 +3,15 @@ environment, each failure told once to that environment's owners, nothing to the
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from local_stack.s3 import LocalS3
 from reference_env.launcher import ReferenceEnvironment
-from sandbox_connections import use_backup_store, use_reference_environment
+from sandbox_connections import sent
 
 pytestmark = pytest.mark.airflow
-
-
-@pytest.fixture
-def sandbox(
-    make_env_api: Callable[[], ReferenceEnvironment], s3: LocalS3, monkeypatch: pytest.MonkeyPatch
-) -> ReferenceEnvironment:
-    env = make_env_api()
-    use_reference_environment(monkeypatch, env)
-    use_backup_store(monkeypatch, s3, f"bg-dag-projects-{secrets.token_hex(4)}")
-    monkeypatch.setenv("AIRFLOW_CONN_BASELINE_GUARD_DB", "")  # no history database here
-    return env
 
 
 def api(env: ReferenceEnvironment) -> httpx.Client:
@@ -32,15 +19,10 @@ def api(env: ReferenceEnvironment) -> httpx.Client:
                         timeout=60)  # fmt: skip
 
 
-def sent(env: ReferenceEnvironment, channel: str) -> list[dict[str, Any]]:
-    answer = api(env).get("/notifications", params={"channel": channel})
-    answer.raise_for_status()
-    return answer.json()
-
-
 def test_each_project_environment_is_checked_and_a_broken_one_tells_its_owners_once(
-    run_dag: Callable[..., dict[str, Any]], sandbox: ReferenceEnvironment
+    run_dag: Callable[..., dict[str, Any]], check_services: tuple[ReferenceEnvironment, str]
 ) -> None:
+    sandbox, _ = check_services
     owners = f"json://127.0.0.1:{sandbox.api_port}/v1/notifications/owners-proj-broken"
     api(sandbox).post(
         "/environments", json={"name": "proj-fine", "services": {"quote": "1.1.0"}}

@@ -4,47 +4,16 @@ and a passing environment is not re-checked."""
 
 from __future__ import annotations
 
-import json
-import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import httpx
 import psycopg2
 import pytest
-from baseline_guard.health import migrate
 from baseline_guard.hooks.environment import EnvironmentHook
-from local_stack.postgres import LocalPostgres
-from local_stack.s3 import LocalS3
 from reference_env.launcher import ReferenceEnvironment
-from sandbox_connections import deploy_everywhere, use_backup_store, use_reference_environment
+from sandbox_connections import deploy_everywhere, sent
 
 pytestmark = pytest.mark.airflow
-
-
-@pytest.fixture
-def services(
-    make_env_api: Callable[[], ReferenceEnvironment],
-    s3: LocalS3,
-    postgres: LocalPostgres,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[tuple[ReferenceEnvironment, str]]:
-    env = make_env_api()
-    use_reference_environment(monkeypatch, env)
-    use_backup_store(monkeypatch, s3, f"bg-dag-recheck-{secrets.token_hex(4)}")
-    history = f"bg_dag_recheck_{secrets.token_hex(4)}"
-    postgres.create_database(history)
-    migrate.upgrade(postgres.uri(history))
-    monkeypatch.setenv("AIRFLOW_CONN_BASELINE_GUARD_DB", json.dumps(postgres.airflow_connection(history)))
-    yield env, postgres.uri(history)
-    postgres.psql(f'DROP DATABASE IF EXISTS "{history}" WITH (FORCE);')
-
-
-def sent(env: ReferenceEnvironment) -> list[dict[str, Any]]:
-    answer = httpx.get(f"{env.api_url}/v1/notifications", params={"channel": "admins"},
-                       headers={"Authorization": f"Bearer {env.token}"})  # fmt: skip
-    answer.raise_for_status()
-    return answer.json()
 
 
 def runs(dsn: str) -> list[tuple[Any, ...]]:
@@ -58,9 +27,9 @@ def runs(dsn: str) -> list[tuple[Any, ...]]:
 
 
 def test_a_failing_baseline_is_re_checked_until_it_passes_and_then_left_alone(
-    run_dag: Callable[..., dict[str, Any]], services: tuple[ReferenceEnvironment, str]
+    run_dag: Callable[..., dict[str, Any]], check_services: tuple[ReferenceEnvironment, str]
 ) -> None:
-    env, history = services
+    env, history = check_services
     healthy = EnvironmentHook().get_service("baseline", "hotel-detail").instances[0].version
     deploy_everywhere("baseline", "hotel-detail", "1.9.2-wrong")
     assert (
