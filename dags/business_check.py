@@ -18,7 +18,8 @@ Params: `environment` (default `baseline`), `tags` (empty = all scenarios), `rou
 (for a project environment; default: the environment's own). The run fails when any
 scenario fails, naming scenario, module and interface. The environment's owners (the admins for
 the baseline) get the summary and the report link once per change of outcome: when it starts
-failing, when what is broken changes, when it passes again. Project environments are checked hourly
+failing, when what is broken changes, when it passes again; the task's own notifier sends it once, after
+the last try (`BusinessCheckNotifier`). Project environments are checked hourly
 by `project_environment_checks`. Reports (HTML, JUnit XML, JSON) are stored in S3 under
 the run and linked from the task (*Business check report*).
 """
@@ -28,11 +29,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import AssetOrTimeSchedule, Param, dag, task
-from airflow.timetables.trigger import CronTriggerTimetable
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 from baseline_guard.assets import ENVIRONMENT_CHANGED
 from baseline_guard.dag_defaults import START_DATE, default_args, environment_param
-from baseline_guard.operators.business_check import BusinessCheckOperator, BusinessChecksFailed
+from baseline_guard.errors import BusinessChecksFailed
+from baseline_guard.operators.business_check import BusinessCheckOperator, check_target
 
 
 @dag(
@@ -45,11 +46,9 @@ from baseline_guard.operators.business_check import BusinessCheckOperator, Busin
     max_active_runs=4,
     doc_md=__doc__,
     tags=["baseline-guard", "business-check", "ci"],
-    default_args={
-        **default_args(
-            "business checks", execution_timeout=timedelta(minutes=10), no_retry_for=[BusinessChecksFailed]
-        )
-    },
+    default_args=default_args(
+        "business checks", execution_timeout=timedelta(minutes=10), no_retry_for=[BusinessChecksFailed]
+    ),
     params={
         "environment": environment_param("Environment to check: baseline or a project environment's name."),
         "tags": Param(
@@ -66,30 +65,18 @@ from baseline_guard.operators.business_check import BusinessCheckOperator, Busin
     },
 )
 def business_check() -> None:
-    @task
+    @task(multiple_outputs=True)
     def choose_target(params: dict[str, Any], triggering_asset_events: Any = None) -> dict[str, Any]:
         """The environment named by the asset event that triggered the run, else the params."""
-        target = {
-            "environment": params["environment"],
-            "tags": params["tags"],
-            "routing_key": params["routing_key"],
-        }
-        for events in (triggering_asset_events or {}).values():
-            for event in events:
-                if event.extra.get("environment"):
-                    target = {"environment": event.extra["environment"], "tags": [], "routing_key": None}
-        print(f"checking {target}")
-        return target
+        return check_target(params, triggering_asset_events)
 
     target = choose_target()
-    checks = BusinessCheckOperator(
+    BusinessCheckOperator(
         task_id="run_business_checks",
-        environment="{{ ti.xcom_pull(task_ids='choose_target')['environment'] }}",
-        routing_key="{{ ti.xcom_pull(task_ids='choose_target')['routing_key'] or '' }}",
-        tags="{{ ti.xcom_pull(task_ids='choose_target')['tags'] | join(',') }}",
-        bucket="{{ var.value.get('baseline_guard_backup_bucket', '') }}",
+        environment=target["environment"],
+        routing_key=target["routing_key"],
+        tags=target["tags"],
     )
-    target >> checks
 
 
 dag = business_check()

@@ -15,12 +15,11 @@ JSON) are stored per environment under the run and linked from each task.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-from airflow.sdk import dag, task
-from airflow.timetables.trigger import CronTriggerTimetable
+from airflow.sdk import CronTriggerTimetable, dag
 from baseline_guard.dag_defaults import START_DATE, default_args
-from baseline_guard.operators.business_check import BusinessCheckOperator, BusinessChecksFailed
+from baseline_guard.errors import BusinessChecksFailed
+from baseline_guard.operators.business_check import BusinessCheckOperator, ProjectEnvironmentsOperator
 
 
 @dag(
@@ -39,23 +38,15 @@ from baseline_guard.operators.business_check import BusinessCheckOperator, Busin
     ),
 )
 def project_environment_checks() -> None:
-    @task(execution_timeout=timedelta(minutes=2))
-    def list_project_environments() -> list[dict[str, Any]]:
-        """Every project environment with its routing key."""
-        from baseline_guard.environment_contract import EnvironmentKind
-        from baseline_guard.hooks.environment import EnvironmentHook
-
-        envs = [e for e in EnvironmentHook().list_environments() if e.kind == EnvironmentKind.PROJECT]
-        print(f"checking {[e.name for e in envs]}")
-        return [{"environment": e.name, "routing_key": e.routing_key or ""} for e in envs]
-
+    environments = ProjectEnvironmentsOperator(
+        task_id="list_project_environments", execution_timeout=timedelta(minutes=2)
+    )
     BusinessCheckOperator.partial(
         task_id="check_environment",
-        bucket="{{ var.value.get('baseline_guard_backup_bucket', '') }}",
         report_prefix="reports/{{ dag.dag_id }}/{{ run_id }}/{{ ti.task_id }}/{{ ti.map_index }}",
         max_active_tis_per_dagrun=4,
         map_index_template="{{ task.environment }}",
-    ).expand_kwargs(list_project_environments())
+    ).expand_kwargs(environments.output)
 
 
 dag = project_environment_checks()

@@ -45,3 +45,14 @@ def run_dag(airflow_db: None) -> Callable[..., dict[str, Any]]:
         return {"state": dag_run.state, "run_id": dag_run.run_id, "tasks": tasks, "xcom": xcom}
 
     return run
+
+
+@pytest.fixture
+def check_services(make_env_api: Any, s3: Any, postgres: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """For the business-check DAGs: a private reference environment (its faults stay in the test), a
+    fresh bucket and history database under the connection ids the DAGs use; yields ``(env, history_dsn)``."""
+    from sandbox_connections import check_services as connect
+
+    env = make_env_api()
+    with connect(env, s3, postgres, monkeypatch) as history:
+        yield env, history

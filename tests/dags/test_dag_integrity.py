@@ -16,6 +16,7 @@ EXPECTED_DAG_IDS = {
     "business_check",
     "env_patrol",
     "project_environment_checks",
+    "recheck_failing_environments",
     "restore_drill",
     "test_data_backup",
     "test_data_restore",

@@ -22,12 +22,6 @@ ENGINE_PACKAGES = ("backup", "schema", "checks", "health", "protection", "codesy
 LIGHT_ENGINE_MODULES = {"baseline_guard.backup.names"}  # a name rule the Params validate with
 DRIVERS = ("psycopg2", "psycopg", "botocore", "boto3", "migra", "results", "apprise", "sqlalchemy_utils")
 
-# DAG files not yet wired the new way (issue 12); each is removed from here when its DAG parses lean.
-PENDING = {
-    "business_check",
-    "project_environment_checks",
-}
-
 PROBE = """
 import json, runpy, sys
 sys.path[:0] = [{plugins!r}, {include!r}]
@@ -71,7 +65,4 @@ def test_parse_imports_no_engine(dag_file: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     loaded = engine_modules(json.loads(done.stdout.strip().splitlines()[-1]))
-    if dag_file.stem in PENDING:
-        assert loaded, f"{dag_file.stem} parses lean now: remove it from PENDING"
-        pytest.xfail(f"not yet lean: {loaded[:5]}")
     assert loaded == [], f"parsing {dag_file.name} imported engine/driver modules: {loaded}"

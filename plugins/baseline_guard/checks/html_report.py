@@ -13,7 +13,7 @@ import json
 from html import escape
 from typing import Any
 
-from baseline_guard.checks.reports import broken_lines, suspect_lines
+from baseline_guard.checks.findings import broken_lines, suspect_lines
 from baseline_guard.checks.results import CheckRun, Failure, InterfaceHealth, ScenarioResult, StepResult
 
 CSS = """

@@ -1,6 +1,7 @@
 """Reports of a business-check run: JSON, JUnit XML, and a fixed-width summary for a task log.
 
-The HTML page is in :mod:`baseline_guard.checks.html_report`.
+The HTML page is in :mod:`baseline_guard.checks.html_report`; the lines both name broken
+interfaces and suspect instances with are in :mod:`baseline_guard.checks.findings`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from baseline_guard.checks.findings import broken_lines, failing_instances, suspect_lines
+from baseline_guard.checks.html_report import to_html
 from baseline_guard.checks.results import CheckRun, Failure, ScenarioResult, StepStatus
 
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -28,40 +31,12 @@ def summary(run: CheckRun) -> dict[str, Any]:
                 "module": module,
                 "interface": interface,
                 "scenarios": count,
-                "instances": _failing_instances(run, module, interface),
+                "instances": failing_instances(run, module, interface),
             }
             for module, interface, count in run.broken_interfaces()
         ],
         "suspects": [suspect.model_dump() for suspect in run.suspects()],
     }
-
-
-def broken_lines(run: CheckRun) -> list[str]:
-    """``pricing · POST /quotes (12 scenarios) on baseline/quote/2 v1.9.2-wrong``, one per broken interface."""
-    lines = []
-    for module, interface, count in run.broken_interfaces():
-        line = f"{module} · {interface} ({count} scenario{'s' if count != 1 else ''})"
-        instances = _failing_instances(run, module, interface)
-        if instances:
-            line += " on " + ", ".join(instances)
-        lines.append(line)
-    return lines
-
-
-def suspect_lines(run: CheckRun) -> list[str]:
-    """``baseline/quote/2 v1.9.2-wrong: pricing · POST /quotes failed 8 of 9 calls; other instances 0 of 11``."""
-    return [
-        f"{s.instance}: {s.module} · {s.interface} failed {s.failed} of {s.failed + s.succeeded} calls; "
-        f"other instances {s.others_failed} of {s.others_failed + s.others_succeeded}"
-        for s in run.suspects()
-    ]
-
-
-def _failing_instances(run: CheckRun, module: str, interface: str) -> list[str]:
-    for row in run.interface_health():
-        if (row.module, row.interface) == (module, interface):
-            return sorted(row.failed_on, key=lambda k: (-row.failed_on[k], k))
-    return []
 
 
 def to_json(run: CheckRun) -> str:
@@ -195,8 +170,6 @@ def write_reports(
     html_path: str | Path | None = None,
 ) -> list[Path]:
     """Write the reports asked for (creating parent directories); return the paths written."""
-    from baseline_guard.checks.html_report import to_html
-
     written = []
     for path, render in ((json_path, to_json), (junit_path, to_junit_xml), (html_path, to_html)):
         if path is None:

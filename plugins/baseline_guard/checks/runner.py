@@ -222,9 +222,29 @@ async def _run_step(
     trace_id: str,
 ) -> StepResult:
     """Send one step's request, check it, capture into ``variables``; raise :class:`_StepFailed`."""
-    clock = time.perf_counter()
+    call = _StepCall(step, number, trace_id, time.perf_counter())
+    request = _build_request(call, context, variables)
+    response, attempts, elapsed_ms = await _send(client, call, request)
+    captured = _check_answer(call, request, response, attempts, elapsed_ms, variables)
+    variables.update(captured)
+    return call.passed(response, attempts)
 
-    def fail(kind: FailureKind, check: str, message: str, **details: Any) -> _StepFailed:
+
+@dataclass(frozen=True)
+class _StepCall:
+    """One step of one scenario while it runs: which step, where in the scenario, since when."""
+
+    step: Step
+    number: int
+    trace_id: str
+    started: float  # time.perf_counter()
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    def failed(self, kind: FailureKind, check: str, message: str, **details: Any) -> _StepFailed:
+        """The failure of this step (what was checked, expected, answered, by which instance)."""
+        step = self.step
         response: ResponseRecord | None = details.get("response")
         headers = response.headers if response else {}
         result = StepResult(
@@ -232,7 +252,7 @@ async def _run_step(
             module=step.module,
             interface=step.interface,
             status=StepStatus.FAILED,
-            duration_ms=(time.perf_counter() - clock) * 1000,
+            duration_ms=self.elapsed_ms(),
             attempts=details.pop("attempts", 0),
             http_status=response.status if response else None,
             instance=headers.get("X-Instance"),
@@ -243,10 +263,10 @@ async def _run_step(
             module=step.module,
             interface=step.interface,
             step=step.name,
-            step_number=number,
+            step_number=self.number,
             check=check,
             message=message,
-            trace_id=trace_id,
+            trace_id=self.trace_id,
             service=headers.get("X-Service"),
             instance=headers.get("X-Instance"),
             version=headers.get("X-Version"),
@@ -254,69 +274,131 @@ async def _run_step(
         )
         return _StepFailed(failure, result)
 
+    def passed(self, response: httpx.Response, attempts: int) -> StepResult:
+        step = self.step
+        return StepResult(
+            name=step.name,
+            module=step.module,
+            interface=step.interface,
+            status=StepStatus.PASSED,
+            duration_ms=self.elapsed_ms(),
+            attempts=attempts,
+            http_status=response.status_code,
+            instance=response.headers.get("X-Instance"),
+            version=response.headers.get("X-Version"),
+        )
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A step's request, rendered from the scenario's variables, and its redacted record."""
+
+    method: str
+    url: str
+    query: dict[str, Any]
+    headers: dict[str, str]
+    body: Any
+    send_body: bool
+    timeout_s: float
+    record: RequestRecord
+
+
+def _build_request(call: _StepCall, context: _RunContext, variables: Mapping[str, Any]) -> _Request:
+    """Render the step's path, query, headers and body; add the routing key and the trace id."""
+    step = call.step
     try:
         path = _as_str(expressions.render(step.path, variables))
         query = {k: _query_value(v) for k, v in expressions.render(step.query, variables).items()}
         headers = {str(k): _as_str(v) for k, v in expressions.render(step.headers, variables).items()}
         body = expressions.render(step.json_body, variables)
     except expressions.ExpressionError as exc:
-        raise fail(FailureKind.TEMPLATE, "template", f"cannot build the request: {exc}") from None
+        raise call.failed(FailureKind.TEMPLATE, "template", f"cannot build the request: {exc}") from None
 
     headers.setdefault(ROUTING_KEY_HEADER, context.routing_key or "")
     if not headers[ROUTING_KEY_HEADER]:
         del headers[ROUTING_KEY_HEADER]
-    headers[TRACE_ID_HEADER] = trace_id
+    headers[TRACE_ID_HEADER] = call.trace_id
     url = context.base_url + path
-    request = RequestRecord(
-        method=step.method, url=_with_query(url, query), headers=_redacted(headers), body=body
+    return _Request(
+        method=step.method,
+        url=url,
+        query=query,
+        headers=headers,
+        body=body,
+        send_body=step.json_body is not None,
+        timeout_s=step.timeout_ms / 1000 if step.timeout_ms else context.timeout_s,
+        record=RequestRecord(
+            method=step.method, url=_with_query(url, query), headers=_redacted(headers), body=body
+        ),
     )
-    timeout_s = step.timeout_ms / 1000 if step.timeout_ms else context.timeout_s
 
-    attempts = 0
+
+async def _send(
+    client: httpx.AsyncClient, call: _StepCall, request: _Request
+) -> tuple[httpx.Response, int, float]:
+    """Send the request, retrying connection failures as the step allows; ``(response, attempts, ms)``."""
+    step = call.step
     max_attempts = 1 + (step.retry.count if step.retry else 0)
+    attempts = 0
     while True:
         attempts += 1
         sent = time.perf_counter()
         try:
-            async with asyncio.timeout(timeout_s):
+            async with asyncio.timeout(request.timeout_s):
                 response = await client.request(
-                    step.method,
-                    url,
-                    params=query or None,
-                    headers=headers,
-                    json=body if step.json_body is not None else None,
-                    timeout=timeout_s,
+                    request.method,
+                    request.url,
+                    params=request.query or None,
+                    headers=request.headers,
+                    json=request.body if request.send_body else None,
+                    timeout=request.timeout_s,
                 )
-            break
+            return response, attempts, (time.perf_counter() - sent) * 1000
         except (TimeoutError, httpx.TimeoutException) as exc:
-            if isinstance(exc, httpx.ConnectTimeout) and attempts < max_attempts:
-                await _backoff(step, attempts)
-                continue
-            raise fail(
-                FailureKind.TIMEOUT,
-                "response time",
-                f"no answer within {timeout_s * 1000:.0f} ms",
-                expected=f"an answer within {timeout_s * 1000:.0f} ms",
-                actual="timed out",
-                request=request,
-                attempts=attempts,
-            ) from None
+            if not (isinstance(exc, httpx.ConnectTimeout) and attempts < max_attempts):
+                raise _no_answer_in_time(call, request, attempts) from None
         except httpx.TransportError as exc:
-            if attempts < max_attempts:
-                await _backoff(step, attempts)
-                continue
-            tries = f" after {attempts} attempts" if attempts > 1 else ""
-            raise fail(
-                FailureKind.TRANSPORT,
-                "transport",
-                f"no answer{tries}: {type(exc).__name__}: {exc or 'connection failed'}",
-                expected="an HTTP answer",
-                actual=type(exc).__name__,
-                request=request,
-                attempts=attempts,
-            ) from None
+            if attempts >= max_attempts:
+                raise _no_answer(call, request, attempts, exc) from None
+        await _backoff(step, attempts)
 
-    elapsed_ms = (time.perf_counter() - sent) * 1000
+
+def _no_answer_in_time(call: _StepCall, request: _Request, attempts: int) -> _StepFailed:
+    limit_ms = f"{request.timeout_s * 1000:.0f} ms"
+    return call.failed(
+        FailureKind.TIMEOUT,
+        "response time",
+        f"no answer within {limit_ms}",
+        expected=f"an answer within {limit_ms}",
+        actual="timed out",
+        request=request.record,
+        attempts=attempts,
+    )
+
+
+def _no_answer(call: _StepCall, request: _Request, attempts: int, exc: httpx.TransportError) -> _StepFailed:
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    return call.failed(
+        FailureKind.TRANSPORT,
+        "transport",
+        f"no answer{tries}: {type(exc).__name__}: {exc or 'connection failed'}",
+        expected="an HTTP answer",
+        actual=type(exc).__name__,
+        request=request.record,
+        attempts=attempts,
+    )
+
+
+def _check_answer(
+    call: _StepCall,
+    request: _Request,
+    response: httpx.Response,
+    attempts: int,
+    elapsed_ms: float,
+    variables: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Run the step's assertions on the answer, then its captures; return the captured values."""
+    step = call.step
     answer = Answer(
         status=response.status_code,
         headers=response.headers,
@@ -324,50 +406,34 @@ async def _run_step(
         json=_json_or_marker(response.content),
         elapsed_ms=elapsed_ms,
     )
-    record = _response_record(response, answer)
+    where = {"request": request.record, "response": _response_record(response, answer), "attempts": attempts}
     captured, missing = _capture(step, response.headers, answer.json)
     try:
         outcome = first_failure(step.assert_, answer, {**variables, **captured})
     except expressions.ExpressionError as exc:
-        raise fail(
-            FailureKind.TEMPLATE, "template", f"cannot evaluate an assertion: {exc}",
-            request=request, response=record, attempts=attempts,
-        ) from None  # fmt: skip
+        raise call.failed(
+            FailureKind.TEMPLATE, "template", f"cannot evaluate an assertion: {exc}", **where
+        ) from None
     if outcome is not None:
-        raise fail(
+        raise call.failed(
             FailureKind.ASSERTION,
             outcome.check,
             outcome.message,
             expected=outcome.expected,
             actual=outcome.actual,
-            request=request,
-            response=record,
-            attempts=attempts,
+            **where,
         )
     if missing:
         name, source = missing[0]
-        raise fail(
+        raise call.failed(
             FailureKind.CAPTURE,
             f"capture {name}",
             f"cannot capture {name!r}: {source} is not in the response",
             expected=f"{source} present",
             actual="missing",
-            request=request,
-            response=record,
-            attempts=attempts,
+            **where,
         )
-    variables.update(captured)
-    return StepResult(
-        name=step.name,
-        module=step.module,
-        interface=step.interface,
-        status=StepStatus.PASSED,
-        duration_ms=(time.perf_counter() - clock) * 1000,
-        attempts=attempts,
-        http_status=response.status_code,
-        instance=response.headers.get("X-Instance"),
-        version=response.headers.get("X-Version"),
-    )
+    return captured
 
 
 def _capture(

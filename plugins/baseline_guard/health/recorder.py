@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from baseline_guard.checks.results import CheckRun
-from baseline_guard.health.records import check_record
+from baseline_guard.health.records import Trigger, check_record
 from baseline_guard.health.store import HistoryStore
 from baseline_guard.health.trigger import environment_changes, trigger_reason
 
@@ -22,14 +22,18 @@ def record_check(
     task_id: str | None = None,
     try_number: int | None = None,
     report_url: str | None = None,
+    trigger: Trigger | None = None,
 ) -> int:
-    """Store the check run with why it ran, and the environment changes its Airflow run consumed."""
+    """Store the check run with why it ran, and the environment changes its Airflow run consumed.
+
+    :param trigger: why it ran, when the task knows better than its run (a re-check); default: from the run
+    """
     events = list(getattr(dag_run, "consumed_asset_events", None) or [])
     run_type = str(getattr(dag_run, "run_type", "") or "")
     run_id = str(getattr(dag_run, "run_id", "") or "")
     record = check_record(
         run,
-        trigger=trigger_reason(run_type, run_id, getattr(dag_run, "conf", None), len(events)),
+        trigger=trigger or trigger_reason(run_type, run_id, getattr(dag_run, "conf", None), len(events)),
         dag_id=getattr(dag_run, "dag_id", None),
         run_id=run_id or None,
         task_id=task_id,

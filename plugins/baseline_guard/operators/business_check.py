@@ -1,31 +1,36 @@
-"""Run business-check scenario suites against an environment, publish the reports, fail loudly."""
+"""Run business-check scenario suites against an environment, publish the reports, fail naming the break.
+
+Who hears about it is decided here and told once by the task's own notifier
+(:class:`~baseline_guard.notifiers.owners.BusinessCheckNotifier`), after the last try.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-from airflow.sdk import BaseHook, BaseOperatorLink
+from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
 
-from baseline_guard.checks import CheckRun, load_suites, reports, run_checks
-from baseline_guard.checks.html_report import to_html
-from baseline_guard.checks.runner import DEFAULT_CONCURRENCY
+from baseline_guard.clock import run_as_of
 from baseline_guard.environment_contract import Environment, EnvironmentKind
 from baseline_guard.errors import BusinessChecksFailed
-from baseline_guard.health.dburl import dsn
-from baseline_guard.health.recorder import record_check
-from baseline_guard.health.store import HistoryStore
-from baseline_guard.hooks.environment import connection_base_url
-from baseline_guard.operators.base import EnvironmentApiOperator
+from baseline_guard.hooks.environment import EnvironmentHook
+from baseline_guard.hooks.gateway import GATEWAY_CONN_ID, GatewayHook
+from baseline_guard.notifiers.admins import AdminsNotifier
+from baseline_guard.notifiers.owners import CHECK_ALERT_XCOM_KEY, BusinessCheckNotifier
+from baseline_guard.operators.base import BackupStoreOperator, EnvironmentApiOperator, pg_tools
+
+if TYPE_CHECKING:
+    from baseline_guard.checks.results import CheckRun
 
 DEFAULT_SUITES = Path(__file__).resolve().parents[3] / "include" / "scenarios"
 REPORT_URL_TTL_S = 7 * 24 * 3600
+HISTORY_CONN_ID = "baseline_guard_db"
 
 
 class BusinessCheckReportLink(BaseOperatorLink):
@@ -37,31 +42,37 @@ class BusinessCheckReportLink(BaseOperatorLink):
         return XCom.get_value(ti_key=ti_key, key=self.xcom_key) or ""
 
 
-class BusinessCheckOperator(EnvironmentApiOperator):
+class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
     """Run the scenario suites against an environment through its gateway.
 
-    Writes a JSON result, a JUnit XML file and an HTML report to S3 under the run, links the
-    HTML report from the task, logs a summary table, and fails naming the broken scenario,
-    module and interface. On failure the environment admins are notified with the summary.
+    Writes a JSON result, a JUnit XML file and an HTML report to the backup store under the run,
+    links the HTML report from the task, records the run in the check history, logs a summary table,
+    and fails naming the broken scenario, module and interface. Whether the outcome is worth a
+    message (it started failing, broke elsewhere, passes again) is decided here and pushed as the
+    XCom ``check_alert``; the task's :class:`BusinessCheckNotifier` (set here as its failure and
+    success callback, in place of the default one) sends it once, after the last try.
 
     :param environment: environment to check (templated)
     :param routing_key: routing key of a project environment (templated; default: the
         environment's own, found through the environment API)
-    :param tags: run only scenarios with any of these tags; empty runs all (templated)
+    :param tags: run only scenarios with any of these tags; empty runs all (templated; a list)
     :param suites_path: file or folder of scenario suites
     :param gateway_conn_id: HTTP connection of the environments' gateway
-    :param aws_conn_id: S3 connection for the reports
-    :param bucket: bucket for the reports (templated)
     :param report_prefix: key prefix for this run's reports (templated)
-    :param concurrency: scenarios in flight at once
+    :param concurrency: scenarios in flight at once (default: the engine's)
     :param timeout_s: per-step timeout
     :param notify_on_failure: tell the environment's owners (admins for the baseline) when the outcome
         changes: checks start failing, break elsewhere, or pass again
     :param history_conn_id: Postgres connection of the check history (``baseline_guard`` database);
         ``None`` records nothing. A failure to record is logged and never fails the check.
+    :param history_trigger: why the check ran, as the history records it (``re-check``); default: from
+        the run (hourly, environment change, CI, manual)
+
+    The backup store's connection (``aws_conn_id``, default ``aws_backups``) names the bucket; ``None``
+    uploads no report and keeps no outcome (every failure is then told).
     """
 
-    template_fields: Sequence[str] = ("environment", "routing_key", "tags", "bucket", "report_prefix")
+    template_fields: Sequence[str] = ("environment", "routing_key", "tags", "report_prefix")
     operator_extra_links = (BusinessCheckReportLink(),)
     ui_color = "#d5f5e3"
 
@@ -70,56 +81,41 @@ class BusinessCheckOperator(EnvironmentApiOperator):
         *,
         environment: str = "baseline",
         routing_key: str | None = None,
-        tags: Sequence[str] | str = (),
+        tags: Sequence[str] = (),
         suites_path: str | Path = DEFAULT_SUITES,
-        gateway_conn_id: str = "baseline_gateway",
-        aws_conn_id: str | None = "aws_backups",
-        bucket: str | None = None,
+        gateway_conn_id: str = GATEWAY_CONN_ID,
         report_prefix: str = "reports/{{ dag.dag_id }}/{{ run_id }}/{{ ti.task_id }}",
-        concurrency: int = DEFAULT_CONCURRENCY,
+        concurrency: int | None = None,
         timeout_s: float = 10.0,
         notify_on_failure: bool = True,
-        history_conn_id: str | None = "baseline_guard_db",
+        history_conn_id: str | None = HISTORY_CONN_ID,
+        history_trigger: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**_outcome_callbacks(kwargs))
         self.environment = environment
         self.routing_key = routing_key
         self.tags = tags
         self.suites_path = suites_path
         self.gateway_conn_id = gateway_conn_id
-        self.aws_conn_id = aws_conn_id
-        self.bucket = bucket
         self.report_prefix = report_prefix
         self.concurrency = concurrency
         self.timeout_s = timeout_s
         self.notify_on_failure = notify_on_failure
         self.history_conn_id = history_conn_id
+        self.history_trigger = history_trigger
 
     @cached_property
-    def gateway_url(self) -> str:
-        return connection_base_url(BaseHook.get_connection(self.gateway_conn_id))
+    def gateway(self) -> GatewayHook:
+        return GatewayHook(self.gateway_conn_id)
 
     def execute(self, context: Any) -> dict[str, Any]:
         self.bind_trace_id(context)
         env = self.env_api.get_environment(self.environment)
-        routing_key = self.routing_key or (env.routing_key if env.kind == EnvironmentKind.PROJECT else None)
-        tags = [t for t in (self.tags.split(",") if isinstance(self.tags, str) else self.tags) if t]
-        suites = load_suites(self.suites_path)
-        self.log.info(
-            "running business checks",
-            environment=env.name,
-            routing_key=routing_key,
-            tags=tags,
-            gateway=self.gateway_url,
-        )
-        run = run_checks(
-            suites, self.gateway_url, environment=env.name, routing_key=routing_key, tags=tags,
-            concurrency=self.concurrency, timeout_s=self.timeout_s,
-        )  # fmt: skip
-        self.log.info("business checks finished\n%s", reports.summary_table(run))
+        run = self._run_checks(env)
         report_url = self._publish(run, context)
         self._record_history(run, context, report_url)
+        summary = None if run.passed else failure_message(run)
         result = {
             "environment": env.name,
             "passed": run.passed,
@@ -128,71 +124,76 @@ class BusinessCheckOperator(EnvironmentApiOperator):
             "broken": [{"module": m, "interface": i, "scenarios": n} for m, i, n in run.broken_interfaces()],
             "report_url": report_url,
         }
-        message = None if run.passed else failure_message(run)
         if self.notify_on_failure:
-            result["notified"] = self._tell_owners(env, run, tags, message, report_url)
-        if message is not None:
-            raise BusinessChecksFailed(message)
+            result["alert"] = self._decide_alert(run, context, summary, report_url)
+        if summary is not None:
+            raise BusinessChecksFailed(summary)
         return result
 
-    def _tell_owners(
-        self, env: Environment, run: CheckRun, tags: list[str], message: str | None, report_url: str | None
-    ) -> str:
-        """One message per change of outcome to the environment's owners (admins for the baseline)."""
-        from baseline_guard.notifiers.owners import notify_environment
+    def _run_checks(self, env: Environment) -> CheckRun:
+        from baseline_guard.checks import load_suites, run_checks
+        from baseline_guard.checks.reports import summary_table
+
+        routing_key = self.routing_key or (env.routing_key if env.kind == EnvironmentKind.PROJECT else None)
+        tags = [t for t in self.tags if t]
+        tuning = {"concurrency": self.concurrency} if self.concurrency else {}
+        self.log.info("running business checks", environment=env.name, routing_key=routing_key, tags=tags,
+                      gateway=self.gateway.base_url)  # fmt: skip
+        run = run_checks(load_suites(self.suites_path), self.gateway.base_url, environment=env.name,
+                         routing_key=routing_key, tags=tags, timeout_s=self.timeout_s, **tuning)  # fmt: skip
+        self.log.info("business checks finished\n%s", summary_table(run))
+        return run
+
+    def _decide_alert(
+        self, run: CheckRun, context: Any, summary: str | None, report_url: str | None
+    ) -> str | None:
+        """Is this outcome worth a message? Kept in the bucket per environment; pushed for the notifier."""
         from baseline_guard.protection.check_alerts import record_outcome
 
-        broken = [f"{m} · {i}" for m, i, _ in run.broken_interfaces()]
-        alert: str | None = "failed" if message else None
-        if self.aws_conn_id and self.bucket:  # the last outcome is kept per environment in the bucket
-            client = S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
-            alert, _ = record_outcome(
-                client,
-                self.bucket,
-                env.name,
-                passed=run.passed,
-                broken=broken,
-                at=datetime.now(UTC),
-                tags=tags,
-            )
-        if alert is None:
-            self.log.info("no message: the outcome did not change", environment=env.name)
-            return ""
-        if alert == "recovered":
-            title, body = f"Business checks pass again on {env.name}", f"every scenario passed on {env.name}"
-        else:
-            title, body = (
-                f"Business checks failed on {env.name}",
-                f"{message}\nReport: {report_url or 'not uploaded'}",
-            )
-        who = notify_environment(env, title, body, failure=alert != "recovered")
-        self.log.info("outcome sent", environment=env.name, alert=alert, to=who)
-        return who
+        alert: str | None = None if run.passed else "failed"
+        if self.aws_conn_id:  # the last outcome is kept per environment in the bucket
+            broken = [f"{m} · {i}" for m, i, _ in run.broken_interfaces()]
+            alert, _ = record_outcome(self.store.client, self.store.bucket, run.environment, passed=run.passed,
+                                      broken=broken, at=run_as_of(context), tags=run.tags,
+                                      decided_by=task_instance_key(context))  # fmt: skip
+        decision = {
+            "environment": run.environment,
+            "alert": alert,
+            "summary": summary,
+            "report_url": report_url,
+        }
+        ti = context.get("ti")
+        if ti is not None:
+            ti.xcom_push(key=CHECK_ALERT_XCOM_KEY, value=decision)
+        self.log.info("outcome decided", environment=run.environment, alert=alert or "none: unchanged")
+        return alert
 
     def _publish(self, run: CheckRun, context: Any) -> str | None:
         """Upload JSON, JUnit and HTML reports; return a presigned URL of the HTML one."""
-        if not (self.aws_conn_id and self.bucket):
-            self.log.warning("no report bucket configured: reports are not uploaded")
+        from baseline_guard.checks.html_report import to_html
+        from baseline_guard.checks.reports import to_json, to_junit_xml
+
+        if not self.aws_conn_id:
+            self.log.warning("no backup store connection: reports are not uploaded")
             return None
-        s3 = S3Hook(aws_conn_id=self.aws_conn_id)
         prefix = self.report_prefix.rstrip("/")
         files = {
-            "result.json": (reports.to_json(run), "application/json"),
-            "junit.xml": (reports.to_junit_xml(run), "application/xml"),
+            "result.json": (to_json(run), "application/json"),
+            "junit.xml": (to_junit_xml(run), "application/xml"),
             "report.html": (to_html(run), "text/html; charset=utf-8"),
         }
-        client = s3.get_conn()
+        bucket = self.store.bucket
         for name, (text, content_type) in files.items():
-            client.put_object(
-                Bucket=self.bucket, Key=f"{prefix}/{name}", Body=text.encode(), ContentType=content_type
+            self.store.client.put_object(
+                Bucket=bucket, Key=f"{prefix}/{name}", Body=text.encode(), ContentType=content_type
             )
-        url = client.generate_presigned_url(
+        url = self.store.generate_presigned_url(
             "get_object",
-            Params={"Bucket": self.bucket, "Key": f"{prefix}/report.html"},
-            ExpiresIn=REPORT_URL_TTL_S,
+            params={"Bucket": bucket, "Key": f"{prefix}/report.html"},
+            expires_in=REPORT_URL_TTL_S,
         )
-        self.log.info("reports uploaded", bucket=self.bucket, prefix=prefix, files=sorted(files))
-        ti = context.get("ti") if hasattr(context, "get") else None
+        self.log.info("reports uploaded", bucket=bucket, prefix=prefix, files=sorted(files))
+        ti = context.get("ti")
         if ti is not None:
             ti.xcom_push(key=BusinessCheckReportLink().xcom_key, value=url)
         return url
@@ -201,16 +202,18 @@ class BusinessCheckOperator(EnvironmentApiOperator):
         """Add the run to the check history; if that fails, log it and go on (the check result stands)."""
         if not self.history_conn_id:
             return
+        from baseline_guard.health.recorder import record_check
+        from baseline_guard.health.records import Trigger
+        from baseline_guard.health.store import HistoryStore
+
         started = time.monotonic()
         try:
-            c = BaseHook.get_connection(self.history_conn_id)
-            store = HistoryStore.connect(
-                dsn(c.host, c.port, c.login, c.password, c.schema), connect_timeout=5
-            )
+            store = HistoryStore.connect(pg_tools(self.history_conn_id).dsn(), connect_timeout=5)
             try:
                 ti = context.get("ti")
                 record_check(store, run, dag_run=context.get("dag_run"), task_id=self.task_id,
-                             try_number=getattr(ti, "try_number", None), report_url=report_url)  # fmt: skip
+                             try_number=getattr(ti, "try_number", None), report_url=report_url,
+                             trigger=Trigger(self.history_trigger) if self.history_trigger else None)  # fmt: skip
             finally:
                 store.conn.close()
         except Exception as exc:  # the history is a by-product: never fail the check for it
@@ -221,11 +224,89 @@ class BusinessCheckOperator(EnvironmentApiOperator):
         self.log.info("check recorded in the history", ms=round((time.monotonic() - started) * 1000, 1))
 
 
+class ProjectEnvironmentsOperator(EnvironmentApiOperator):
+    """Every project environment the environment API lists, with its routing key (one check each)."""
+
+    def execute(self, context: Any) -> list[dict[str, Any]]:
+        self.bind_trace_id(context)
+        envs = [e for e in self.env_api.list_environments() if e.kind == EnvironmentKind.PROJECT]
+        self.log.info("project environments", environments=[e.name for e in envs])
+        return [{"environment": e.name, "routing_key": e.routing_key} for e in envs]
+
+
+class FailingEnvironmentsOperator(BaseOperator):
+    """Environments to re-check now: failing, in an outage that began at most ``within`` ago (from the history).
+
+    :param within: how long after an outage began it is still re-checked
+    :param history_conn_id: Postgres connection of the check history
+    """
+
+    def __init__(
+        self, *, within: timedelta = timedelta(hours=1), history_conn_id: str = HISTORY_CONN_ID, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.within = within
+        self.history_conn_id = history_conn_id
+
+    def execute(self, context: Any) -> list[dict[str, Any]]:
+        from baseline_guard.health.recheck import failing_environments
+        from baseline_guard.health.store import HistoryStore
+
+        store = HistoryStore.connect(pg_tools(self.history_conn_id).dsn(), connect_timeout=5)
+        try:
+            names = failing_environments(store, as_of=run_as_of(context), within=self.within)
+        finally:
+            store.conn.close()
+        self.log.info("failing environments to re-check", environments=names)
+        return [{"environment": name} for name in names]
+
+
+def check_target(params: Mapping[str, Any], triggering_asset_events: Any = None) -> dict[str, Any]:
+    """What to check: the environment named by the asset event that triggered the run, else the params."""
+    target = {
+        "environment": params["environment"],
+        "tags": params["tags"],
+        "routing_key": params["routing_key"],
+    }
+    for events in (triggering_asset_events or {}).values():
+        for event in events:
+            if event.extra.get("environment"):
+                target = {"environment": event.extra["environment"], "tags": [], "routing_key": None}
+    return target
+
+
+def task_instance_key(context: Any) -> str | None:
+    """``dag/run/task/map`` of the running task instance (the same for all its tries)."""
+    ti = context.get("ti")
+    if ti is None:
+        return None
+    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'map_index', -1)}"
+
+
 def failure_message(run: CheckRun, limit: int = 5) -> str:
     """Which scenarios failed and where: ``business checks failed on baseline: 3 of 40 scenarios; broken: ...``."""
+    from baseline_guard.checks.findings import broken_lines
+
     names = [s.name for s in run.failed_scenarios]
     shown = ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
     return (
         f"business checks failed on {run.environment}: {len(names)} of {len(run.scenarios)} scenarios ({shown}); "
-        f"broken: {'; '.join(reports.broken_lines(run))}"
+        f"broken: {'; '.join(broken_lines(run))}"
     )
+
+
+def _outcome_callbacks(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with the task's own notifier as failure and success callback, in place of the default
+    :class:`AdminsNotifier` (whose ``what`` it keeps for failures that are not a check's outcome)."""
+    default = kwargs.get("on_failure_callback") or (kwargs.get("default_args") or {}).get(
+        "on_failure_callback"
+    )
+    defaults = default if isinstance(default, list) else [default]
+    what = next((d.what for d in defaults if isinstance(d, AdminsNotifier)), "business checks")
+    env_api_conn_id = kwargs.get("env_api_conn_id", EnvironmentHook.default_conn_name)
+    told = {"what": what, "env_api_conn_id": env_api_conn_id}
+    return {
+        **kwargs,
+        "on_failure_callback": BusinessCheckNotifier(**told, failure=True),
+        "on_success_callback": BusinessCheckNotifier(**told, failure=False),
+    }

@@ -5,6 +5,11 @@ Each environment's last outcome is kept as a small JSON object in the bucket
 so a CI smoke run never "recovers" what the full hourly run found broken). A message is due when an environment starts failing, when
 what is broken changes (another module or interface), and when it passes again; an hourly run
 that finds the same breakage stays silent.
+
+The alert is decided inside the check task, and a retry of that task must decide as its first try did
+(the message is sent once, after the last try). So the stored outcome names the task instance that
+stored it and the outcome it was compared with: a later try of the same task instance compares with
+that one again, not with what its own earlier try stored.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ class CheckOutcome(BaseModel):
     passed: bool
     broken: list[str]
     since: datetime
+    decided_by: str | None = None  # the Airflow task instance that stored it (dag/run/task/map)
+    before: CheckOutcome | None = None  # the outcome it was compared with
 
 
 def scope_of(tags: list[str]) -> str:
@@ -62,10 +69,17 @@ def record_outcome(
     broken: list[str],
     at: datetime,
     tags: list[str] | None = None,
+    decided_by: str | None = None,
 ) -> tuple[Alert | None, CheckOutcome]:
-    """Compare with the stored outcome, store the new one (keeping ``since`` while unchanged), return the alert."""
+    """Compare with the stored outcome, store the new one (keeping ``since`` while unchanged), return the alert.
+
+    :param decided_by: the task instance deciding; a retry of it compares with what its first try did
+    """
     scope = scope_of(tags or [])
-    previous = load_outcome(client, bucket, environment, scope)
+    stored = load_outcome(client, bucket, environment, scope)
+    previous = (
+        stored.before if stored is not None and decided_by and stored.decided_by == decided_by else stored
+    )
     alert = alert_for(previous, passed, broken)
     unchanged = previous is not None and alert is None
     outcome = CheckOutcome(
@@ -73,6 +87,8 @@ def record_outcome(
         passed=passed,
         broken=sorted(broken),
         since=previous.since if unchanged and previous is not None else at,
+        decided_by=decided_by,
+        before=previous.model_copy(update={"before": None}) if previous is not None else None,
     )
     client.put_object(
         Bucket=bucket,

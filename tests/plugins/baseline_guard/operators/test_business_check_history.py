@@ -10,9 +10,10 @@ from collections.abc import Callable, Iterator
 
 import psycopg2
 import pytest
+from baseline_guard.errors import BusinessChecksFailed
 from baseline_guard.health import migrate
 from baseline_guard.hooks.environment import EnvironmentHook
-from baseline_guard.operators.business_check import BusinessCheckOperator, BusinessChecksFailed
+from baseline_guard.operators.business_check import BusinessCheckOperator
 from local_stack.connections import env_api_connections
 from local_stack.ports import free_port
 from local_stack.postgres import LocalPostgres

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
 import httpx
 import pytest
-from baseline_guard.hooks.environment import EnvironmentHook
-from baseline_guard.operators.business_check import BusinessCheckOperator, BusinessChecksFailed
-from local_stack.connections import env_api_connections
+from baseline_guard.errors import BusinessChecksFailed
+from baseline_guard.operators.business_check import BusinessCheckOperator
 from local_stack.s3 import LocalS3
 from reference_env.launcher import ReferenceEnvironment
+from sandbox_connections import deploy_everywhere, use_backup_store, use_reference_environment
+from task_tries import run_task
 
 BUCKET = "bg-check-reports"
 
@@ -22,33 +22,16 @@ def sandbox(
     make_env_api: Callable[[], ReferenceEnvironment], s3: LocalS3, monkeypatch: pytest.MonkeyPatch
 ) -> ReferenceEnvironment:
     env = make_env_api()
-    conns = env_api_connections(
-        env.api_port, env.token, gateway_port=env.gateway_port, conn_id="check_env_api"
-    )
-    for key, value in conns.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("AIRFLOW_CONN_CHECK_S3", __import__("json").dumps(s3.airflow_connection()))
-    client = s3.client()
-    if BUCKET not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
-        client.create_bucket(Bucket=BUCKET)
+    use_reference_environment(monkeypatch, env, conn_id="check_env_api")
+    use_backup_store(monkeypatch, s3, BUCKET, conn_id="check_s3")
     return env
 
 
 def _operator(prefix: str, **kwargs: object) -> BusinessCheckOperator:
     return BusinessCheckOperator(
-        task_id="checks", env_api_conn_id="check_env_api", aws_conn_id="check_s3", bucket=BUCKET,
-        report_prefix=prefix, **kwargs,
+        task_id="checks", env_api_conn_id="check_env_api", aws_conn_id="check_s3", report_prefix=prefix,
+        **kwargs,
     )  # type: ignore[arg-type]  # fmt: skip
-
-
-def _deploy_everywhere(env: str, service: str, version: str) -> None:
-    hook = EnvironmentHook("check_env_api")
-    for inst in hook.get_service(env, service).instances:
-        op = hook.deploy(env, service, inst.index, version)
-        while not op.state.finished:
-            time.sleep(0.1)
-            op = hook.get_operation(op.id)
-        assert op.state == "succeeded", op.message
 
 
 def _notifications(env: ReferenceEnvironment) -> list[dict]:
@@ -59,7 +42,8 @@ def _notifications(env: ReferenceEnvironment) -> list[dict]:
 
 
 def test_healthy_sandbox_passes_and_reports_land_in_s3(sandbox: ReferenceEnvironment, s3: LocalS3) -> None:
-    result = _operator("reports/healthy").execute(context={})
+    done = run_task(_operator("reports/healthy"))
+    result = done.result
     assert result["passed"] is True and result["failed"] == [] and result["scenarios"] >= 30
     client = s3.client()
     keys = sorted(
@@ -71,13 +55,17 @@ def test_healthy_sandbox_passes_and_reports_land_in_s3(sandbox: ReferenceEnviron
     assert sum(int(s.get("failures", 0)) for s in junit.iter("testsuite")) == 0
     html = httpx.get(result["report_url"]).text  # the presigned link the task shows
     assert "<html" in html.lower() and "pricing" in html
+    assert done.ti.xcoms["_link_BusinessCheckReportLink"] == result["report_url"]
+    assert _notifications(sandbox) == []  # passing from the start: nothing to tell
 
 
-def test_wrong_answer_in_quote_names_pricing_and_notifies(sandbox: ReferenceEnvironment, s3: LocalS3) -> None:
-    _deploy_everywhere("baseline", "quote", "1.9.2-wrong")
-    with pytest.raises(BusinessChecksFailed) as err:
-        _operator("reports/wrong-quote").execute(context={})
-    message = str(err.value)
+def test_wrong_answer_in_quote_names_pricing_and_notifies_once(
+    sandbox: ReferenceEnvironment, s3: LocalS3
+) -> None:
+    deploy_everywhere("baseline", "quote", "1.9.2-wrong", "check_env_api")
+    done = run_task(_operator("reports/wrong-quote"))
+    assert isinstance(done.error, BusinessChecksFailed)
+    message = str(done.error)
     assert "pricing · POST /quotes" in message
     assert "search ·" not in message and "catalog ·" not in message
     sent = _notifications(sandbox)
@@ -93,7 +81,14 @@ def test_project_environment_is_checked_through_its_routing_key(sandbox: Referen
     api.post(
         "/environments", json={"name": "proj-slow", "services": {"hotel-detail": "1.9.2-wrong"}}
     ).raise_for_status()
-    with pytest.raises(BusinessChecksFailed) as err:
-        _operator("reports/proj", environment="proj-slow", tags=["catalog"]).execute(context={})
-    assert "catalog · GET /hotels/{id}" in str(err.value)
-    assert _operator("reports/base", tags=["catalog"]).execute(context={})["passed"] is True
+    failed = run_task(_operator("reports/proj", environment="proj-slow", tags=["catalog"]))
+    assert isinstance(failed.error, BusinessChecksFailed)
+    assert "catalog · GET /hotels/{id}" in str(failed.error)
+    assert run_task(_operator("reports/base", tags=["catalog"])).result["passed"] is True
+
+
+def test_a_check_that_cannot_start_tells_the_admins_why_once(sandbox: ReferenceEnvironment) -> None:
+    done = run_task(_operator("reports/none", environment="proj-unknown"), tries=3)
+    assert done.error is not None and "check_alert" not in done.ti.xcoms
+    sent = _notifications(sandbox)
+    assert len(sent) == 1 and "proj-unknown" in str(sent[0]) and "business checks failed" in str(sent[0])
