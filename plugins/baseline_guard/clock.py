@@ -25,4 +25,9 @@ def run_as_of(context: Mapping[str, Any]) -> datetime:
         )
     if moment.tzinfo is None:
         raise InvalidInput(f"run time {moment.isoformat()} has no time zone: expected an aware datetime")
-    return moment.astimezone(UTC)
+    utc = moment.astimezone(UTC)
+    # A plain datetime: Airflow hands out pendulum DateTimes, whose zone is lost in arithmetic with
+    # a stdlib timedelta (``as_of - timedelta(hours=1)`` came out naive and failed to compare).
+    return datetime(
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=UTC
+    )

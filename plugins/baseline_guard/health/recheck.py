@@ -18,7 +18,7 @@ def failing_environments(
     store: HistoryStore, *, as_of: datetime, within: timedelta = RECHECK_WITHIN
 ) -> list[str]:
     """Environments with an open whole-environment incident that began at most ``within`` before ``as_of``."""
-    since = plain(as_of) - within
+    since = as_of - within
     return sorted(
         {
             stored.environment
@@ -26,9 +26,3 @@ def failing_environments(
             if stored.incident.is_open and stored.incident.scope == "" and stored.incident.started_at >= since
         }
     )
-
-
-def plain(moment: datetime) -> datetime:
-    """``moment`` as a stdlib ``datetime``: Airflow's run times are pendulum ``DateTime``s, which drop a
-    stdlib time zone in arithmetic (``DateTime(..., tzinfo=timezone.utc) - timedelta(hours=1)`` is naive)."""
-    return datetime.fromisoformat(moment.isoformat())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
+from baseline_guard.clock import run_as_of
 from baseline_guard.health.recheck import failing_environments
 from baseline_guard.health.store import HistoryStore
 from history_fixtures import HISTORY, T0, check, m
@@ -28,4 +29,6 @@ def test_a_run_time_from_airflow_counts_back_in_its_time_zone(store: HistoryStor
         store.record(record)
     as_of = T0 + m(75)  # as Airflow gives it (pendulum), whose own arithmetic would drop the zone
     airflow_as_of = pendulum.instance(as_of).replace(tzinfo=as_of.tzinfo)
-    assert failing_environments(store, as_of=airflow_as_of) == ["baseline"]
+    run_time = run_as_of({"data_interval_end": airflow_as_of})
+    assert (run_time - timedelta(hours=1)).tzinfo is not None
+    assert failing_environments(store, as_of=run_time) == ["baseline"]
