@@ -19,6 +19,27 @@ from reference_env.launcher import ReferenceEnvironment
 os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}")
 Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
 
+# The modules that each start a whole Airflow stack: under pytest-xdist (scripts/test.sh) they run one
+# after another on one worker, so two stacks never compete for the CPU, while the other worker runs the
+# rest of the suite. Every other folder is one unit of work (its session and module fixtures start once).
+AIRFLOW_STACK_MODULES = frozenset(
+    {"test_local_stack_airflow.py", "test_local_stack_config_sync.py", "test_local_stack_celery.py"}
+)
+AIRFLOW_STACK_GROUP = "airflow-stacks"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """An ``xdist_group`` for every test (used by ``--dist loadgroup``; no effect otherwise), and
+    under xdist the Airflow stack modules first: the longest unit of work starts first."""
+    for item in items:
+        module = item.path.name
+        folder = item.nodeid.split("::")[0].rpartition("/")[0]
+        group = AIRFLOW_STACK_GROUP if module in AIRFLOW_STACK_MODULES else folder
+        item.add_marker(pytest.mark.xdist_group(group))
+    if config.getoption("dist", "no") != "no":
+        items.sort(key=lambda item: item.path.name not in AIRFLOW_STACK_MODULES)
+
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[LocalPostgres]:
