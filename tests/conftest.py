@@ -23,7 +23,7 @@ Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
 # after another on one worker, so two stacks never compete for the CPU, while the other worker runs the
 # rest of the suite. Every other folder is one unit of work (its session and module fixtures start once).
 AIRFLOW_STACK_MODULES = frozenset(
-    {"test_local_stack_airflow.py", "test_local_stack_config_sync.py", "test_local_stack_celery.py"}
+    {"test_local_stack_airflow.py", "test_local_stack_airflow_config_sync.py", "test_local_stack_celery.py"}
 )
 AIRFLOW_STACK_GROUP = "airflow-stacks"
 
