@@ -16,8 +16,11 @@ uv run --frozen ruff check .
 uv run --frozen ruff format --check .
 
 echo "== pytest"
+# Two lanes (pytest-xdist): one worker runs the whole-Airflow-stack modules one after another, the
+# other the rest of the suite, folder by folder (tests/conftest.py makes the scopes). The stacks
+# mostly wait on Airflow's scheduler, so the rest of the suite fits into those waits.
 set +e
-uv run --frozen pytest "$@"
+uv run --frozen pytest --numprocesses 2 --dist loadscope --no-loadscope-reorder "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

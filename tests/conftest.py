@@ -29,6 +29,33 @@ os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_AIRFL
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parents[1] / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
+# The modules that each start a whole Airflow stack. Under pytest-xdist (scripts/test.sh) they form one
+# unit of work, run one after another on one worker, so two stacks never compete for the CPU, while the
+# other worker runs the rest of the suite. Every other folder is one unit of work (its session and
+# module fixtures start once). xdist's own ``xdist_group`` marks do not take effect with pytest 9
+# (xdist 3.8 renames ``item._nodeid``, which pytest 9 no longer reads): hence a scheduler here.
+AIRFLOW_STACK_MODULES = frozenset(
+    {"test_local_stack_airflow.py", "test_local_stack_airflow_config_sync.py", "test_local_stack_celery.py"}
+)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadscope`` with this suite's scopes: the Airflow stack modules together, else the folder."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class StackLaneScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            folder, _, module = nodeid.split("::", 1)[0].rpartition("/")
+            return "airflow-stacks" if module in AIRFLOW_STACK_MODULES else folder
+
+    return StackLaneScheduling(config, log) if config.getoption("dist") == "loadscope" else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist the Airflow stack modules first (in file order): the longest unit of work starts first."""
+    if config.getoption("dist", "no") != "no":
+        items.sort(key=lambda item: item.path.name not in AIRFLOW_STACK_MODULES)
+
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[LocalPostgres]:

@@ -1,4 +1,5 @@
-"""Fixtures for the local stack tests: a seeded server of their own, state directories for stacks."""
+"""Fixtures for the local stack tests: a seeded server of their own, state directories for stacks, and
+the standalone Airflow stack shared by the two modules that drive it over REST."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from local_stack.ports import free_port
 from local_stack.postgres import LocalPostgres
 from local_stack.seed import seed_all
+from local_stack_helpers import StackRun, stack_env
 
 
 def _outside_pytest_tmp(prefix: str) -> Path:
@@ -49,3 +51,19 @@ def module_state_dir() -> Iterator[Path]:
     path = _outside_pytest_tmp("bg-stack-module-")
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def standalone_stack() -> Iterator[StackRun]:
+    """One ``python -m local_stack up`` with Airflow standalone for ``test_local_stack_airflow.py`` and
+    ``test_local_stack_airflow_config_sync.py``, in that order (file order; the second's tests only
+    use services, releases and runs of their own). Airflow's first start (migration, FAB's roles) is
+    the slowest part of either module, so it happens once. The last test stops it with SIGTERM."""
+    state_dir = _outside_pytest_tmp("bg-stack-standalone-")
+    run = StackRun(state_dir=state_dir, env=stack_env(), args=["--airflow-timeout", "1100"]).start()
+    try:
+        run.wait_ready(1200)  # FAB creates its roles and permissions on the first start (slow under load)
+        yield run
+    finally:
+        run.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)

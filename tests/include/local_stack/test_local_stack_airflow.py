@@ -1,19 +1,18 @@
 """The main job end to end: `python -m local_stack up` with Airflow, DAGs triggered from CI over REST.
 
-One stack for the module (Airflow takes a minute to start on 2 cores). The tests run in file
-order; the last one stops the stack with SIGTERM and checks nothing is left behind.
+The stack (``standalone_stack``, conftest.py) is shared with test_local_stack_airflow_config_sync.py,
+which runs after this module: Airflow takes minutes to start on 2 cores. The tests run in file order;
+the last test of that module stops the stack with SIGTERM and checks nothing is left behind.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import pytest
 from local_stack.airflow_env import airflow_env
 from local_stack.config import StackConfig
 from local_stack.stack import AIRFLOW_COMPONENTS
-from local_stack_helpers import StackRun, all_gone, secrets_of, stack_env
+from local_stack_helpers import StackRun, secrets_of
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1500)]  # the first test includes the stack start
 
@@ -98,14 +97,8 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    state_dir = request.getfixturevalue("module_state_dir")
-    run = StackRun(state_dir=state_dir, env=stack_env(), args=["--airflow-timeout", "1100"]).start()
-    try:
-        run.wait_ready(1200)  # FAB creates its roles and permissions on the first start (slow under load)
-        yield Stack(run, state_dir)
-    finally:
-        run.stop()
+def stack(standalone_stack: StackRun) -> Stack:
+    return Stack(standalone_stack, standalone_stack.state_dir)
 
 
 def _result(stdout: str) -> dict[str, Any]:
@@ -508,10 +501,3 @@ def test_bad_test_data_requests_are_refused_clearly(stack: Stack) -> None:
     code, out, _ = stack.trigger("test_data_restore", {"environment": "production"})
     assert code == 1 and _result(out)["failed_tasks"] == ["plan_restore"]
     assert stack.scalar("prod_booking", "SELECT count(*) FROM orders") == before
-
-
-def test_sigterm_stops_everything(stack: Stack) -> None:
-    procs = stack.run.processes()
-    stack.run.signal(signal.SIGTERM)
-    assert stack.run.wait_exit(timeout=120) == 0
-    assert all_gone(procs, timeout=30) == []

@@ -1,6 +1,8 @@
 """Config sync's on-call decisions against the running Airflow: `python -m local_stack up`, driven over REST.
 
-One stack for the module. What is proven here, and not in the operator tests, needs the real
+The standalone stack of test_local_stack_airflow.py (``standalone_stack``, conftest.py), whose tests ran
+first: this module's releases carry values of their own, so what it asserts is new to the stack. Its
+last test stops the stack with SIGTERM. What is proven here, and not in the operator tests, needs the real
 scheduler: per-service recording of a HITL answer while another question of the same run stays
 unanswered, who may answer (assigned users), a second run proceeding while a question waits, a
 response timeout shown as a failed run, and secrets by value absent from every log the stack wrote.
@@ -9,16 +11,16 @@ response timeout shown as a failed run, and secrets by value absent from every l
 from __future__ import annotations
 
 import json
+import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from local_stack_helpers import StackRun, secrets_of, stack_env
+from local_stack_helpers import StackRun, all_gone, secrets_of
 
-pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1500)]  # the first test may include the stack start
 
 DAG = "baseline_config_sync"
 NOT_NEEDED = "Not needed for the baseline"
@@ -47,14 +49,8 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    state_dir = request.getfixturevalue("module_state_dir")
-    run = StackRun(state_dir=state_dir, env=stack_env(), args=["--airflow-timeout", "540"]).start()
-    try:
-        run.wait_ready(600)  # 2 cores shared by several engineers: Airflow can take minutes
-        yield Stack(run, state_dir)
-    finally:
-        run.stop()
+def stack(standalone_stack: StackRun) -> Stack:
+    return Stack(standalone_stack, standalone_stack.state_dir)
 
 
 def _trigger(client: httpx.Client, run_id: str, conf: dict[str, Any]) -> str:
@@ -121,7 +117,8 @@ def test_unknown_environment_is_refused_before_a_run_exists(stack: Stack) -> Non
 def test_decisions_per_service_assigned_users_pending_holds_nothing_timeout_is_red(stack: Stack) -> None:
     with stack.api() as api:
         for service, prod in (("hotel-detail", {"cdn": "https://cdn2.prod.example"}),
-                              ("order", {"booking_mail": "smtp3.prod.example"})):  # fmt: skip
+                              ("order", {"booking_mail": "smtp4.prod.example"})):  # fmt: skip
+            # (smtp3 was decided in test_local_stack_airflow.py: a new value is a new change)
             api.post("/releases", json={"service": service, "version": "1.0.0" if service == "order" else "1.1.0",
                                         "production_config": prod}).raise_for_status()  # fmt: skip
         api.delete("/notifications").raise_for_status()
@@ -234,3 +231,10 @@ def test_no_secret_value_in_any_log_the_stack_wrote(stack: Stack) -> None:
     assert (stack.state_dir / "airflow" / "logs").is_dir()
     assert leaks == []
     assert "Pg-E2e-S3cret-91" not in stack.run.output
+
+
+def test_sigterm_stops_everything(stack: Stack) -> None:
+    procs = stack.run.processes()
+    stack.run.signal(signal.SIGTERM)
+    assert stack.run.wait_exit(timeout=120) == 0
+    assert all_gone(procs, timeout=30) == []
