@@ -24,8 +24,6 @@ DRIVERS = ("psycopg2", "psycopg", "botocore", "boto3", "migra", "results", "appr
 
 # DAG files not yet wired the new way (issue 12); each is removed from here when its DAG parses lean.
 PENDING = {
-    "baseline_code_sync",
-    "baseline_config_sync",
     "baseline_schema_sync",
     "business_check",
     "project_environment_checks",
