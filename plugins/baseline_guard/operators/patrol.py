@@ -128,15 +128,16 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
                     poll_interval_s=self.poll_interval_s,
                     env_api_conn_id=self.env_api_conn_id,
                     trace_id=self.env_api.trace_id,
+                    carry=round_,
                 ),
                 method_name="restarts_done",
-                kwargs=round_,
             )
         return self._conclude(context, **round_)
 
-    def restarts_done(self, context: Any, event: dict[str, Any], **round_: Any) -> dict[str, Any]:
+    def restarts_done(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: each restarted instance came back healthy, or did not."""
         self.bind_trace_id(context)
+        round_ = event["carry"]
         outcomes, vanished = dict(round_["outcomes"]), list(round_["vanished"])
         for inst in event["instances"]:
             key = instance_key(inst["environment"], inst["service"], inst["index"])

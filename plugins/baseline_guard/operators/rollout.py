@@ -23,8 +23,9 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
     instances are not touched. Instances already at the version are skipped, so a rerun only
     finishes what is left.
 
-    The state travels across deferrals in the resume ``kwargs``: the instances still to roll, those
-    rolled, the instance in hand, the step (deploy or rollback) and its previous version.
+    The state travels across deferrals with the trigger (handed back in its event): the instances
+    still to roll, those rolled, the instance in hand, the step (deploy or rollback) and its
+    previous version.
 
     :param service: service to roll out (templated)
     :param version: target version (templated)
@@ -80,9 +81,10 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
         previous = sorted({i.version for i in svc.instances if i.version != self.version})
         return self._next_instance(pending=pending, rolled=[], previous_versions=previous)
 
-    def instance_ready(self, context: Any, event: dict[str, Any], **state: Any) -> dict[str, Any]:
+    def instance_ready(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: the instance in hand finished its step (deploy or rollback), or not."""
         self.bind_trace_id(context)
+        state = event["carry"]
         index, step = state["index"], state["step"]
         problem = self._verify(index, state["target"], event["instances"][0])
         if step == DEPLOY:
@@ -162,9 +164,9 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
                 poll_interval_s=self.poll_interval_s,
                 env_api_conn_id=self.env_api_conn_id,
                 trace_id=self.env_api.trace_id,
+                carry={**state, "index": index, "step": step, "target": version},
             ),
             method_name="instance_ready",
-            kwargs={**state, "index": index, "step": step, "target": version},
         )
 
     def _stuck(self, index: int, state: dict[str, Any], problem: str) -> RolloutStuck:

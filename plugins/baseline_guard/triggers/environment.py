@@ -18,7 +18,8 @@ class InstancesReadyTrigger(BaseTrigger):
     """Wait for each instance's operation (if any) to finish, then for the instance to be healthy.
 
     All instances are awaited at once and told in one event:
-    ``{"instances": [{**instance, "healthy": bool, "reason": str | None, "status": int | None}]}``
+    ``{"instances": [{**instance, "healthy": bool, "reason": str | None, "status": int | None}],
+    "carry": carry}``
     (``reason`` says why an instance is not healthy, ``status`` is the API's HTTP status when a call
     failed, e.g. 404 when the environment vanished). The connection is read by its id in the
     triggerer, so no token is stored with the trigger.
@@ -29,6 +30,8 @@ class InstancesReadyTrigger(BaseTrigger):
     :param poll_interval_s: polling interval
     :param env_api_conn_id: Airflow connection id of the environment API
     :param trace_id: ``X-Trace-Id`` of the calls (the task's)
+    :param carry: the deferring task's state, handed back unchanged in the event (the resume
+        method reads it there; ``dag.test()`` passes a resumed task the event only, not ``kwargs``)
     """
 
     def __init__(
@@ -39,6 +42,7 @@ class InstancesReadyTrigger(BaseTrigger):
         poll_interval_s: float = 1.0,
         env_api_conn_id: str = EnvironmentHook.default_conn_name,
         trace_id: str | None = None,
+        carry: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.instances = instances
@@ -46,6 +50,7 @@ class InstancesReadyTrigger(BaseTrigger):
         self.poll_interval_s = poll_interval_s
         self.env_api_conn_id = env_api_conn_id
         self.trace_id = trace_id
+        self.carry = carry or {}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -56,6 +61,7 @@ class InstancesReadyTrigger(BaseTrigger):
                 "poll_interval_s": self.poll_interval_s,
                 "env_api_conn_id": self.env_api_conn_id,
                 "trace_id": self.trace_id,
+                "carry": self.carry,
             },
         )
 
@@ -66,7 +72,7 @@ class InstancesReadyTrigger(BaseTrigger):
             outcomes = await asyncio.gather(*(self._ready(hook, inst, deadline) for inst in self.instances))
         finally:
             await hook.aclose()
-        yield TriggerEvent({"instances": list(outcomes)})
+        yield TriggerEvent({"instances": list(outcomes), "carry": self.carry})
 
     async def _ready(self, hook: EnvironmentHook, inst: dict[str, Any], deadline: float) -> dict[str, Any]:
         try:

@@ -129,7 +129,7 @@ def test_slow_start_defers_and_the_trigger_hands_back_a_healthy_instance(
         operator.execute(context={})
     trigger = first.value.trigger
     assert isinstance(trigger, InstancesReadyTrigger) and first.value.method_name == "instance_ready"
-    assert first.value.kwargs["index"] == 1 and first.value.kwargs["before_version"] == "1.1.0"
+    assert trigger.carry["index"] == 1 and trigger.carry["before_version"] == "1.1.0"  # the state travels
     classpath, kwargs = trigger.serialize()
     assert import_string(classpath)(**kwargs).serialize() == (classpath, kwargs)  # what the DB stores
     assert sandbox.token not in json.dumps(kwargs)  # the triggerer reads the connection itself
@@ -141,11 +141,11 @@ def test_slow_start_defers_and_the_trigger_hands_back_a_healthy_instance(
     assert event.payload["instances"][0]["healthy"] is True, event.payload
 
     with pytest.raises(TaskDeferred) as second:  # instance 1 done: back in, on to instance 2
-        operator.instance_ready({}, event=event.payload, **first.value.kwargs)
-    assert second.value.kwargs["index"] == 2 and second.value.kwargs["rolled"] == [1]
+        operator.instance_ready({}, event=event.payload)
+    assert second.value.trigger.carry["index"] == 2 and second.value.trigger.carry["rolled"] == [1]
     assert _versions("quote") == [("1.9.4-slowstart", True), ("1.9.4-slowstart", False)]
 
     event = asyncio.run(first_event(second.value.trigger))
-    result = operator.instance_ready({}, event=event.payload, **second.value.kwargs)
+    result = operator.instance_ready({}, event=event.payload)
     assert result["rolled_instances"] == [1, 2] and result["previous_versions"] == ["1.1.0"]
     assert _versions("quote") == [("1.9.4-slowstart", True), ("1.9.4-slowstart", True)]
