@@ -510,6 +510,29 @@ def test_bad_test_data_requests_are_refused_clearly(stack: Stack) -> None:
     assert stack.scalar("prod_booking", "SELECT count(*) FROM orders") == before
 
 
+def test_a_rollout_is_deferred_while_an_instance_slow_starts_then_the_run_succeeds(stack: Stack) -> None:
+    slow = {"service": "order", "version": "1.9.5-slowstart", "behaviour": "slow_start", "start_delay_s": 20}
+    with stack.api() as api:
+        api.post("/catalog", json=slow).raise_for_status()
+        api.post("/releases", json={"service": "order", "version": slow["version"]}).raise_for_status()
+    code, out, err = stack.trigger("baseline_code_sync", {}, "--no-wait", user="admin")
+    assert code == 0, out + err
+    run = f"/dags/baseline_code_sync/dagRuns/{_result(out)['run_id']}"
+    rollout_states: set[str] = set()
+    with stack.airflow_client("admin") as client:
+        deadline = time.monotonic() + 600
+        while (state := client.get(run).json()["state"]) not in ("success", "failed"):
+            assert time.monotonic() < deadline, rollout_states
+            tis = client.get(f"{run}/taskInstances").json()["task_instances"]
+            rollout_states |= {t["state"] for t in tis if t["task_id"] == "rollout"}
+            time.sleep(1)
+    assert "deferred" in rollout_states  # the worker slot was free while the instance started
+    assert state == "success"
+    with stack.api() as api:
+        order = api.get("/environments/baseline/services/order").json()
+    assert [(i["version"], i["in_rotation"]) for i in order["instances"]] == [(slow["version"], True)] * 2
+
+
 def test_sigterm_stops_everything(stack: Stack) -> None:
     procs = stack.run.processes()
     stack.run.signal(signal.SIGTERM)
