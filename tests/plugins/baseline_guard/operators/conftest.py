@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from deferred_runs import DeferrableRun
+from local_stack.inline_deferral import DeferrableRun
 
 
 @pytest.fixture

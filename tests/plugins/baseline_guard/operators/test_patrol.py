@@ -14,8 +14,8 @@ import pytest
 from baseline_guard.hooks.environment import EnvironmentHook
 from baseline_guard.notifiers.results import ResultNotifier
 from baseline_guard.operators.patrol import EnvironmentPatrolOperator, IncidentStore
-from deferred_runs import DeferrableRun
 from local_stack.connections import env_api_connections
+from local_stack.inline_deferral import DeferrableRun
 from local_stack.ports import free_port
 from reference_env.launcher import ReferenceEnvironment
 

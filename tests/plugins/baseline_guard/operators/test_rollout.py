@@ -18,8 +18,8 @@ from baseline_guard.errors import ProductionWriteRefused
 from baseline_guard.hooks.environment import EnvironmentHook
 from baseline_guard.operators.rollout import DualInstanceRolloutOperator, RolloutFailed
 from baseline_guard.triggers.environment import InstancesReadyTrigger
-from deferred_runs import first_event
 from local_stack.connections import env_api_connections
+from local_stack.inline_deferral import first_event
 from reference_env.launcher import ReferenceEnvironment
 
 

@@ -1,4 +1,4 @@
-"""Drive a deferrable operator as Airflow does, in this process: execute, run each trigger, resume."""
+"""Run a deferrable operator in this process as Airflow does: execute, run each trigger, resume (tests, benchmarks)."""
 
 from __future__ import annotations
 
