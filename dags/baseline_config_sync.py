@@ -34,7 +34,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 from baseline_guard.approvers import oncall_users
 from baseline_guard.assets import ENVIRONMENT_CHANGED
 from baseline_guard.dag_defaults import START_DATE, default_args
@@ -46,6 +46,7 @@ from baseline_guard.operators.config_sync import (
     ConfigSyncOperator,
     FindUnmatchedConfigChangesOperator,
     oncall_messages,
+    refuse_oversized,
 )
 
 
@@ -115,11 +116,7 @@ def baseline_config_sync() -> None:
 
     @task
     def report_refused(synced: dict[str, list[dict]]) -> None:
-        if synced["refused"]:
-            raise AirflowFailException(
-                "test configs refused: "
-                + "; ".join(f"{r['service']}: {r['reason']}" for r in synced["refused"])
-            )
+        refuse_oversized(synced)
 
     synced >> changes
     publish_change(synced.output)

@@ -230,6 +230,13 @@ class ConfigChangeDecisionOperator(HITLOperator):
         return {**self.change, **record}
 
 
+def refuse_oversized(synced: Mapping[str, list[dict[str, Any]]]) -> None:
+    """Fail with the test configs a sync refused (the failure notifier tells the admins, once)."""
+    if synced["refused"]:
+        reasons = "; ".join(f"{r['service']}: {r['reason']}" for r in synced["refused"])
+        raise InvalidInput(f"test configs refused, the other services were applied: {reasons}")
+
+
 def oncall_messages(changes: list[Mapping[str, str]] | None) -> list[dict[str, Any]]:
     """The one on-call message about the changes a run asks about (none when there are none)."""
     if not changes:

@@ -130,11 +130,11 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
                     trace_id=self.env_api.trace_id,
                     carry=round_,
                 ),
-                method_name="restarts_done",
+                method_name="execute_complete",
             )
         return self._conclude(context, **round_)
 
-    def restarts_done(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: each restarted instance came back healthy, or did not."""
         self.bind_trace_id(context)
         round_ = event["carry"]

@@ -81,7 +81,7 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
         previous = sorted({i.version for i in svc.instances if i.version != self.version})
         return self._next_instance(pending=pending, rolled=[], previous_versions=previous)
 
-    def instance_ready(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: the instance in hand finished its step (deploy or rollback), or not."""
         self.bind_trace_id(context)
         state = event["carry"]
@@ -166,7 +166,7 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
                 trace_id=self.env_api.trace_id,
                 carry={**state, "index": index, "step": step, "target": version},
             ),
-            method_name="instance_ready",
+            method_name="execute_complete",
         )
 
     def _stuck(self, index: int, state: dict[str, Any], problem: str) -> RolloutStuck:

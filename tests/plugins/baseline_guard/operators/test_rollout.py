@@ -128,7 +128,7 @@ def test_slow_start_defers_and_the_trigger_hands_back_a_healthy_instance(
     with pytest.raises(TaskDeferred) as first:
         operator.execute(context={})
     trigger = first.value.trigger
-    assert isinstance(trigger, InstancesReadyTrigger) and first.value.method_name == "instance_ready"
+    assert isinstance(trigger, InstancesReadyTrigger) and first.value.method_name == "execute_complete"
     assert trigger.carry["index"] == 1 and trigger.carry["before_version"] == "1.1.0"  # the state travels
     classpath, kwargs = trigger.serialize()
     assert import_string(classpath)(**kwargs).serialize() == (classpath, kwargs)  # what the DB stores
@@ -141,11 +141,11 @@ def test_slow_start_defers_and_the_trigger_hands_back_a_healthy_instance(
     assert event.payload["instances"][0]["healthy"] is True, event.payload
 
     with pytest.raises(TaskDeferred) as second:  # instance 1 done: back in, on to instance 2
-        operator.instance_ready({}, event=event.payload)
+        operator.execute_complete({}, event=event.payload)
     assert second.value.trigger.carry["index"] == 2 and second.value.trigger.carry["rolled"] == [1]
     assert _versions("quote") == [("1.9.4-slowstart", True), ("1.9.4-slowstart", False)]
 
     event = asyncio.run(first_event(second.value.trigger))
-    result = operator.instance_ready({}, event=event.payload)
+    result = operator.execute_complete({}, event=event.payload)
     assert result["rolled_instances"] == [1, 2] and result["previous_versions"] == ["1.1.0"]
     assert _versions("quote") == [("1.9.4-slowstart", True), ("1.9.4-slowstart", True)]
