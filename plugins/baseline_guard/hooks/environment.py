@@ -301,6 +301,20 @@ class EnvironmentHook(BaseHook):
         done = _poll_until(lambda op: op.state.finished, timeout_s, poll_interval_s)
         return await tenacity.AsyncRetrying(**done)(self.aget_operation, op_id)
 
+    def wait_until_healthy(
+        self,
+        environment: str,
+        service: str,
+        index: int,
+        *,
+        version: str | None = None,
+        timeout_s: float,
+        poll_interval_s: float,
+    ) -> HealthReport:
+        """The instance's health once healthy (at ``version`` when given), or the last report when time ran out."""
+        done = _poll_until(lambda report: healthy_at(report, version), timeout_s, poll_interval_s)
+        return tenacity.Retrying(**done)(self.instance_health, environment, service, index)
+
     async def await_healthy(
         self,
         environment: str,

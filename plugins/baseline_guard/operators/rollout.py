@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
-from baseline_guard.environment_contract import Health
+from baseline_guard.environment_contract import Health, OperationState
 from baseline_guard.errors import BaselineGuardError, RolloutFailed, RolloutStuck
+from baseline_guard.hooks.environment import healthy_at
 from baseline_guard.operators.base import EnvironmentApiOperator
 
 DEPLOY, ROLLBACK = "deploy", "rollback"
@@ -16,8 +17,9 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
     """Roll ``version`` out to every instance of ``service`` in ``environment``, one at a time.
 
     For each instance: check the others are serving, take it out of rotation, wait for its
-    in-flight requests to drain, deploy, then **defer** to :class:`InstancesReadyTrigger` until the
-    deploy finished and the instance is healthy (the worker slot is free meanwhile), smoke-check it
+    in-flight requests to drain, deploy, then, unless it is healthy within ``defer_after_s``, **defer**
+    to :class:`InstancesReadyTrigger` until the deploy finished and the instance is healthy (the
+    worker slot is free meanwhile), smoke-check it
     directly and put it back. On any failure the instance is rolled back to its previous version
     (again deferring while it starts) and put back into rotation before the task fails; the other
     instances are not touched. Instances already at the version are skipped, so a rerun only
@@ -36,6 +38,8 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
     :param health_timeout_s: how long a new instance may take to become healthy (templated)
     :param smoke_paths: paths requested directly on the new instance; each must answer 2xx
     :param poll_interval_s: polling interval of every wait
+    :param defer_after_s: an instance healthy within this many seconds of its deploy is taken at once;
+        a longer start is awaited deferred (a deferral costs a round trip through the triggerer)
     """
 
     template_fields: Sequence[str] = ("service", "version", "environment", "health_timeout_s")
@@ -52,6 +56,7 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
         health_timeout_s: float = 120.0,
         smoke_paths: Sequence[str] = ("/health",),
         poll_interval_s: float = 0.5,
+        defer_after_s: float = 2.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -63,6 +68,7 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
         self.health_timeout_s = health_timeout_s
         self.smoke_paths = smoke_paths
         self.poll_interval_s = poll_interval_s
+        self.defer_after_s = defer_after_s
 
     def execute(self, context: Any) -> dict[str, Any]:
         trace = self.bind_trace_id(context)
@@ -79,7 +85,7 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
             else:
                 pending.append(inst.index)
         previous = sorted({i.version for i in svc.instances if i.version != self.version})
-        return self._next_instance(pending=pending, rolled=[], previous_versions=previous)
+        return self._next_instance(context, pending=pending, rolled=[], previous_versions=previous)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: the instance in hand finished its step (deploy or rollback), or not."""
@@ -92,11 +98,13 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
                 self.env_api.set_rotation(self.environment, self.service, index, True)
                 self.log.info("back in rotation", instance=index, version=self.version)
                 return self._next_instance(
-                    pending=state["pending"][1:], rolled=[*state["rolled"], index],
+                    context, pending=state["pending"][1:], rolled=[*state["rolled"], index],
                     previous_versions=state["previous_versions"],
                 )  # fmt: skip
             self.log.error("instance failed, rolling back", instance=index, reason=problem)
-            self._start(index, state["before_version"], ROLLBACK, {**state, "reason": problem})
+            return self._start(
+                context, index, state["before_version"], ROLLBACK, {**state, "reason": problem}
+            )
         if problem is not None:
             raise self._stuck(index, state, problem)
         self.env_api.set_rotation(self.environment, self.service, index, True)
@@ -108,7 +116,9 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
 
     # --- one instance --------------------------------------------------------------------
 
-    def _next_instance(self, *, pending: list[int], rolled: list[int], previous_versions: list[str]) -> Any:
+    def _next_instance(
+        self, context: Any, *, pending: list[int], rolled: list[int], previous_versions: list[str]
+    ) -> Any:
         """Take the next pending instance out of rotation and deploy to it; the result when none is left."""
         if not pending:
             self.log.info("rollout done", service=self.service, version=self.version, instances=rolled)
@@ -137,13 +147,11 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
             "pending": pending, "rolled": rolled, "previous_versions": previous_versions,
             "before_version": before.version,
         }  # fmt: skip
-        try:
-            self._start(index, self.version, DEPLOY, state)
-        except BaselineGuardError as err:  # the deploy was not accepted: roll back all the same
-            self._start(index, before.version, ROLLBACK, {**state, "reason": str(err)})
+        return self._start(context, index, self.version, DEPLOY, state)
 
-    def _start(self, index: int, version: str, step: str, state: dict[str, Any]) -> NoReturn:
-        """Deploy ``version`` to the instance and defer until it is healthy (raises ``TaskDeferred``)."""
+    def _start(self, context: Any, index: int, version: str, step: str, state: dict[str, Any]) -> Any:
+        """Deploy ``version`` to the instance; go on at once when it is healthy within ``defer_after_s``,
+        else defer until it is (raises ``TaskDeferred``)."""
         from baseline_guard.triggers.environment import InstancesReadyTrigger
 
         try:
@@ -151,12 +159,19 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
         except BaselineGuardError as err:
             if step == ROLLBACK:
                 raise self._stuck(index, state, str(err)) from err
-            raise
+            # the deploy was not accepted: roll back all the same
+            return self._start(
+                context, index, state["before_version"], ROLLBACK, {**state, "reason": str(err)}
+            )
         self.log.info("deploying", instance=index, version=version, operation=op.id, step=step)
         instance = {
             "environment": self.environment, "service": self.service, "index": index,
             "operation_id": op.id, "version": version,
         }  # fmt: skip
+        carry = {**state, "index": index, "step": step, "target": version}
+        if self._healthy_soon(instance):
+            ready = {**instance, "healthy": True, "reason": None, "status": None}
+            return self.execute_complete(context, {"instances": [ready], "carry": carry})
         self.defer(
             trigger=InstancesReadyTrigger(
                 instances=[instance],
@@ -164,10 +179,23 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
                 poll_interval_s=self.poll_interval_s,
                 env_api_conn_id=self.env_api_conn_id,
                 trace_id=self.env_api.trace_id,
-                carry={**state, "index": index, "step": step, "target": version},
+                carry=carry,
             ),
             method_name="execute_complete",
         )
+
+    def _healthy_soon(self, instance: dict[str, Any]) -> bool:
+        """Whether the deploy finished and the instance is healthy within ``defer_after_s`` (each)."""
+        waits = {"timeout_s": self.defer_after_s, "poll_interval_s": self.poll_interval_s}
+        where = (instance["environment"], instance["service"], instance["index"])
+        try:
+            op = self.env_api.wait_for_operation(instance["operation_id"], **waits)
+            if op.state != OperationState.SUCCEEDED:
+                return False
+            report = self.env_api.wait_until_healthy(*where, version=instance["version"], **waits)
+        except BaselineGuardError:  # the trigger asks again and tells what went wrong
+            return False
+        return healthy_at(report, instance["version"])
 
     def _stuck(self, index: int, state: dict[str, Any], problem: str) -> RolloutStuck:
         return RolloutStuck(
