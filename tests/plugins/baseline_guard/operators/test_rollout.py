@@ -124,7 +124,7 @@ def test_production_is_refused_before_any_change(sandbox: ReferenceEnvironment) 
 def test_slow_start_defers_and_the_trigger_hands_back_a_healthy_instance(
     sandbox: ReferenceEnvironment,
 ) -> None:
-    operator = _operator(service="quote", version="1.9.4-slowstart")
+    operator = _operator(service="quote", version="1.9.4-slowstart", defer_after_s=0)  # defer every start
     with pytest.raises(TaskDeferred) as first:
         operator.execute(context={})
     trigger = first.value.trigger
