@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 from baseline_guard.operators.rollout import DualInstanceRolloutOperator
 from local_stack.connections import env_api_connections
+from local_stack.inline_deferral import DeferrableRun
 from local_stack.ports import free_port
 from reference_env.launcher import ReferenceEnvironment
 
@@ -68,9 +69,11 @@ def main() -> None:
             t.start()
         time.sleep(1.0)  # traffic flowing before the rollout starts
         started = time.perf_counter()
-        result = DualInstanceRolloutOperator(
-            task_id="bench", service=args.service, version=version, poll_interval_s=0.1
-        ).execute(context={})
+        result = DeferrableRun()(  # with its deferrals: the trigger runs in this process
+            DualInstanceRolloutOperator(
+                task_id="bench", service=args.service, version=version, poll_interval_s=0.1
+            )
+        )
         rollout_s = time.perf_counter() - started
         time.sleep(1.0)
         stop.set()

@@ -2,18 +2,20 @@
 ### Baseline code sync
 
 Every hour, brings every **baseline** service to the version **production** runs, as of the
-run's data interval end (the latest production release record of each service).
+run (the latest production release record of each service up to the run's time).
 
 1. `plan_rollouts` compares production's released versions with the baseline's instances.
    A run that finds nothing to do does nothing; a missed hour is healed by the next run.
 2. `rollout` (one mapped task per differing service, at most 2 at once) rolls the version
    out **one instance at a time**: out of rotation → drain → deploy → healthy → smoke check →
-   back into rotation. A failed instance is rolled back and put back into rotation before
-   the task fails; the other instance keeps serving throughout.
+   back into rotation. While an instance deploys and starts, the task is **deferred** (the
+   triggerer waits, no worker slot is held). A failed instance is rolled back and put back into
+   rotation before the task fails; the other instance keeps serving throughout.
 3. `reconcile` reads what the baseline runs now; `publish_change` updates the
    `environment_changed` asset when anything changed, which triggers `business_check`.
-4. `notify_summary` sends one message to the environment admins (what changed, what failed
-   and was rolled back) and fails the run if any service failed.
+4. `notify_summary` tells the environment admins **once** what changed; when a service failed it
+   fails with the summary (what failed, what was rolled back), which is the run's one message
+   (a failed rollout task does not send a message of its own).
 
 Never writes to production. Trigger by hand to sync now; `health_timeout_s` bounds how long a
 new instance may take to become healthy before it is rolled back.
@@ -24,12 +26,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import CronTriggerTimetable, Param, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
-from airflow.timetables.trigger import CronTriggerTimetable
 from baseline_guard.assets import ENVIRONMENT_CHANGED
 from baseline_guard.dag_defaults import START_DATE, default_args
-from baseline_guard.operators.rollout import DualInstanceRolloutOperator, RolloutFailed
+from baseline_guard.notifiers.results import ResultNotifier
+from baseline_guard.operators.code_sync import (
+    CodeSyncSummaryOperator,
+    PlanRolloutsOperator,
+    ReconcileRolloutsOperator,
+)
+from baseline_guard.operators.rollout import DualInstanceRolloutOperator
 
 ENVIRONMENT = "baseline"
 
@@ -43,6 +50,7 @@ ENVIRONMENT = "baseline"
     doc_md=__doc__,
     tags=["baseline-guard", "baseline", "code-sync"],
     default_args=default_args("baseline code sync", execution_timeout=timedelta(minutes=20)),
+    render_template_as_native_obj=True,
     params={
         "health_timeout_s": Param(
             120,
@@ -54,19 +62,7 @@ ENVIRONMENT = "baseline"
     },
 )
 def baseline_code_sync() -> None:
-    @task
-    def plan_rollouts(**context: Any) -> list[dict[str, str]]:
-        from baseline_guard.code_sync import plan_rollouts, production_versions
-        from baseline_guard.hooks.environment import EnvironmentHook
-
-        as_of = context.get("data_interval_end") or context["dag_run"].run_after
-        hook = EnvironmentHook()
-        desired = production_versions(hook.list_releases(until=as_of), as_of)
-        plan = plan_rollouts(desired, hook.list_services(ENVIRONMENT))
-        print(f"production as of {as_of}: {desired}; rollouts planned: {plan or 'none'}")
-        return plan
-
-    plan = plan_rollouts()
+    plan = PlanRolloutsOperator(task_id="plan_rollouts", environment=ENVIRONMENT)
 
     rollouts = DualInstanceRolloutOperator.partial(
         task_id="rollout",
@@ -74,15 +70,12 @@ def baseline_code_sync() -> None:
         max_active_tis_per_dagrun=2,
         health_timeout_s="{{ params.health_timeout_s }}",
         map_index_template="{{ task.service }} → {{ task.version }}",
-    ).expand_kwargs(plan)
+        on_failure_callback=None,  # notify_summary tells about a failed rollout, once
+    ).expand_kwargs(plan.output)
 
-    @task(trigger_rule="all_done")
-    def reconcile(plan: list[dict[str, str]]) -> dict[str, list[dict]]:
-        from baseline_guard.code_sync import reconcile
-        from baseline_guard.hooks.environment import EnvironmentHook
-
-        changed, failed = reconcile(plan, EnvironmentHook().list_services(ENVIRONMENT))
-        return {"changed": changed, "failed": failed}
+    outcome = ReconcileRolloutsOperator(
+        task_id="reconcile", plan=plan.output, environment=ENVIRONMENT, trigger_rule="all_done"
+    )
 
     @task(outlets=[ENVIRONMENT_CHANGED])
     def publish_change(outcome: dict[str, list[dict]], *, outlet_events: Any = None) -> list[str]:
@@ -96,30 +89,16 @@ def baseline_code_sync() -> None:
         }
         return services
 
-    @task(trigger_rule="all_done")
-    def notify_summary(outcome: dict[str, list[dict]]) -> None:
-        from baseline_guard.notifiers.channels import send
+    summary = CodeSyncSummaryOperator(
+        task_id="notify_summary",
+        outcome=outcome.output,
+        trigger_rule="all_done",
+        on_success_callback=ResultNotifier(),
+    )
 
-        changed, failed = outcome["changed"], outcome["failed"]
-        if not changed and not failed:
-            print("nothing to do: the baseline runs what production runs")
-            return
-        lines = [f"✔ {c['service']} → {c['version']}" for c in changed]
-        lines += [
-            f"✘ {f['service']} → {f['version']} failed; rolled back, running {f['running']}" for f in failed
-        ]
-        send(
-            f"Baseline code sync: {len(changed)} changed, {len(failed)} failed",
-            "\n".join(lines),
-            failure=bool(failed),
-        )
-        if failed:
-            raise RolloutFailed(f"rollout failed for {', '.join(f['service'] for f in failed)} (rolled back)")
-
-    outcome = reconcile(plan)
     rollouts >> outcome
-    publish_change(outcome)
-    notify_summary(outcome)
+    publish_change(outcome.output)
+    outcome >> summary
 
 
 dag = baseline_code_sync()

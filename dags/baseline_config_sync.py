@@ -7,12 +7,13 @@ Every hour:
    with the release production runs (found through the release records' test-config
    reference). Production configuration values are never read or copied: they would point
    test traffic at production. A configuration over the size limit (2,000 keys, 256 KiB) is
-   refused for its service with a clear error (`report_refused` fails the run); the other
-   services are still applied.
+   refused for its service with a clear error (`report_refused` fails the run, which is the run's
+   one message to the admins); the other services are still applied.
 2. `find_unmatched_changes` compares each service's production configuration **digest** with
    the one recorded (Airflow Variable `baseline_guard_config_digests`, one record per service).
    A change that came with a release carrying a test configuration is simply recorded. A change
-   with **no** test configuration is sent to the on-call channel and becomes a question.
+   with **no** test configuration becomes a question; the on-call channel gets one message listing
+   them when the task succeeded (its success callback), so a retry does not tell twice.
 3. `decide` (one human-in-the-loop task per change, in *Required actions* of the UI): only the
    on-call group (`BASELINE_GUARD_ONCALL_USERS`) may answer *Test config updated by hand* or
    *Not needed for the baseline*. The answer is recorded at once under that change's service
@@ -32,20 +33,21 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-from airflow.timetables.trigger import CronTriggerTimetable
+from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from airflow.sdk.exceptions import AirflowSkipException
 from baseline_guard.approvers import oncall_users
 from baseline_guard.assets import ENVIRONMENT_CHANGED
 from baseline_guard.dag_defaults import START_DATE, default_args
+from baseline_guard.notifiers.channels import ONCALL_CONN_ID
+from baseline_guard.notifiers.results import ResultNotifier
 from baseline_guard.operators.config_sync import (
     DEFAULT_DECISION_TIMEOUT_MIN,
     ConfigChangeDecisionOperator,
     ConfigSyncOperator,
     FindUnmatchedConfigChangesOperator,
+    oncall_messages,
+    refuse_oversized,
 )
-
-AS_OF = "{{ dag_run.run_after.isoformat() }}"  # data_interval_end is undefined on REST runs
 
 
 @dag(
@@ -57,6 +59,7 @@ AS_OF = "{{ dag_run.run_after.isoformat() }}"  # data_interval_end is undefined 
     doc_md=__doc__,
     tags=["baseline-guard", "baseline", "config-sync"],
     default_args=default_args("baseline test-config sync", execution_timeout=timedelta(minutes=10)),
+    render_template_as_native_obj=True,
     params={
         "environment": Param(
             "baseline",
@@ -80,16 +83,15 @@ def baseline_config_sync() -> None:
     synced = ConfigSyncOperator(
         task_id="apply_test_configs",
         environment="{{ params.environment }}",
-        as_of=AS_OF,
         max_active_tis_per_dag=1,  # overlapping runs never apply at the same time
     )
 
     changes = FindUnmatchedConfigChangesOperator(
         task_id="find_unmatched_changes",
         environment="{{ params.environment }}",
-        as_of=AS_OF,
         decision_timeout_minutes="{{ params.decision_timeout_minutes }}",
         max_active_tis_per_dag=1,
+        on_success_callback=ResultNotifier(compose=oncall_messages, apprise_conn_id=ONCALL_CONN_ID),
     )
 
     ConfigChangeDecisionOperator.partial(
@@ -114,11 +116,7 @@ def baseline_config_sync() -> None:
 
     @task
     def report_refused(synced: dict[str, list[dict]]) -> None:
-        if synced["refused"]:
-            raise AirflowFailException(
-                "test configs refused: "
-                + "; ".join(f"{r['service']}: {r['reason']}" for r in synced["refused"])
-            )
+        refuse_oversized(synced)
 
     synced >> changes
     publish_change(synced.output)

@@ -5,10 +5,13 @@ Every 5 minutes, finds instances that are **down** in the baseline and in every 
 environment (process stopped or failed, or running but failing its health check) and
 restarts them, **in parallel** within an environment (at most 16 at a time), within a **time
 budget** of 100 s per try (the task's timeout is 2 minutes, one retry, the run's timeout 4.5 minutes,
-the slot 5).
+the slot 5). While the restarted instances start, the task is **deferred** once for all of them
+(the triggerer waits, no worker slot is held).
 
 The admins hear **once per incident**: "down" when a restart does not heal an instance,
 "still down" at most hourly while it stays down, "recovered" when a later run finds it healthy.
+These are sent by the task's success callback from what it returned, so a failed or retried try
+sends none of them.
 The open incidents live in the Airflow Variable `baseline_guard_patrol_incidents` (read once and
 written once per run). An instance healed by its restart is no incident. An environment deleted
 meanwhile is skipped, not reported as down. A run that fails (the environment API unreachable, the
@@ -22,9 +25,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import dag
-from airflow.timetables.trigger import CronTriggerTimetable
+from airflow.sdk import CronTriggerTimetable, dag
 from baseline_guard.dag_defaults import START_DATE, default_args
+from baseline_guard.notifiers.results import ResultNotifier
 from baseline_guard.operators.patrol import EnvironmentPatrolOperator
 
 
@@ -46,7 +49,11 @@ from baseline_guard.operators.patrol import EnvironmentPatrolOperator
 )
 def env_patrol() -> None:
     EnvironmentPatrolOperator(
-        task_id="restart_down_instances", max_parallel_restarts=16, time_budget_s=100, restart_timeout_s=90
+        task_id="restart_down_instances",
+        max_parallel_restarts=16,
+        time_budget_s=100,
+        restart_timeout_s=90,
+        on_success_callback=ResultNotifier(),  # the incident messages the patrol returned, once
     )
 
 

@@ -55,6 +55,10 @@ class EnvironmentApiError(BaselineGuardError):
         super().__init__(f"environment API call '{call}' failed ({where}): {detail}")
 
 
+class EnvironmentApiUnavailable(EnvironmentApiError):
+    """No answer or a 5xx from the environment API: the hook retries these, then raises the last one."""
+
+
 class NotificationFailed(BaselineGuardError):
     """A notification channel did not accept the message."""
 
@@ -134,6 +138,10 @@ class RolloutFailed(RetryCannotHelp):
 
 class RolloutStuck(RetryCannotHelp):
     """An instance could not be rolled back: it is left OUT of rotation and needs a person."""
+
+
+class SmokeCheckFailed(BaselineGuardError):
+    """A new instance answered a smoke-check request with an error, or not at all."""
 
 
 class BusinessChecksFailed(BaselineGuardError):

@@ -7,14 +7,14 @@ manager to it, or subclasses this hook and overrides the calls that differ.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
 import httpx
+import tenacity
 from airflow.sdk import BaseHook
 from pydantic import TypeAdapter
 
@@ -27,6 +27,7 @@ from baseline_guard.environment_contract import (
     Database,
     Environment,
     EnvironmentKind,
+    Health,
     HealthReport,
     Instance,
     Operation,
@@ -35,7 +36,13 @@ from baseline_guard.environment_contract import (
     Service,
     TestConfig,
 )
-from baseline_guard.errors import EnvironmentApiError, InvalidInput, ProductionWriteRefused
+from baseline_guard.errors import (
+    EnvironmentApiError,
+    EnvironmentApiUnavailable,
+    InvalidInput,
+    ProductionWriteRefused,
+    SmokeCheckFailed,
+)
 
 T = TypeVar("T")
 
@@ -76,12 +83,13 @@ class EnvironmentHook(BaseHook):
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_s = backoff_s
+        self._aclient: httpx.AsyncClient | None = None
 
     # --- connection ----------------------------------------------------------------------
 
     @cached_property
     def base_url(self) -> str:
-        return f"{connection_base_url(self.get_connection(self.env_api_conn_id))}/{API_VERSION}"
+        return self._base_url(self.get_connection(self.env_api_conn_id))
 
     def get_conn(self) -> httpx.Client:
         """The HTTP client (created once, keeps connections alive)."""
@@ -89,15 +97,33 @@ class EnvironmentHook(BaseHook):
 
     @cached_property
     def _client(self) -> httpx.Client:
-        conn = self.get_connection(self.env_api_conn_id)
+        return httpx.Client(**self._client_args(self.get_connection(self.env_api_conn_id)))
+
+    def _client_args(self, conn: Any) -> dict[str, Any]:
         headers = {"Accept": "application/json"}
         if conn.password:
             headers["Authorization"] = f"Bearer {conn.password}"
-        return httpx.Client(base_url=self.base_url, headers=headers, timeout=self.timeout)
+        return {"base_url": self._base_url(conn), "headers": headers, "timeout": self.timeout}
+
+    @staticmethod
+    def _base_url(conn: Any) -> str:
+        return f"{connection_base_url(conn)}/{API_VERSION}"
+
+    async def _async_client(self) -> httpx.AsyncClient:
+        """The async HTTP client of a trigger; the connection is read through the async-safe path."""
+        if self._aclient is None:
+            conn = await self.aget_connection(self.env_api_conn_id)
+            self._aclient = httpx.AsyncClient(**self._client_args(conn))
+        return self._aclient
 
     def close(self) -> None:
         if "_client" in self.__dict__:
             self._client.close()
+
+    async def aclose(self) -> None:
+        if self._aclient is not None:
+            await self._aclient.aclose()
+            self._aclient = None
 
     def test_connection(self) -> tuple[bool, str]:
         try:
@@ -107,6 +133,23 @@ class EnvironmentHook(BaseHook):
         return True, f"connected: {len(envs)} environments"
 
     # --- transport -----------------------------------------------------------------------
+
+    def _retry_args(self, call: str) -> dict[str, Any]:
+        """Tenacity arguments (as ``HttpHook.run_with_advanced_retry`` takes them): retry what may pass."""
+        return {
+            "stop": tenacity.stop_after_attempt(self.max_retries + 1),
+            "wait": tenacity.wait_exponential(multiplier=self.backoff_s, min=self.backoff_s),
+            "retry": tenacity.retry_if_exception_type(EnvironmentApiUnavailable),
+            "before_sleep": lambda state: self.log.warning(
+                "environment API call %s failed, retry %d/%d in %.1fs (trace %s)",
+                call,
+                state.attempt_number,
+                self.max_retries,
+                state.next_action.sleep if state.next_action else 0.0,
+                self.trace_id,
+            ),
+            "reraise": True,
+        }
 
     def _call(
         self,
@@ -118,34 +161,30 @@ class EnvironmentHook(BaseHook):
         params: Mapping[str, Any] | None = None,
     ) -> Any:
         """One API call with retries on connection errors and 5xx; returns the decoded JSON."""
-        attempt = 0
-        while True:
-            try:
-                response = self.get_conn().request(
-                    method, path, json=json, params=params, headers={TRACE_ID_HEADER: self.trace_id}
-                )
-            except httpx.TransportError as err:
-                retriable = (
-                    isinstance(err, httpx.ConnectError | httpx.ConnectTimeout) or method in _IDEMPOTENT
-                )
-                if not retriable or attempt >= self.max_retries:
-                    raise EnvironmentApiError(call, None, f"{type(err).__name__}: {err}") from err
-            else:
-                if response.status_code < 400:
-                    return response.json() if response.content else None
-                if response.status_code < 500 or attempt >= self.max_retries:
-                    raise EnvironmentApiError(call, response.status_code, _detail(response))
-            delay = self.backoff_s * (2**attempt)
-            attempt += 1
-            self.log.warning(
-                "environment API call %s failed, retry %d/%d in %.1fs (trace %s)",
-                call,
-                attempt,
-                self.max_retries,
-                delay,
-                self.trace_id,
-            )
-            time.sleep(delay)
+        headers = {TRACE_ID_HEADER: self.trace_id}
+        for attempt in tenacity.Retrying(**self._retry_args(call)):
+            with attempt:
+                try:
+                    response = self.get_conn().request(
+                        method, path, json=json, params=params, headers=headers
+                    )
+                except httpx.TransportError as err:
+                    raise _transport_error(call, method, err) from err
+                return _decoded(call, response)
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+    async def _acall(self, call: str, path: str) -> Any:
+        """A GET from async code (a trigger), with the same retries as :meth:`_call`."""
+        client = await self._async_client()
+        headers = {TRACE_ID_HEADER: self.trace_id}
+        async for attempt in tenacity.AsyncRetrying(**self._retry_args(call)):
+            with attempt:
+                try:
+                    response = await client.get(path, headers=headers)
+                except httpx.TransportError as err:
+                    raise _transport_error(call, "GET", err) from err
+                return _decoded(call, response)
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     def _get(self, call: str, path: str, model: type[T] | Any, **params: Any) -> T:
         return TypeAdapter(model).validate_python(self._call(call, "GET", path, params=_clean(params)))
@@ -229,6 +268,83 @@ class EnvironmentHook(BaseHook):
         path = self._instance_path(environment, service, index) + "/health"
         return self._get(f"health of {environment}/{service}#{index}", path, HealthReport)
 
+    def get_instance(self, environment: str, service: str, index: int) -> Instance:
+        for inst in self.get_service(environment, service).instances:
+            if inst.index == index:
+                return inst
+        raise InvalidInput(f"{environment}/{service} has no instance {index}")
+
+    async def aget_operation(self, op_id: str) -> Operation:
+        return Operation.model_validate(await self._acall(f"get operation {op_id}", f"/operations/{op_id}"))
+
+    async def ainstance_health(self, environment: str, service: str, index: int) -> HealthReport:
+        path = self._instance_path(environment, service, index) + "/health"
+        body = await self._acall(f"health of {environment}/{service}#{index}", path)
+        return HealthReport.model_validate(body)
+
+    # --- waits: ``await_*`` are the long ones, awaited by a trigger so no worker slot waits ---
+
+    def wait_until_drained(
+        self, environment: str, service: str, index: int, *, timeout_s: float, poll_interval_s: float
+    ) -> Instance:
+        """The instance once the gateway has no request in flight to it, or as it is when time ran out."""
+        retrying = tenacity.Retrying(**_poll_until(lambda i: i.in_flight == 0, timeout_s, poll_interval_s))
+        return retrying(self.get_instance, environment, service, index)
+
+    def wait_for_operation(self, op_id: str, *, timeout_s: float, poll_interval_s: float) -> Operation:
+        """The operation once finished, or as it stands when ``timeout_s`` ran out."""
+        done = _poll_until(lambda op: op.state.finished, timeout_s, poll_interval_s)
+        return tenacity.Retrying(**done)(self.get_operation, op_id)
+
+    async def await_operation(self, op_id: str, *, timeout_s: float, poll_interval_s: float) -> Operation:
+        """:meth:`wait_for_operation` for async code (a trigger)."""
+        done = _poll_until(lambda op: op.state.finished, timeout_s, poll_interval_s)
+        return await tenacity.AsyncRetrying(**done)(self.aget_operation, op_id)
+
+    def wait_until_healthy(
+        self,
+        environment: str,
+        service: str,
+        index: int,
+        *,
+        version: str | None = None,
+        timeout_s: float,
+        poll_interval_s: float,
+    ) -> HealthReport:
+        """The instance's health once healthy (at ``version`` when given), or the last report when time ran out."""
+        done = _poll_until(lambda report: healthy_at(report, version), timeout_s, poll_interval_s)
+        return tenacity.Retrying(**done)(self.instance_health, environment, service, index)
+
+    async def await_healthy(
+        self,
+        environment: str,
+        service: str,
+        index: int,
+        *,
+        version: str | None = None,
+        timeout_s: float,
+        poll_interval_s: float,
+    ) -> HealthReport:
+        """The instance's health once healthy (at ``version`` when given), or the last report when time ran out."""
+
+        done = _poll_until(lambda report: healthy_at(report, version), timeout_s, poll_interval_s)
+        return await tenacity.AsyncRetrying(**done)(self.ainstance_health, environment, service, index)
+
+    def smoke_check(self, url: str | None, paths: Sequence[str]) -> None:
+        """GET each path directly on an instance (not through the gateway); each must answer 2xx."""
+        if not url:
+            raise SmokeCheckFailed("the instance has no address to smoke-check")
+        with httpx.Client(base_url=url, timeout=self.timeout) as client:
+            for path in paths:
+                try:
+                    response = client.get(path, headers={TRACE_ID_HEADER: self.trace_id})
+                except httpx.TransportError as err:
+                    raise SmokeCheckFailed(
+                        f"smoke check GET {path} got no answer ({type(err).__name__})"
+                    ) from err
+                if response.status_code >= 300:
+                    raise SmokeCheckFailed(f"smoke check GET {path} answered {response.status_code}")
+
     # --- releases and configuration ------------------------------------------------------
 
     def list_releases(self, service: str | None = None, until: datetime | None = None) -> list[Release]:
@@ -287,6 +403,36 @@ def connection_base_url(conn: Any) -> str:
     if "://" not in host:
         host = f"{conn.schema or 'http'}://{host}"
     return f"{host}:{conn.port}" if conn.port else host
+
+
+def healthy_at(report: HealthReport, version: str | None) -> bool:
+    """Healthy, and at ``version`` when one is expected (an instance not reporting its version passes)."""
+    return report.health == Health.HEALTHY and (version is None or report.version in (None, version))
+
+
+def _poll_until(done: Callable[[Any], bool], timeout_s: float, poll_interval_s: float) -> dict[str, Any]:
+    """Tenacity arguments to poll until ``done(value)``; when time runs out, the last value is returned."""
+    return {
+        "stop": tenacity.stop_after_delay(timeout_s),
+        "wait": tenacity.wait_fixed(poll_interval_s),
+        "retry": tenacity.retry_if_result(lambda value: not done(value)),
+        "retry_error_callback": lambda state: state.outcome.result(),
+    }
+
+
+def _transport_error(call: str, method: str, err: httpx.TransportError) -> EnvironmentApiError:
+    """No answer: worth a retry when the request cannot have been applied (refused) or may be repeated."""
+    retriable = isinstance(err, httpx.ConnectError | httpx.ConnectTimeout) or method in _IDEMPOTENT
+    error = EnvironmentApiUnavailable if retriable else EnvironmentApiError
+    return error(call, None, f"{type(err).__name__}: {err}")
+
+
+def _decoded(call: str, response: httpx.Response) -> Any:
+    """The JSON body of a successful answer; a 5xx is worth a retry, a 4xx is not."""
+    if response.status_code < 400:
+        return response.json() if response.content else None
+    error = EnvironmentApiUnavailable if response.status_code >= 500 else EnvironmentApiError
+    raise error(call, response.status_code, _detail(response))
 
 
 def _clean(params: Mapping[str, Any]) -> dict[str, Any]:

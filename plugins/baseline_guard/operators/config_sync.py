@@ -4,8 +4,8 @@ group about production configuration changes that came without one, and record w
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.exceptions import HITLTriggerEventError
@@ -13,21 +13,11 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule, Variable
 from airflow.sdk.log import mask_secret
 
-from baseline_guard.config_sync import (
-    DECISIONS,
-    applies_to_current,
-    asked_record,
-    check_config_size,
-    config_summary,
-    decided_record,
-    releases_with_test_config,
-    timed_out_record,
-    unmatched_config_changes,
-)
+from baseline_guard.clock import run_as_of
+from baseline_guard.configsync import DECISIONS
 from baseline_guard.dag_defaults import NO_RETRY_FOR
 from baseline_guard.errors import InvalidInput
 from baseline_guard.operators.base import EnvironmentApiOperator
-from baseline_guard.secrets_masking import secret_values
 
 RECORDS_VARIABLE = "baseline_guard_config_digests"
 DEFAULT_DECISION_TIMEOUT_MIN = 50
@@ -43,22 +33,29 @@ class ConfigSyncOperator(EnvironmentApiOperator):
     before anything is logged; logs and the return value carry key names and counts, never values.
     A configuration over the size limits is refused for that service; the others are still applied.
 
+    Releases recorded after the run's time (:func:`~baseline_guard.clock.run_as_of`) are ignored.
+
     :param environment: environment to configure; never ``production`` (templated)
-    :param as_of: ISO timestamp; releases after it are ignored (templated; default: now)
     """
 
-    template_fields: Sequence[str] = ("environment", "as_of")
+    template_fields: Sequence[str] = ("environment",)
     ui_color = "#e8daef"
 
-    def __init__(self, *, environment: str = "baseline", as_of: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, environment: str = "baseline", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.environment = environment
-        self.as_of = as_of
 
     def execute(self, context: Any) -> dict[str, list[dict[str, Any]]]:
+        from baseline_guard.configsync import (
+            check_config_size,
+            config_summary,
+            releases_with_test_config,
+            secret_values,
+        )
+
         self.bind_trace_id(context)
         self.env_api.require_writable(self.environment)
-        as_of = datetime.fromisoformat(self.as_of) if self.as_of else datetime.now(UTC)
+        as_of = run_as_of(context)
         wanted = releases_with_test_config(self.env_api.list_releases(until=as_of), as_of)
         applied: list[dict[str, Any]] = []
         without_test_config: list[dict[str, str]] = []
@@ -111,35 +108,34 @@ class ConfigRecords:
 class FindUnmatchedConfigChangesOperator(EnvironmentApiOperator):
     """List production configuration changes that came without a test configuration, and ask about them.
 
-    Each change returned becomes one on-call question (``ConfigChangeDecisionOperator``); the
-    on-call channel gets one message listing them. A change whose question is still waiting for
-    its answer in an earlier run is not asked again.
+    Each change returned becomes one on-call question (``ConfigChangeDecisionOperator``). The
+    on-call channel gets one message listing them, from the task's success callback
+    (:func:`oncall_messages` in a :class:`~baseline_guard.notifiers.results.ResultNotifier`), so a
+    retried try does not tell twice. A change whose question is still waiting for its answer in an
+    earlier run is not asked again. "Now" is the run's time.
 
     :param environment: the environment whose services are watched (templated)
-    :param as_of: ISO timestamp of the run (templated)
     :param decision_timeout_minutes: how long the on-call person has to answer (templated)
     """
 
-    template_fields: Sequence[str] = ("environment", "as_of", "decision_timeout_minutes")
+    template_fields: Sequence[str] = ("environment", "decision_timeout_minutes")
 
     def __init__(
         self,
         *,
         environment: str = "baseline",
-        as_of: str | None = None,
-        decision_timeout_minutes: int | str = DEFAULT_DECISION_TIMEOUT_MIN,
+        decision_timeout_minutes: int = DEFAULT_DECISION_TIMEOUT_MIN,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.environment = environment
-        self.as_of = as_of
         self.decision_timeout_minutes = decision_timeout_minutes
 
     def execute(self, context: Any) -> list[dict[str, str]]:
-        from baseline_guard.notifiers.channels import ONCALL_CONN_ID, send
+        from baseline_guard.configsync import asked_record, unmatched_config_changes
 
         self.bind_trace_id(context)
-        now = datetime.fromisoformat(self.as_of) if self.as_of else datetime.now(UTC)
+        now = run_as_of(context)
         records = ConfigRecords()
         digests = [
             self.env_api.get_config_digest(s.name) for s in self.env_api.list_services(self.environment)
@@ -147,21 +143,14 @@ class FindUnmatchedConfigChangesOperator(EnvironmentApiOperator):
         needs_person, updates = unmatched_config_changes(
             digests, records.load(), self.env_api.list_releases(), now=now
         )
-        timeout = timedelta(minutes=int(self.decision_timeout_minutes))
-        run_id = str(context.get("run_id", "")) if hasattr(context, "get") else ""
+        timeout = timedelta(minutes=self.decision_timeout_minutes)
+        run_id = str(context.get("run_id", ""))
         for change in needs_person:
             updates[change["service"]] = asked_record(
                 change, asked_at=now, response_timeout=timeout, run_id=run_id
             )
         records.update(updates)
         self.log.info("production config changes", checked=len(digests), need_a_person=len(needs_person))
-        if needs_person:
-            send(
-                f"Baseline Guard: production config changed without a test config ({len(needs_person)})",
-                "\n".join(f"• {c['service']} changed at {c['changed_at']}" for c in needs_person)
-                + "\nDecide in Airflow: DAG baseline_config_sync, task 'decide' (Required actions).",
-                conn_id=ONCALL_CONN_ID,
-            )
         return needs_person
 
 
@@ -182,7 +171,7 @@ class ConfigChangeDecisionOperator(HITLOperator):
         self,
         *,
         change: dict[str, str],
-        decision_timeout_minutes: int | str = DEFAULT_DECISION_TIMEOUT_MIN,
+        decision_timeout_minutes: int = DEFAULT_DECISION_TIMEOUT_MIN,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("options", DECISIONS)
@@ -202,10 +191,12 @@ class ConfigChangeDecisionOperator(HITLOperator):
         self.decision_timeout_minutes = decision_timeout_minutes
 
     def execute(self, context: Any) -> Any:
-        self.response_timeout = timedelta(minutes=int(self.decision_timeout_minutes))
+        self.response_timeout = timedelta(minutes=self.decision_timeout_minutes)
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from baseline_guard.configsync import applies_to_current, decided_record, timed_out_record
+
         records = ConfigRecords()
         service = self.change["service"]
         try:
@@ -216,7 +207,9 @@ class ConfigChangeDecisionOperator(HITLOperator):
                 records.update(
                     {
                         service: timed_out_record(
-                            self.change, (before or {}).get("asked_at"), datetime.now(UTC)
+                            self.change,
+                            (before or {}).get("asked_at"),
+                            run_as_of(context) + self.response_timeout,  # when the question expired
                         )
                     }
                 )
@@ -235,6 +228,29 @@ class ConfigChangeDecisionOperator(HITLOperator):
                 "production config changed again since the question; answer not recorded", service=service
             )
         return {**self.change, **record}
+
+
+def refuse_oversized(synced: Mapping[str, list[dict[str, Any]]]) -> None:
+    """Fail with the test configs a sync refused (the failure notifier tells the admins, once)."""
+    if synced["refused"]:
+        reasons = "; ".join(f"{r['service']}: {r['reason']}" for r in synced["refused"])
+        raise InvalidInput(f"test configs refused, the other services were applied: {reasons}")
+
+
+def oncall_messages(changes: list[Mapping[str, str]] | None) -> list[dict[str, Any]]:
+    """The one on-call message about the changes a run asks about (none when there are none)."""
+    if not changes:
+        return []
+    lines = [f"• {c['service']} changed at {c['changed_at']}" for c in changes]
+    return [
+        {
+            "title": f"Baseline Guard: production config changed without a test config ({len(changes)})",
+            "body": "\n".join(lines)
+            + "\nNo test configuration came with these changes. Decide in Airflow: DAG "
+            "baseline_config_sync, task 'decide' (Required actions).",
+            "failure": False,
+        }
+    ]
 
 
 def _subject(change: dict[str, str]) -> str:

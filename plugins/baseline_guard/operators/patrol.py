@@ -6,11 +6,11 @@ import json
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import Variable
 
+from baseline_guard.clock import run_as_of
 from baseline_guard.environment_contract import (
     EnvironmentKind,
     Health,
@@ -18,8 +18,7 @@ from baseline_guard.environment_contract import (
     InstanceState,
     OperationState,
 )
-from baseline_guard.hooks.environment import EnvironmentApiError
-from baseline_guard.notifiers.channels import send
+from baseline_guard.errors import EnvironmentApiError
 from baseline_guard.operators.base import EnvironmentApiOperator
 from baseline_guard.patrol_incidents import environment_of, instance_key, messages, next_incidents
 
@@ -54,12 +53,18 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
     """Restart every down instance of the baseline and the project environments.
 
     Within an environment, down instances are restarted in parallel (at most
-    ``max_parallel_restarts`` at a time). The whole run keeps to ``time_budget_s`` (shorter than its
+    ``max_parallel_restarts`` restart operations at a time); then the task **defers once** to
+    :class:`InstancesReadyTrigger`, which waits for all restarted instances to be healthy (the
+    worker slot is free meanwhile). The whole run keeps to ``time_budget_s`` (shorter than its
     execution timeout): a restart still unhealthy then counts as down, and instances not reached
-    yet are reported as such. The admins hear once per incident (``baseline_guard.patrol_incidents``):
-    "down", "still down" at most hourly, "recovered". An environment deleted meanwhile (404) is
-    skipped. Production is never touched. The task succeeds when the patrol did its rounds, even with
-    instances still down (the incident messages tell); it fails only when it could not patrol.
+    yet are reported as such. An environment deleted meanwhile (404) is skipped. Production is never
+    touched. The task succeeds when the patrol did its rounds, even with instances still down; it
+    fails only when it could not patrol.
+
+    The incident transitions (``baseline_guard.patrol_incidents``: "down", "still down" at most
+    hourly, "recovered") are returned under ``messages``, rendered for people; the DAG sends them
+    with a success callback (:class:`~baseline_guard.notifiers.results.ResultNotifier`), so a failed or
+    retried try tells nothing.
 
     :param restart_timeout_s: how long a restarted instance may take to become healthy
     :param poll_interval_s: polling interval while waiting
@@ -96,35 +101,75 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         self.bind_trace_id(context)
         deadline = time.monotonic() + self.time_budget_s
+        environments = [
+            e.name for e in self.env_api.list_environments() if e.kind != EnvironmentKind.PRODUCTION
+        ]
+        round_ = {"listed": environments, "checked": [], "vanished": [], "outcomes": {}}
+        restarted: list[dict[str, Any]] = []
+        for env in environments:
+            found = self._restart_down_instances(env, deadline)
+            if found is None or VANISHED in found.values():
+                self.log.info("environment vanished during the patrol; skipped", environment=env)
+                round_["vanished"].append(env)
+                continue
+            round_["checked"].append(env)
+            for key, outcome in found.items():
+                if isinstance(outcome, dict):
+                    restarted.append(outcome)
+                else:
+                    round_["outcomes"][key] = outcome
+        if restarted:
+            from baseline_guard.triggers.environment import InstancesReadyTrigger
+
+            self.defer(
+                trigger=InstancesReadyTrigger(
+                    instances=restarted,
+                    timeout_s=max(0.0, min(self.restart_timeout_s, deadline - time.monotonic())),
+                    poll_interval_s=self.poll_interval_s,
+                    env_api_conn_id=self.env_api_conn_id,
+                    trace_id=self.env_api.trace_id,
+                    carry=round_,
+                ),
+                method_name="execute_complete",
+            )
+        return self._conclude(context, **round_)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger: each restarted instance came back healthy, or did not."""
+        self.bind_trace_id(context)
+        round_ = event["carry"]
+        outcomes, vanished = dict(round_["outcomes"]), list(round_["vanished"])
+        for inst in event["instances"]:
+            key = instance_key(inst["environment"], inst["service"], inst["index"])
+            if inst["status"] == 404:
+                vanished.append(inst["environment"])
+            elif inst["healthy"]:
+                self.log.info("instance healed", instance=key)
+                outcomes[key] = None
+            else:
+                outcomes[key] = f"restarted but {inst['reason']}"
+        vanished = sorted(set(vanished))
+        checked = [env for env in round_["checked"] if env not in vanished]
+        outcomes = {k: v for k, v in outcomes.items() if environment_of(k) not in vanished}
+        return self._conclude(
+            context, listed=round_["listed"], checked=checked, vanished=vanished, outcomes=outcomes
+        )
+
+    def _conclude(
+        self, context: Any, *, listed: list[str], checked: list[str], vanished: list[str],
+        outcomes: dict[str, str | None],
+    ) -> dict[str, Any]:  # fmt: skip
+        """Open, keep or close the incidents (one read and one write of the store) and say what to tell."""
         store = self.incident_store()
         previous = store.load()
-        healed: list[str] = []
-        down_now: dict[str, str] = {}
-        checked: list[str] = []
-        vanished: list[str] = []
-        environments = self.env_api.list_environments()
-        listed = {env.name for env in environments}
-        vanished += sorted({environment_of(key) for key in previous} - listed)
-        for env in environments:
-            if env.kind == EnvironmentKind.PRODUCTION:
-                continue
-            outcomes = self._patrol_environment(env.name, deadline)
-            if outcomes is None or VANISHED in outcomes.values():
-                self.log.info("environment vanished during the patrol; skipped", environment=env.name)
-                vanished.append(env.name)
-                continue
-            checked.append(env.name)
-            for key, outcome in outcomes.items():
-                if outcome is None:
-                    healed.append(key)
-                else:
-                    down_now[key] = outcome
+        gone = {environment_of(key) for key in previous} - set(listed)
+        vanished = sorted({*vanished, *gone})
+        down_now = {key: why for key, why in outcomes.items() if why is not None}
+        healed = sorted(key for key, why in outcomes.items() if why is None)
         incidents, told = next_incidents(
-            previous, down_now, checked=checked, vanished=vanished, now=_run_time(context)
+            previous, down_now, checked=checked, vanished=vanished, now=run_as_of(context)
         )
         store.save(incidents)
-        for title, body, failure in messages(told):
-            send(title, body, failure=failure)
         self.log.info(
             "patrol done", healed=len(healed), down=len(down_now), new=len(told.down),
             recovered=len(told.recovered), vanished=vanished,
@@ -135,12 +180,14 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
             "told": {"down": sorted(told.down), "still_down": sorted(told.still_down),
                      "recovered": told.recovered},
             "vanished": vanished,
+            "messages": [{"title": t, "body": b, "failure": f} for t, b, f in messages(told)],
         }  # fmt: skip
 
-    def _patrol_environment(self, env: str, deadline: float) -> dict[str, str | None] | None:
-        """Restart the down instances of ``env`` in parallel; instance key -> None (healed) or why it is down.
+    def _restart_down_instances(self, env: str, deadline: float) -> dict[str, Any] | None:
+        """Restart the down instances of ``env`` in parallel.
 
-        None when the environment no longer exists.
+        Instance key -> the instance to await (its restart succeeded), or why it is still down, or
+        ``VANISHED``; None when the environment no longer exists.
         """
         try:
             services = self.env_api.list_services(env)
@@ -165,36 +212,21 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
                 for (name, inst), out in zip(down, results, strict=True)
             }
 
-    def _restart(self, env: str, service: str, index: int, budget_deadline: float) -> str | None:
-        """Restart one instance; None when it came back healthy, else what went wrong (or ``VANISHED``)."""
-        if time.monotonic() >= budget_deadline:
+    def _restart(self, env: str, service: str, index: int, deadline: float) -> dict[str, Any] | str:
+        """Restart one instance: the instance to await when its restart succeeded, else why not."""
+        if time.monotonic() >= deadline:
             return "not restarted: the run's time budget was spent"
-        deadline = min(time.monotonic() + self.restart_timeout_s, budget_deadline)
         try:
             op = self.env_api.restart(env, service, index)
-            while not op.state.finished and time.monotonic() < deadline:
-                time.sleep(self.poll_interval_s)
-                op = self.env_api.get_operation(op.id)
-            if not op.state.finished:
-                return (
-                    f"restart still {op.state} after {self.restart_timeout_s:.0f}s or the run's time budget"
-                )
-            if op.state != OperationState.SUCCEEDED:
-                return f"restart {op.state}: {op.message or 'no message'}"
-            health = None
-            while time.monotonic() < deadline:
-                health = self.env_api.instance_health(env, service, index).health
-                if health == Health.HEALTHY:
-                    self.log.info("instance healed", instance=instance_key(env, service, index))
-                    return None
-                time.sleep(self.poll_interval_s)
-            return f"restarted but not healthy in time (last: {health})"
+            op = self.env_api.wait_for_operation(
+                op.id,
+                timeout_s=min(self.restart_timeout_s, deadline - time.monotonic()),
+                poll_interval_s=self.poll_interval_s,
+            )
         except EnvironmentApiError as err:
             return VANISHED if err.status == 404 else str(err)
-
-
-def _run_time(context: Any) -> datetime:
-    """The run's time (one time source); now when run outside Airflow."""
-    dag_run = context.get("dag_run") if hasattr(context, "get") else None
-    run_after = getattr(dag_run, "run_after", None)
-    return run_after if isinstance(run_after, datetime) else datetime.now(UTC)
+        if not op.state.finished:
+            return f"restart still {op.state} after {self.restart_timeout_s:.0f} s or the run's time budget"
+        if op.state != OperationState.SUCCEEDED:
+            return f"restart {op.state}: {op.message or 'no message'}"
+        return {"environment": env, "service": service, "index": index}

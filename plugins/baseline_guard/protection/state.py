@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from baseline_guard.backup.manifest import list_backups
-from baseline_guard.code_sync import production_versions
+from baseline_guard.codesync.versions import production_versions
 from baseline_guard.environment_contract import Environment, EnvironmentKind, Release, Service
 from baseline_guard.protection.drill_records import PROVEN_MAX_AGE, drill_history
 

@@ -109,11 +109,6 @@ def test_unknown_environment_is_refused_before_a_run_exists(stack: Stack) -> Non
         assert refused.status_code == 403, refused.text
 
 
-@pytest.mark.xfail(
-    reason="since the merge with the FAB auth manager and the strict-conf task policy the mapped `decide` "
-    "task was not created within 400 s in the full run (passed before that merge); open in issue 15",
-    strict=False,
-)
 def test_decisions_per_service_assigned_users_pending_holds_nothing_timeout_is_red(stack: Stack) -> None:
     with stack.api() as api:
         for service, prod in (("hotel-detail", {"cdn": "https://cdn2.prod.example"}),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from baseline_guard.code_sync import plan_rollouts, production_versions, reconcile
+from baseline_guard.codesync import plan_rollouts, production_versions, reconcile
 from baseline_guard.environment_contract import Instance, Release, Service
 
 T0 = datetime(2026, 11, 1, 10, tzinfo=UTC)

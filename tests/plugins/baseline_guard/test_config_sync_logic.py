@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from baseline_guard.config_sync import (
+from baseline_guard.configsync import (
     MAX_CONFIG_KEYS,
     STATUS_ASKED,
     STATUS_DECIDED,

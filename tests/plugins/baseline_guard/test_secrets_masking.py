@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from baseline_guard.secrets_masking import is_secret, looks_like_token, masked, secret_values, url_password
+from baseline_guard.configsync.secrets import is_secret, looks_like_token, masked, secret_values, url_password
 
 SECRETS = {
     "db_pwd": "hunter22-prod",

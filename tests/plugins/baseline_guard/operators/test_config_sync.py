@@ -32,10 +32,9 @@ def sandbox(
 
 
 def _sync(**kwargs: object) -> dict:
-    now = datetime.now(UTC).isoformat()
-    return ConfigSyncOperator(task_id="sync", env_api_conn_id="config_env_api", as_of=now, **kwargs).execute(
-        context={}
-    )  # type: ignore[arg-type]
+    context = {"data_interval_end": datetime.now(UTC)}  # the run's time
+    operator = ConfigSyncOperator(task_id="sync", env_api_conn_id="config_env_api", **kwargs)  # type: ignore[arg-type]
+    return operator.execute(context=context)
 
 
 def _applied(service: str) -> dict[str, str]:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 from baseline_guard.hooks.environment import EnvironmentHook
+from baseline_guard.notifiers.results import ResultNotifier
 from baseline_guard.operators.patrol import EnvironmentPatrolOperator, IncidentStore
 from local_stack.connections import env_api_connections
+from local_stack.inline_deferral import DeferrableRun
 from local_stack.ports import free_port
 from reference_env.launcher import ReferenceEnvironment
 
@@ -41,12 +44,20 @@ class _Patrol(EnvironmentPatrolOperator):
         return self.store
 
 
-def Patrol(store: MemoryIncidentStore, **kwargs: Any) -> EnvironmentPatrolOperator:
-    """The patrol operator with its incidents kept in ``store``."""
-    kwargs = {"restart_timeout_s": 15, "poll_interval_s": 0.1, **kwargs}
-    patrol = _Patrol(task_id="patrol", env_api_conn_id="patrol_env_api", **kwargs)
-    patrol.store = store
-    return patrol
+class Patrol:
+    """One patrol run as Airflow makes it: execute, the trigger, the resume, then the success callback."""
+
+    def __init__(self, store: MemoryIncidentStore, **kwargs: Any) -> None:
+        kwargs = {"restart_timeout_s": 15, "poll_interval_s": 0.1, **kwargs}
+        self.operator = _Patrol(task_id="patrol", env_api_conn_id="patrol_env_api", **kwargs)
+        self.operator.store = store
+        self.run = DeferrableRun()
+
+    def execute(self) -> dict[str, Any]:
+        result = self.run(self.operator, {"data_interval_end": datetime.now(UTC)})
+        ti = SimpleNamespace(task_id="patrol", map_index=-1, xcom_pull=lambda **_: result)
+        ResultNotifier().notify({"ti": ti})
+        return result
 
 
 @pytest.fixture
@@ -80,7 +91,12 @@ def test_down_instances_are_restarted_in_parallel_and_healed_silently(
         api.post(f"/sandbox/instances/baseline/{service}/{index}/kill").raise_for_status()
     store = MemoryIncidentStore()
 
-    result = Patrol(store, max_parallel_restarts=3).execute(context={})
+    patrol = Patrol(store, max_parallel_restarts=3)
+    result = patrol.execute()
+
+    assert len(patrol.run.deferrals) == 1  # one wait, in the triggerer, for all restarted instances
+    awaited = patrol.run.deferrals[0].trigger.instances
+    assert sorted((i["service"], i["index"]) for i in awaited) == sorted(killed)
 
     assert sorted(result["healed"]) == sorted(f"baseline/{s}#{i}" for s, i in killed)
     assert result["down"] == [] and _admin_messages(api) == []
@@ -103,26 +119,26 @@ def test_one_message_per_incident_down_still_down_hourly_then_recovered(
     api.post("/sandbox/instances/baseline/order/1/kill").raise_for_status()
     store = MemoryIncidentStore()
 
-    first = Patrol(store).execute(context={})
+    first = Patrol(store).execute()
     assert first["down"] == ["baseline/order#1"] and first["told"]["down"] == ["baseline/order#1"]
-    second = Patrol(store).execute(context={})  # the next 5-minute run: still down, nothing new to say
+    second = Patrol(store).execute()  # the next 5-minute run: still down, nothing new to say
     assert second["down"] == ["baseline/order#1"] and second["told"]["down"] == []
     messages = _admin_messages(api)
     assert len(messages) == 1 and "baseline/order#1" in messages[0] and "down" in messages[0]
 
     incident = store.incidents["baseline/order#1"]  # an hour later
     incident["last_told"] = (datetime.fromisoformat(incident["last_told"]) - timedelta(hours=1)).isoformat()
-    assert Patrol(store).execute(context={})["told"]["still_down"] == ["baseline/order#1"]
-    assert Patrol(store).execute(context={})["told"]["still_down"] == []
+    assert Patrol(store).execute()["told"]["still_down"] == ["baseline/order#1"]
+    assert Patrol(store).execute()["told"]["still_down"] == []
     messages = _admin_messages(api)
     assert len(messages) == 2 and "still down" in messages[1]
 
     api.put("/sandbox/services/baseline/order/restart-fails", json={"fails": False}).raise_for_status()
-    healed = Patrol(store).execute(context={})
+    healed = Patrol(store).execute()
     assert healed["told"]["recovered"] == ["baseline/order#1"] and store.incidents == {}
     messages = _admin_messages(api)
     assert len(messages) == 3 and "recovered" in messages[2] and "baseline/order#1" in messages[2]
-    assert Patrol(store).execute(context={})["told"] == {"down": [], "still_down": [], "recovered": []}
+    assert Patrol(store).execute()["told"] == {"down": [], "still_down": [], "recovered": []}
     assert len(_admin_messages(api)) == 3
 
 
@@ -133,10 +149,10 @@ def test_deleted_environment_is_skipped_not_reported_down(
     api.put("/sandbox/services/proj-a/quote/restart-fails", json={"fails": True}).raise_for_status()
     api.post("/sandbox/instances/proj-a/quote/1/kill").raise_for_status()
     store = MemoryIncidentStore()
-    assert Patrol(store).execute(context={})["told"]["down"] == ["proj-a/quote#1"]
+    assert Patrol(store).execute()["told"]["down"] == ["proj-a/quote#1"]
 
     api.delete("/environments/proj-a").raise_for_status()
-    after = Patrol(store).execute(context={})
+    after = Patrol(store).execute()
 
     assert after["vanished"] == ["proj-a"] and after["down"] == [] and store.incidents == {}
     assert after["told"] == {"down": [], "still_down": [], "recovered": []}
@@ -152,7 +168,7 @@ def test_time_budget_ends_the_run_and_reports_what_was_not_healed(
     api.post("/sandbox/instances/baseline/order/1/kill").raise_for_status()
     store = MemoryIncidentStore()
 
-    result = Patrol(store, max_parallel_restarts=1, time_budget_s=0.001).execute(context={})
+    result = Patrol(store, max_parallel_restarts=1, time_budget_s=0.001).execute()
 
     assert result["healed"] == []
     assert result["down"] == ["baseline/order#1", "baseline/quote#1", "baseline/quote#2"]
@@ -160,7 +176,7 @@ def test_time_budget_ends_the_run_and_reports_what_was_not_healed(
 
 
 def test_healthy_environment_needs_nothing(sandbox: ReferenceEnvironment, api: httpx.Client) -> None:
-    result = Patrol(MemoryIncidentStore()).execute(context={})
+    result = Patrol(MemoryIncidentStore()).execute()
     assert result["healed"] == [] and result["down"] == [] and _admin_messages(api) == []
 
 
@@ -190,7 +206,7 @@ def test_lightweight_instances_are_patrolled_like_processes(
         killed = hook.get_service("baseline", "quote").instances[0]
         assert (killed.state, killed.health) == ("failed", "unhealthy")
 
-        assert Patrol(MemoryIncidentStore()).execute(context={})["healed"] == ["baseline/quote#1"]
+        assert Patrol(MemoryIncidentStore()).execute()["healed"] == ["baseline/quote#1"]
         healed = hook.get_service("baseline", "quote").instances[0]
         assert (healed.state, healed.health) == ("running", "healthy") and healed.url != first.url
     finally:
