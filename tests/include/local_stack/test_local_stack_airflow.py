@@ -535,4 +535,3 @@ def test_a_rollout_is_deferred_while_an_instance_slow_starts_then_the_run_succee
     with stack.api() as api:
         order = api.get("/environments/baseline/services/order").json()
     assert [(i["version"], i["in_rotation"]) for i in order["instances"]] == [(slow["version"], True)] * 2
-
