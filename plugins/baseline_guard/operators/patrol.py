@@ -20,7 +20,6 @@ from baseline_guard.environment_contract import (
 )
 from baseline_guard.errors import EnvironmentApiError
 from baseline_guard.operators.base import EnvironmentApiOperator
-from baseline_guard.patrol_incidents import environment_of, instance_key, messages, next_incidents
 
 INCIDENTS_VARIABLE = "baseline_guard_patrol_incidents"
 VANISHED = "vanished"
@@ -61,7 +60,7 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
     touched. The task succeeds when the patrol did its rounds, even with instances still down; it
     fails only when it could not patrol.
 
-    The incident transitions (``baseline_guard.patrol_incidents``: "down", "still down" at most
+    The incident transitions (``baseline_guard.protection.patrol_incidents``: "down", "still down" at most
     hourly, "recovered") are returned under ``messages``, rendered for people; the DAG sends them
     with a success callback (:class:`~baseline_guard.notifiers.results.ResultNotifier`), so a failed or
     retried try tells nothing.
@@ -136,6 +135,8 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: each restarted instance came back healthy, or did not."""
+        from baseline_guard.protection.patrol_incidents import environment_of, instance_key
+
         self.bind_trace_id(context)
         round_ = event["carry"]
         outcomes, vanished = dict(round_["outcomes"]), list(round_["vanished"])
@@ -160,6 +161,8 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
         outcomes: dict[str, str | None],
     ) -> dict[str, Any]:  # fmt: skip
         """Open, keep or close the incidents (one read and one write of the store) and say what to tell."""
+        from baseline_guard.protection.patrol_incidents import environment_of, messages, next_incidents
+
         store = self.incident_store()
         previous = store.load()
         gone = {environment_of(key) for key in previous} - set(listed)
@@ -189,6 +192,8 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
         Instance key -> the instance to await (its restart succeeded), or why it is still down, or
         ``VANISHED``; None when the environment no longer exists.
         """
+        from baseline_guard.protection.patrol_incidents import instance_key
+
         try:
             services = self.env_api.list_services(env)
         except EnvironmentApiError as err:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from baseline_guard.patrol_incidents import messages, next_incidents
+from baseline_guard.protection.patrol_incidents import messages, next_incidents
 
 T0 = datetime(2026, 11, 30, 12, tzinfo=UTC)
 KEY = "baseline/order#1"
