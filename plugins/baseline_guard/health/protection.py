@@ -7,6 +7,7 @@ register it with :func:`register`. Until a provider fills a slot it reads "not a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -39,6 +40,8 @@ class Protection(BaseModel):
     last_proven_restore: ProtectionItem = Field(default_factory=ProtectionItem)
 
 
+log = logging.getLogger(__name__)
+
 Provider = Callable[[Sequence[str], datetime], Mapping[str, Mapping[Slot, ProtectionItem]]]
 _PROVIDERS: list[Provider] = []
 
@@ -54,10 +57,17 @@ def providers() -> list[Provider]:
 
 
 def collect(environments: Sequence[str], now: datetime, sources: Sequence[Provider]) -> dict[str, Protection]:
-    """Every environment's protection slots from the providers; a failing provider leaves its slots empty."""
+    """Every environment's protection slots from the providers; a failing provider leaves its slots
+    "not available" (logged) and the report is built all the same."""
     found = {name: Protection() for name in environments}
     for source in sources:
-        for environment, items in source(environments, now).items():
+        try:
+            provided = source(environments, now)
+        except Exception as exc:
+            log.warning("protection provider %r failed, its slots stay not available: %s: %s",
+                        source, type(exc).__name__, exc)  # fmt: skip
+            continue
+        for environment, items in provided.items():
             if environment in found:
                 for slot, item in items.items():
                     setattr(found[environment], slot, item)
