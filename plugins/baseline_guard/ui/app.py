@@ -85,5 +85,9 @@ def create_app(reports: ReportSource, *, dependencies: Sequence[Any] = (Depends(
 
 
 def airflow_app() -> FastAPI:
-    """The app the plugin mounts: history from the ``baseline_guard_db`` connection, Airflow's auth."""
+    """The app the plugin mounts: history from the ``baseline_guard_db`` connection, protection slots from the
+    environment API, the backup store and Airflow's metadata DB (read at most once a minute), Airflow's auth."""
+    from baseline_guard.health.protection_state import register_airflow_provider
+
+    register_airflow_provider()
     return create_app(HistoryReports(airflow_connection_dsn))

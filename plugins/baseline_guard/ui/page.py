@@ -65,7 +65,8 @@ def _slot(name: str, item: ProtectionItem) -> str:
     title = name.replace("_", " ")
     body = escape(item.summary) if item.summary else '<span class="muted">not available yet</span>'
     when = f"<br><small>{_t(item.at or item.since)}</small>" if (item.at or item.since) else ""
-    return f'<div class="slot {item.status}" data-slot="{name}"><b>{title}</b><br>{body}{when}</div>'
+    link = f" {_link(item.link, 'open')}" if item.link else ""
+    return f'<div class="slot {item.status}" data-slot="{name}"><b>{title}</b><br>{body}{when}{link}</div>'
 
 
 def _environment(env: EnvironmentHealth, report: HealthReport) -> str:
