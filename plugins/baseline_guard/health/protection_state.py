@@ -45,7 +45,8 @@ def protection_slots(state: ProtectionState) -> dict[str, dict[Slot, ProtectionI
         }
         if env.kind == EnvironmentKind.BASELINE:
             mine["drift"] = drift(env)
-            mine["held_approvals"] = held_approvals(state)
+            if state.approvals_known:
+                mine["held_approvals"] = held_approvals(state)
         slots[env.environment] = mine
     return slots
 
@@ -183,18 +184,32 @@ def register_airflow_provider() -> CachedProtectionState:
 
 def airflow_protection_state(as_of: datetime) -> ProtectionState:
     """The protection state from the api-server: environment API, backup store, config decision
-    records (Airflow Variable) and the schema sync's unanswered HITL details (metadata DB)."""
-    from airflow.models.variable import Variable
+    records (Airflow Variable) and the schema sync's unanswered HITL details (metadata DB).
 
+    When Airflow's side cannot be read, drift and backups are still shown; only the held approvals are not.
+    """
     from baseline_guard.hooks.backup_store import BackupStoreHook
     from baseline_guard.hooks.environment import EnvironmentHook
-    from baseline_guard.operators.config_sync import RECORDS_VARIABLE
     from baseline_guard.protection.state import collect_protection_state
 
+    try:
+        hitl, records = list(pending_schema_hitl()), config_decision_records()
+    except Exception as exc:
+        log.warning("held approvals not readable: %s: %s", type(exc).__name__, exc)
+        hitl, records = None, None
     store = BackupStoreHook()
-    return collect_protection_state(EnvironmentHook(), store.client, store.bucket, as_of,
-                                    hitl_details=list(pending_schema_hitl()),
-                                    config_records=Variable.get(RECORDS_VARIABLE, {}, deserialize_json=True))  # fmt: skip
+    state = collect_protection_state(EnvironmentHook(), store.client, store.bucket, as_of,
+                                     hitl_details=hitl or (), config_records=records)  # fmt: skip
+    return state if hitl is not None else state.model_copy(update={"approvals_known": False})
+
+
+def config_decision_records() -> dict[str, dict[str, Any]]:
+    """The config sync's decision records, from the Airflow Variable its operators keep."""
+    from airflow.models.variable import Variable
+
+    from baseline_guard.operators.config_sync import RECORDS_VARIABLE
+
+    return dict(Variable.get(RECORDS_VARIABLE, {}, deserialize_json=True))
 
 
 def pending_schema_hitl() -> Iterator[dict[str, Any]]:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from baseline_guard.backup.manifest import list_backups
 from baseline_guard.codesync.versions import production_versions
@@ -79,6 +79,10 @@ class ProtectionState(BaseModel):
     environments: list[EnvironmentProtection]
     held_schema_approvals: list[HeldApproval]
     pending_config_decisions: list[PendingDecision]
+    approvals_known: bool = Field(
+        default=True,
+        description="False: the HITL details or decision records could not be read (lists empty).",
+    )
 
 
 def service_drift(

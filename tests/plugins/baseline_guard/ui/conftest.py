@@ -28,6 +28,7 @@ from baseline_guard.operators.business_check import DEFAULT_SUITES
 from local_stack.connections import env_api_connections
 from local_stack.ports import free_port
 from local_stack.postgres import LocalPostgres
+from local_stack.s3 import LocalS3
 from reference_env.launcher import ReferenceEnvironment
 from ui_page_server import USERS, PageServer
 
@@ -76,12 +77,18 @@ def _record_real_checks(store: HistoryStore, env: ReferenceEnvironment) -> None:
 
 
 @pytest.fixture(scope="session")
-def history_dsn(postgres: LocalPostgres, make_env_api: Callable[[], ReferenceEnvironment]) -> Iterator[str]:
+def ui_env_api(make_env_api: Callable[[], ReferenceEnvironment]) -> ReferenceEnvironment:
+    """The page's own sandbox: its checks are recorded, its protection state is shown."""
+    return make_env_api()
+
+
+@pytest.fixture(scope="session")
+def history_dsn(postgres: LocalPostgres, ui_env_api: ReferenceEnvironment) -> Iterator[str]:
     name = f"bg_ui_{secrets.token_hex(4)}"
     postgres.create_database(name)
     dsn = postgres.uri(name)
     migrate.upgrade(dsn)
-    env = make_env_api()
+    env = ui_env_api
     saved = dict(os.environ)
     os.environ.update(env_api_connections(env.api_port, env.token, gateway_port=env.gateway_port,
                                           conn_id="ui_env_api"))  # fmt: skip
@@ -100,8 +107,11 @@ def history_dsn(postgres: LocalPostgres, make_env_api: Callable[[], ReferenceEnv
 
 
 @pytest.fixture(scope="session")
-def page_server(history_dsn: str, postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PageServer]:  # fmt: skip
+def page_server(history_dsn: str, postgres: LocalPostgres, ui_env_api: ReferenceEnvironment, s3: LocalS3,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[PageServer]:  # fmt: skip
     home = tmp_path_factory.mktemp("airflow-home")
+    bucket = f"bg-ui-{secrets.token_hex(4)}"  # empty: no backup yet
+    s3.client().create_bucket(Bucket=bucket)
     (home / "passwords.json").write_text(json.dumps(USERS))
     database = history_dsn.rsplit("/", 1)[1]
     env = {
@@ -112,6 +122,9 @@ def page_server(history_dsn: str, postgres: LocalPostgres, tmp_path_factory: pyt
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
         "AIRFLOW_CONN_BASELINE_GUARD_DB": json.dumps(postgres.airflow_connection(database)),
+        # the protection slots' sources: the sandbox and the backup store
+        **env_api_connections(ui_env_api.api_port, ui_env_api.token, gateway_port=ui_env_api.gateway_port),
+        "AIRFLOW_CONN_AWS_BACKUPS": json.dumps(s3.airflow_connection(bucket=bucket)),
     }
     port = free_port()
     log = home / "server.log"
