@@ -8,12 +8,18 @@ from typing import Any
 
 import pytest
 from backup_store_fixtures import BackupStore, commit_test_backup
-from baseline_guard.health.protection_state import CachedProtectionState
+from baseline_guard.environment_contract import EnvironmentKind
+from baseline_guard.health.protection_state import CachedProtectionState, protection_slots
 from baseline_guard.health.report import build_report
 from baseline_guard.health.store import HistoryStore
 from baseline_guard.hooks.backup_store import BackupStoreHook
 from baseline_guard.hooks.environment import EnvironmentHook
-from baseline_guard.protection.state import ProtectionState, collect_protection_state
+from baseline_guard.protection.state import (
+    BackupProof,
+    EnvironmentProtection,
+    ProtectionState,
+    collect_protection_state,
+)
 from history_fixtures import check, m
 from local_stack.ports import free_port
 from local_stack.postgres import LocalPostgres
@@ -96,3 +102,36 @@ def test_environment_api_down_leaves_the_slots_not_available_and_is_not_asked_ag
         assert baseline.protection.last_backup.status == "not_available"
     assert "EnvironmentApiUnavailable" in caplog.text  # logged, with why
     assert len(reads) == 1  # the failure is remembered: the page does not wait for the API on every request
+
+
+def _baseline(**backups: Any) -> EnvironmentProtection:
+    proof = {"last_backup_id": "b2", "last_backup_at": NOON, "last_pre_test_backup_id": "b1",
+             "last_proven_restore_at": NOON - timedelta(hours=30), "last_proven_backup_id": "b1",
+             "last_drill_passed": True, "restore_proof_stale": True}  # fmt: skip
+    return EnvironmentProtection(environment="baseline", kind=EnvironmentKind.BASELINE, drift=[],
+                                 backups=BackupProof(**{**proof, **backups}))  # fmt: skip
+
+
+NOON = datetime(2026, 11, 30, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("backups", "status", "summary"),
+    [
+        ({}, "attention", "backup b1 restored, but older than 25 h"),
+        ({"last_drill_passed": False, "restore_proof_stale": False}, "attention",
+         "backup b1 restored, but the last drill failed"),
+        ({"restore_proof_stale": False}, "ok", "backup b1 restored and verified"),
+    ],
+)  # fmt: skip
+def test_a_proven_restore_needs_attention_when_stale_or_the_last_drill_failed(
+    backups: dict[str, Any], status: str, summary: str
+) -> None:
+    state = ProtectionState(as_of=NOON, environments=[_baseline(**backups)], held_schema_approvals=[],
+                            pending_config_decisions=[], approvals_known=False)  # fmt: skip
+
+    slots = protection_slots(state)["baseline"]
+
+    assert (slots["last_proven_restore"].status, slots["last_proven_restore"].summary) == (status, summary)
+    assert slots["last_proven_restore"].at == NOON - timedelta(hours=30)
+    assert slots["drift"].status == "ok" and "held_approvals" not in slots  # approvals unknown: not available
