@@ -37,7 +37,11 @@ from baseline_guard.operators.business_check import BusinessCheckOperator, Faili
             execution_timeout=timedelta(minutes=5),
             no_retry_for=[BusinessChecksFailed],
         ),
-        "retries": 0,  # the next minute re-checks anyway
+        # one quick retry for a blip of the API or the history; a failing check is not retried
+        # (BusinessChecksFailed) and the next minute re-checks anyway
+        "retries": 1,
+        "retry_delay": timedelta(seconds=5),
+        "retry_exponential_backoff": 0,
     },
 )
 def recheck_failing_environments() -> None:
