@@ -117,6 +117,9 @@ def page_server(history_dsn: str, postgres: LocalPostgres, ui_env_api: Reference
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
+        # a metadata database of its own, never migrated: the HITL details cannot be read, whatever
+        # other tests of this session did to theirs (the held-approvals slot is then "not available")
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
