@@ -142,9 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=75)
     parser.add_argument("--modes", default="celery,standalone", help="comma-separated: celery, standalone")
     args = parser.parse_args(argv)
-    results = [measure(mode, args.runs) for mode in args.modes.split(",")]
-    for result in results:
-        print(json.dumps(result))
+    for mode in args.modes.split(","):
+        print(json.dumps(measure(mode, args.runs)), flush=True)
     return 0
 
 
