@@ -191,9 +191,19 @@ def _patrol(admin: httpx.Client, run_id: str) -> None:
     assert state == "success"
 
 
-def _patrol_messages(api: httpx.Client, kind: str) -> list[str]:
-    bodies = [json.dumps(n["body"]) for n in api.get("/notifications", params={"channel": "admins"}).json()]
-    return [b for b in bodies if f"instance(s) {kind}" in b and "baseline/order#1" in b]
+def _patrol_messages(api: httpx.Client, kind: str, timeout: float = 90) -> list[str]:
+    """The patrol's ``kind`` messages about baseline/order#1, once there is one (or after ``timeout``):
+    the patrol's success callback sends them after the task's state is recorded, so a run can show
+    success a few seconds before its message arrives."""
+    deadline = time.monotonic() + timeout
+    while True:
+        bodies = [
+            json.dumps(n["body"]) for n in api.get("/notifications", params={"channel": "admins"}).json()
+        ]
+        found = [b for b in bodies if f"instance(s) {kind}" in b and "baseline/order#1" in b]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(2)
 
 
 def test_patrol_tells_once_per_incident_with_its_state_in_a_variable(stack: Stack) -> None:
