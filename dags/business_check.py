@@ -5,9 +5,14 @@ Can people use this environment right now, and if not, which **module** and whic
 **interface** broke? Runs the business scenario suites (`include/scenarios/*.yaml`: chains
 of HTTP calls across modules with assertions) against an environment through its gateway.
 
-Runs **hourly** on the baseline, **whenever an environment changes** (the `environment_changed`
-asset, updated by code/schema/config sync and restore: the environment named in the event is
-checked), and **from CI** through the REST API:
+Runs **hourly** on the baseline, **whenever an environment changes**, and **from CI** through the
+REST API. An environment change is an event of the `environment_changed` asset: the code, schema
+and test-config syncs publish one for the baseline, and an environment manager posts one after it
+deployed to a project environment (`POST /api/v2/assets/events`, contract in `docs/health.md`). The
+environment the latest event names is checked (a project environment with its own routing key, all
+scenarios), and the check history records the change, so an incident it caused shows its time to
+detect. An event that breaks the contract fails `choose_target`, naming it. A restore publishes no
+event: its own check step records the restore as the change it follows. From CI:
 
 ```
 POST /api/v2/dags/business_check/dagRuns
