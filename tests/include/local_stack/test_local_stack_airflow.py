@@ -605,17 +605,13 @@ def test_an_environment_managers_deploy_is_checked_with_its_routing_key_and_the_
                 [asset] = assets["assets"]
                 posted = admin.post("/assets/events", json={"asset_id": asset["id"], "extra": event})
                 assert posted.status_code == 200, posted.text
+            # (the hourly project checks may check it too: this is the check the event started)
             checked = _poll(lambda: stack.query("baseline_guard", "SELECT routing_key, dag_id, passed, failed_modules "
-                                                "FROM check_run WHERE environment = %s", name),
-                            300, "no check followed the event")  # fmt: skip
+                                                "FROM check_run WHERE environment = %s AND trigger = 'environment_change'",
+                                                name), 300, "no check followed the event")  # fmt: skip
             [(key, dag_id, passed, failed_modules)] = checked
-            assert (key, dag_id, passed) == (
-                routing_key,
-                "business_check",
-                False,
-            ) and "catalog" in failed_modules
-            assert stack.query("baseline_guard", "SELECT trigger FROM check_run WHERE environment = %s", name) == [
-                ("environment_change",)]  # fmt: skip
+            assert (key, dag_id, passed) == (routing_key, "business_check", False)
+            assert "catalog" in failed_modules  # (a loaded machine may add a slow answer elsewhere)
             [(change, source, changes, changed_at)] = stack.query(
                 "baseline_guard", "SELECT id, source, changes, changed_at FROM environment_change WHERE environment = %s",
                 name)  # fmt: skip
