@@ -10,6 +10,10 @@ the re-check). Then rebuilds the derived tables, serves the page app with Airflo
 ``--record-scenarios`` results (new connection each time, as the operator does).
 
     .venv/bin/python bench/health_page.py [--environments 20] [--runs-per-day 1800] [--days 30]
+    .venv/bin/python bench/health_page.py --record-only [--days 7]   # recording cost only, no page server
+
+Recording is timed twice: passing runs, then runs that alternately fail in one module and pass (each
+opens or closes an incident). The load average is printed with it (the machine may be shared).
 
 Goal: page and JSON under 1 s; recording under 5% of a check run (300 cases take ~2.3 s: < 115 ms).
 """
@@ -137,13 +141,19 @@ def timed(client: httpx.Client, url: str, repeat: int) -> tuple[list[float], int
     return times, size
 
 
-def record_cost(dsn: str, scenarios: int, repeat: int) -> list[float]:
+def record_cost(
+    dsn: str, scenarios: int, repeat: int, *, failing_every: int = 0, start: int = 0
+) -> list[float]:
+    """Times ``HistoryStore.record`` of ``repeat`` check runs of ``scenarios`` results into the baseline's
+    history, each on a new connection as the operator records. ``failing_every=2``: every other run
+    fails in one module (an incident opens, the next run closes it: the most work a record does)."""
     times = []
-    for n in range(repeat):
+    for n in range(start, start + repeat):
         at = datetime.now(UTC) + timedelta(seconds=n)
+        failing = "pricing" if failing_every and n % failing_every == 0 else None
         record = CheckRecord("baseline", at, at + timedelta(seconds=2), Trigger.HOURLY, tuple(
-            ScenarioRecord(f"scenario_{i:03d}", "suite", True, 50.0, MODULES[i % 8], INTERFACES[MODULES[i % 8]],
-                           f"baseline/{MODULES[i % 8]}/1", "1.0.0") for i in range(scenarios)),
+            ScenarioRecord(f"scenario_{i:03d}", "suite", MODULES[i % 8] != failing, 50.0, MODULES[i % 8],
+                           INTERFACES[MODULES[i % 8]], f"baseline/{MODULES[i % 8]}/1", "1.0.0") for i in range(scenarios)),
             dag_id="business_check", run_id=f"bench_{n}_{secrets.token_hex(3)}", task_id="t", try_number=1)  # fmt: skip
         t0 = time.perf_counter()
         store = HistoryStore.connect(dsn)
@@ -151,6 +161,10 @@ def record_cost(dsn: str, scenarios: int, repeat: int) -> list[float]:
         store.conn.close()
         times.append(time.perf_counter() - t0)
     return times
+
+
+def load() -> str:
+    return "load average " + " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1 / 5 / 15 min)"
 
 
 def fmt(times: list[float]) -> str:
@@ -166,6 +180,8 @@ def main() -> None:
     parser.add_argument("--scenarios", type=int, default=40, help="scenario results per generated run")
     parser.add_argument("--record-scenarios", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--record-only", action="store_true",
+                        help="generate the history and time recording only (no page server)")  # fmt: skip
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bg-bench-health-"))
     pg = LocalPostgres(pgdata=root / "data", port=free_port(), password=secrets.token_urlsafe(16)).start()
@@ -183,16 +199,22 @@ def main() -> None:
             f"history: {runs} check runs, {counts[0]} scenario results, {counts[1]} incidents, "
             f"{' '.join(counts[2:])} on disk; generated, loaded and rebuilt in {time.perf_counter() - t0:.0f} s"
         )
-        proc, base, token = serve(pg, "baseline_guard", root)
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
-            timed(client, "/baseline-guard/api/health", 2)  # warm: connection pool, imports
-            page, page_size = timed(client, "/baseline-guard/", args.repeat)
-            data, data_size = timed(client, "/baseline-guard/api/health", args.repeat)
-        print(f"page  GET /baseline-guard/            {fmt(page)} ({page_size // 1024} KiB)")
-        print(f"JSON  GET /baseline-guard/api/health  {fmt(data)} ({data_size // 1024} KiB)")
-        print(
-            f"record one check run of {args.record_scenarios} results: {fmt(record_cost(dsn, args.record_scenarios, args.repeat))}"
-        )
+        if not args.record_only:
+            proc, base, token = serve(pg, "baseline_guard", root)
+            with httpx.Client(
+                base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60
+            ) as client:
+                timed(client, "/baseline-guard/api/health", 2)  # warm: connection pool, imports
+                page, page_size = timed(client, "/baseline-guard/", args.repeat)
+                data, data_size = timed(client, "/baseline-guard/api/health", args.repeat)
+            print(f"page  GET /baseline-guard/            {fmt(page)} ({page_size // 1024} KiB)")
+            print(f"JSON  GET /baseline-guard/api/health  {fmt(data)} ({data_size // 1024} KiB)")
+        print(f"recording, {load()}")
+        passing = record_cost(dsn, args.record_scenarios, args.repeat)
+        print(f"record one check run of {args.record_scenarios} results, passing:        {fmt(passing)}")
+        alternating = record_cost(dsn, args.record_scenarios, args.repeat, failing_every=2, start=args.repeat)
+        print(f"record one check run of {args.record_scenarios} results, fail/pass/...:  {fmt(alternating)}")
+        print(f"after recording, {load()}")
     finally:
         if proc is not None:
             proc.terminate()

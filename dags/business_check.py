@@ -5,9 +5,16 @@ Can people use this environment right now, and if not, which **module** and whic
 **interface** broke? Runs the business scenario suites (`include/scenarios/*.yaml`: chains
 of HTTP calls across modules with assertions) against an environment through its gateway.
 
-Runs **hourly** on the baseline, **whenever an environment changes** (the `environment_changed`
-asset, updated by code/schema/config sync and restore: the environment named in the event is
-checked), and **from CI** through the REST API:
+Runs **hourly** on the baseline, **whenever an environment changes**, and **from CI** through the
+REST API. An environment change is an event of the `environment_changed` asset: the code, schema
+and test-config syncs publish one for the baseline, and an environment manager posts one after it
+deployed to a project environment (`POST /api/v2/assets/events`, contract in `docs/health.md`). The
+environment the latest event names is checked by `run_business_checks` (a project environment with
+its own routing key, all scenarios); when one run consumed events of several environments (they
+arrived together), `check_also_changed` checks each of the others the same way (otherwise it is
+skipped, as in every run from CI or the clock). The check history records the changes, so an incident one caused shows its time to
+detect. An event that breaks the contract fails `choose_target`, naming it. A restore publishes no
+event: its own check step records the restore as the change it follows. From CI:
 
 ```
 POST /api/v2/dags/business_check/dagRuns
@@ -33,7 +40,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, t
 from baseline_guard.assets import ENVIRONMENT_CHANGED
 from baseline_guard.dag_defaults import START_DATE, default_args, environment_param
 from baseline_guard.errors import BusinessChecksFailed
-from baseline_guard.operators.business_check import BusinessCheckOperator, check_target
+from baseline_guard.operators.business_check import BusinessCheckOperator, also_changed, check_target
 
 
 @dag(
@@ -67,7 +74,7 @@ from baseline_guard.operators.business_check import BusinessCheckOperator, check
 def business_check() -> None:
     @task(multiple_outputs=True)
     def choose_target(params: dict[str, Any], triggering_asset_events: Any = None) -> dict[str, Any]:
-        """The environment named by the asset event that triggered the run, else the params."""
+        """The environment named by the latest asset event that triggered the run, else the params."""
         return check_target(params, triggering_asset_events)
 
     target = choose_target()
@@ -77,6 +84,20 @@ def business_check() -> None:
         routing_key=target["routing_key"],
         tags=target["tags"],
     )
+
+    @task
+    def list_also_changed(triggering_asset_events: Any = None) -> list[dict[str, Any]]:
+        """The other environments the run's events name (usually none): each checked the same way."""
+        return also_changed(triggering_asset_events)
+
+    others = list_also_changed()
+    target >> others  # a broken event fails choose_target once; this one then does not run
+    BusinessCheckOperator.partial(
+        task_id="check_also_changed",
+        report_prefix="reports/{{ dag.dag_id }}/{{ run_id }}/{{ ti.task_id }}/{{ ti.map_index }}",
+        max_active_tis_per_dagrun=4,
+        map_index_template="{{ task.environment }}",
+    ).expand_kwargs(others)
 
 
 dag = business_check()

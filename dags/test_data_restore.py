@@ -24,7 +24,11 @@ The restore is **all-or-nothing** for the environment:
    A failed restore is told to the admins once, by its own task (naming the database and why);
    the swap step's abort that follows is not told again.
 4. `verify_restore` reports what was restored (tables, rows, checksums).
-5. `run_business_checks` checks the environment works with the restored data.
+5. `run_business_checks` checks the environment works with the restored data, and records the
+   restore in the check history as the environment change this check follows (source
+   `test_data_restore`, what was restored), so a breakage the restore caused shows its cause and
+   its time to detect. The restore does not publish `environment_changed`: that would start a
+   second check of the same data.
 
 Everything the restore creates or closes is recorded first in a ledger in each server's
 maintenance database, so a crashed run is undone by the next one, which never touches a
@@ -42,6 +46,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 from baseline_guard.dag_defaults import START_DATE, databases_param, default_args
 from baseline_guard.environment_contract import NAME_PATTERN
+from baseline_guard.errors import BusinessChecksFailed
 from baseline_guard.notifiers.restore import SwapNotifier
 from baseline_guard.operators.business_check import BusinessCheckOperator
 from baseline_guard.operators.restore import (
@@ -66,7 +71,10 @@ BACKUP_SELECTOR = (
     render_template_as_native_obj=True,
     doc_md=__doc__,
     tags=["baseline-guard", "test-data", "restore", "ci"],
-    default_args=default_args(WHAT, execution_timeout=timedelta(hours=2)),
+    # a failing business check is the restore's result, not a blip: told at once, as in business_check
+    default_args=default_args(
+        WHAT, execution_timeout=timedelta(hours=2), no_retry_for=[BusinessChecksFailed]
+    ),
     params={
         "environment": Param(
             type="string",
@@ -109,9 +117,13 @@ def test_data_restore() -> None:
     def verify_restore(backup_id: str, results: list[dict[str, Any]]) -> dict[str, Any]:
         return restore_report(backup_id, results)
 
-    checks = BusinessCheckOperator(task_id="run_business_checks", environment="{{ params.environment }}")
-    restored >> swapped
-    swapped >> verify_restore(plan.output["backup_id"], restored.output) >> checks
+    report = verify_restore(plan.output["backup_id"], restored.output)
+    checks = BusinessCheckOperator(
+        task_id="run_business_checks",
+        environment="{{ params.environment }}",
+        environment_change={"source": "test_data_restore", "changes": [report]},
+    )
+    restored >> swapped >> report >> checks
 
 
 dag = test_data_restore()

@@ -63,13 +63,8 @@ def deploy_everywhere(
 
 
 @contextmanager
-def check_services(
-    env: ReferenceEnvironment, s3: LocalS3, postgres: LocalPostgres, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    """Everything a business-check DAG talks to, under the connection ids it uses by default: the
-    reference environment ``env``, a fresh bucket, a fresh migrated history database (its DSN is yielded)."""
-    use_reference_environment(monkeypatch, env)
-    use_backup_store(monkeypatch, s3, f"bg-dag-checks-{secrets.token_hex(4)}")
+def history_database(postgres: LocalPostgres, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh migrated check-history database behind the ``baseline_guard_db`` connection; yields its DSN."""
     history = f"bg_dag_history_{secrets.token_hex(4)}"
     postgres.create_database(history)
     migrate.upgrade(postgres.uri(history))
@@ -78,6 +73,18 @@ def check_services(
         yield postgres.uri(history)
     finally:
         postgres.psql(f'DROP DATABASE IF EXISTS "{history}" WITH (FORCE);')
+
+
+@contextmanager
+def check_services(
+    env: ReferenceEnvironment, s3: LocalS3, postgres: LocalPostgres, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """Everything a business-check DAG talks to, under the connection ids it uses by default: the
+    reference environment ``env``, a fresh bucket, a fresh migrated history database (its DSN is yielded)."""
+    use_reference_environment(monkeypatch, env)
+    use_backup_store(monkeypatch, s3, f"bg-dag-checks-{secrets.token_hex(4)}")
+    with history_database(postgres, monkeypatch) as history:
+        yield history
 
 
 def sent(env: ReferenceEnvironment, channel: str = "admins") -> list[dict[str, Any]]:

@@ -4,15 +4,19 @@ whole runs against real PostgreSQL, S3 and the reference environment API."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import ParamValidationError
 from backup_store_fixtures import DRILL_ROWS, BackupStore, admin_messages, commit_test_backup, corrupt_dump
 from local_stack.postgres import LocalPostgres
+from reference_env.launcher import ReferenceEnvironment
+from sandbox_connections import deploy_everywhere, history_database, use_reference_environment
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "test_data_restore.py"
 
@@ -94,3 +98,52 @@ def test_a_corrupt_dump_restores_nothing_and_sends_exactly_one_message(
     told = admin_messages(env_api)[told_before:]
     assert len(told) == 1, told
     assert names[0] in str(told[0]) and "sha256" in str(told[0]).lower()
+
+
+def test_the_restore_is_the_change_its_own_check_records_so_a_breakage_knows_its_time_to_detect(
+    run_dag: Callable[..., dict[str, Any]],
+    postgres: LocalPostgres,
+    backup_store: BackupStore,
+    baseline_databases: list[Any],
+    make_env_api: Callable[[], ReferenceEnvironment],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    names = [d.name for d in baseline_databases]
+    backup_id = commit_test_backup(backup_store, postgres, names)
+    use_reference_environment(monkeypatch, make_env_api())  # a private sandbox: the fault stays here
+    deploy_everywhere("baseline", "hotel-detail", "1.9.2-wrong")  # the environment answers wrong
+
+    with history_database(postgres, monkeypatch) as history:
+        run = run_dag("test_data_restore", conf={"environment": "baseline", "backup_id": backup_id})
+
+        assert run["tasks"]["swap_databases"] == "success" and run["tasks"]["run_business_checks"] == "failed"
+        with psycopg2.connect(history) as conn, conn.cursor() as cur:
+            cur.execute("SELECT dag_id, run_id, trigger, passed, started_at, finished_at FROM check_run")
+            [(dag_id, run_id, trigger, passed, started_at, finished_at)] = cur.fetchall()
+            cur.execute("SELECT id, environment, source, changes, changed_at FROM environment_change")
+            [(change_id, environment, source, changes, changed_at)] = cur.fetchall()
+            cur.execute("SELECT module, cause, detected_at FROM incident ORDER BY module")
+            incidents = cur.fetchall()
+        conn.close()
+
+    assert (dag_id, run_id, trigger, passed) == (
+        "test_data_restore",
+        run["run_id"],
+        "environment_change",
+        False,
+    )
+    assert (environment, source) == ("baseline", "test_data_restore")
+    assert changes == [run["xcom"]["verify_restore"]] and changes[0]["backup_id"] == backup_id
+    assert [(module, cause) for module, cause, _ in incidents] == [("", change_id), ("catalog", change_id)]
+    detected_at = incidents[0][2]
+    assert changed_at <= started_at and detected_at == finished_at
+    assert timedelta(0) < detected_at - changed_at < timedelta(minutes=2)  # the time to detect
+    with create_session() as session:  # no environment_changed event: no second check of the same data
+        published = session.scalar(
+            select(func.count()).select_from(AssetEvent).where(AssetEvent.source_run_id == run["run_id"])
+        )
+    assert published == 0

@@ -213,10 +213,18 @@ def config_decision_records() -> dict[str, dict[str, Any]]:
 
 
 def pending_schema_hitl() -> Iterator[dict[str, Any]]:
-    """The schema sync's unanswered HITL details from Airflow's metadata DB, shaped as the REST API's JSON."""
+    """The schema sync's approvals a person still has to answer, from Airflow's metadata DB, shaped as
+    the REST API's ``hitlDetails`` JSON.
+
+    Pending means what Airflow's own *Required actions* means: no response yet (``responded_at`` is
+    null) **and** the task is still waiting for one (deferred or awaiting input). A detail whose task
+    stopped waiting without an answer (its run marked failed, the task failed or cleared, a timeout
+    without defaults) keeps a null ``responded_at`` but holds nothing anymore.
+    """
     from airflow.models.hitl import HITLDetail
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
     from sqlalchemy import select
 
     from baseline_guard.protection.state import SCHEMA_SYNC_DAG_ID
@@ -230,7 +238,12 @@ def pending_schema_hitl() -> Iterator[dict[str, Any]]:
             TaskInstance.task_id,
         )
         .join(TaskInstance, HITLDetail.ti_id == TaskInstance.id)
-        .where(TaskInstance.dag_id == SCHEMA_SYNC_DAG_ID, HITLDetail.responded_at.is_(None))
+        .where(
+            TaskInstance.dag_id == SCHEMA_SYNC_DAG_ID,
+            HITLDetail.responded_at.is_(None),
+            TaskInstance.state.in_((TaskInstanceState.DEFERRED, TaskInstanceState.AWAITING_INPUT)),
+        )
+        .order_by(HITLDetail.created_at)
     )
     with create_session() as session:
         rows = session.execute(query).all()

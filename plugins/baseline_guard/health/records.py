@@ -37,12 +37,16 @@ class ScenarioRecord:
 
 @dataclass(frozen=True)
 class EnvironmentChange:
-    """An environment changed (code, schema or config sync, restore): the ``environment_changed`` event."""
+    """An environment changed (code, schema or config sync, a deploy by an environment manager, a
+    restore): an ``environment_changed`` event, or a change a check step knows it follows.
+    ``dag_id``/``run_id``: the Airflow run that made it, when one did (recorded once per run)."""
 
     environment: str
     changed_at: datetime
     source: str
     changes: list[Any] = field(default_factory=list)
+    dag_id: str | None = None
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -154,10 +154,18 @@ class HistoryStore:
         if changes:
             execute_values(
                 cur,
-                "INSERT INTO environment_change (environment, changed_at, source, changes) VALUES %s "
-                "ON CONFLICT ON CONSTRAINT environment_change_once DO NOTHING",
+                # once per (environment, source, time), and once per Airflow run that made it
+                "INSERT INTO environment_change (environment, changed_at, source, changes, dag_id, run_id) "
+                "VALUES %s ON CONFLICT DO NOTHING",
                 [
-                    (c.environment, c.changed_at, c.source, json.dumps(c.changes, default=str))
+                    (
+                        c.environment,
+                        c.changed_at,
+                        c.source,
+                        json.dumps(c.changes, default=str),
+                        c.dag_id,
+                        c.run_id,
+                    )
                     for c in changes
                 ],
             )
@@ -191,11 +199,17 @@ class HistoryStore:
         found = measures.incidents(runs)
         if not found:
             return
-        oldest_context = min(runs[0].started_at, rebuild_from)
+        # the changes that can be a cause (measures.cause): after the check before each incident (any
+        # time before it when the incident began at the environment's first check), not after its start
+        previous = [i.previous_check_at for i in found]
         cur.execute(
             "SELECT id, environment, changed_at, source, changes FROM environment_change "
-            "WHERE environment = %s AND changed_at >= %s",
-            (environment, oldest_context),
+            "WHERE environment = %s AND changed_at <= %s AND (%s::timestamptz IS NULL OR changed_at > %s)",
+            (
+                environment,
+                max(i.started_at for i in found),
+                *[None if None in previous else min(previous)] * 2,
+            ),
         )
         known = [(r[0], EnvironmentChange(r[1], r[2], r[3], r[4])) for r in cur.fetchall()]
         change_ids = {id(change): change_id for change_id, change in known}
@@ -278,7 +292,7 @@ class HistoryStore:
             """SELECT i.environment, i.module, i.started_at, i.detected_at, i.first_failed_run, i.last_failed_run,
                       i.failed_checks, i.ended_at, i.recovered_run, i.previous_check_at,
                       r.id, r.dag_id, r.run_id, r.report_url, r.started_at,
-                      c.environment, c.changed_at, c.source, c.changes
+                      c.environment, c.changed_at, c.source, c.changes, c.dag_id, c.run_id
                FROM incident i JOIN check_run r ON r.id = i.first_failed_run
                LEFT JOIN environment_change c ON c.id = i.cause
                WHERE i.ended_at IS NULL OR i.ended_at >= %s ORDER BY i.started_at, i.id""",
@@ -286,7 +300,7 @@ class HistoryStore:
         )
         return [
             StoredIncident(
-                r[0], Incident(*r[1:10]), RunRef(*r[10:15]), EnvironmentChange(*r[15:19]) if r[15] else None
+                r[0], Incident(*r[1:10]), RunRef(*r[10:15]), EnvironmentChange(*r[15:21]) if r[15] else None
             )
             for r in rows
         ]
@@ -317,7 +331,7 @@ class HistoryStore:
 
     def changes(self, environment: str, since: datetime) -> list[EnvironmentChange]:
         rows = self._query(
-            "SELECT environment, changed_at, source, changes FROM environment_change "
+            "SELECT environment, changed_at, source, changes, dag_id, run_id FROM environment_change "
             "WHERE environment = %s AND changed_at >= %s ORDER BY changed_at",
             (environment, since),
         )

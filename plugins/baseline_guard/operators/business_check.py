@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,7 @@ from airflow.sdk.execution_time.xcom import XCom
 
 from baseline_guard.clock import run_as_of
 from baseline_guard.environment_contract import Environment, EnvironmentKind
-from baseline_guard.errors import BusinessChecksFailed
+from baseline_guard.errors import BusinessChecksFailed, InvalidInput
 from baseline_guard.hooks.environment import EnvironmentHook
 from baseline_guard.hooks.gateway import GATEWAY_CONN_ID, GatewayHook
 from baseline_guard.notifiers.admins import AdminsNotifier
@@ -27,6 +27,7 @@ from baseline_guard.operators.base import BackupStoreOperator, EnvironmentApiOpe
 
 if TYPE_CHECKING:
     from baseline_guard.checks.results import CheckRun
+    from baseline_guard.health.records import EnvironmentChange
 
 DEFAULT_SUITES = Path(__file__).resolve().parents[3] / "include" / "scenarios"
 REPORT_URL_TTL_S = 7 * 24 * 3600
@@ -67,12 +68,23 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
         ``None`` records nothing. A failure to record is logged and never fails the check.
     :param history_trigger: why the check ran, as the history records it (``re-check``); default: from
         the run (hourly, environment change, CI, manual)
+    :param environment_change: the change of ``environment`` this check follows, when its own DAG made
+        it: ``{"source": <who changed it>, "changes": [...]}`` (templated). Recorded in the history with
+        the check, as changed when this step starts (the change ended before it), so the time to detect
+        a breakage it caused is known without publishing ``environment_changed`` (which would start a
+        second check). The check is then recorded as run for an ``environment_change``.
 
     The backup store's connection (``aws_conn_id``, default ``aws_backups``) names the bucket; ``None``
     uploads no report and keeps no outcome (every failure is then told).
     """
 
-    template_fields: Sequence[str] = ("environment", "routing_key", "tags", "report_prefix")
+    template_fields: Sequence[str] = (
+        "environment",
+        "routing_key",
+        "tags",
+        "report_prefix",
+        "environment_change",
+    )
     operator_extra_links = (BusinessCheckReportLink(),)
     ui_color = "#d5f5e3"
 
@@ -90,6 +102,7 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
         notify_on_failure: bool = True,
         history_conn_id: str | None = HISTORY_CONN_ID,
         history_trigger: str | None = None,
+        environment_change: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**_outcome_callbacks(kwargs))
@@ -104,6 +117,7 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
         self.notify_on_failure = notify_on_failure
         self.history_conn_id = history_conn_id
         self.history_trigger = history_trigger
+        self.environment_change = environment_change
 
     @cached_property
     def gateway(self) -> GatewayHook:
@@ -111,10 +125,11 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         self.bind_trace_id(context)
+        changed = self._change_followed(datetime.now(UTC), context)
         env = self.env_api.get_environment(self.environment)
         run = self._run_checks(env)
         report_url = self._publish(run, context)
-        self._record_history(run, context, report_url)
+        self._record_history(run, context, report_url, changed)
         summary = None if run.passed else failure_message(run)
         result = {
             "environment": env.name,
@@ -198,7 +213,28 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
             ti.xcom_push(key=BusinessCheckReportLink().xcom_key, value=url)
         return url
 
-    def _record_history(self, run: CheckRun, context: Any, report_url: str | None) -> None:
+    def _change_followed(self, at: datetime, context: Any) -> list[EnvironmentChange]:
+        """The change of ``environment_change``, made by this run (refused before any check when it
+        breaks the contract)."""
+        if self.environment_change is None:
+            return []
+        from baseline_guard.health.trigger import change_event
+        from baseline_guard.strict_conf import excerpt
+
+        given, what = self.environment_change, f"environment_change of task {self.task_id}"
+        if not isinstance(given, Mapping) or "environment" in given:
+            raise InvalidInput(f'{what}: expected {{"source": ..., "changes": [...]}} (the environment is '
+                               f"the one checked), got {type(given).__name__} {excerpt(str(given))}")  # fmt: skip
+        try:
+            dag_run = context.get("dag_run")
+            return [change_event({**given, "environment": self.environment}, at,
+                                 getattr(dag_run, "dag_id", None), getattr(dag_run, "run_id", None))]  # fmt: skip
+        except InvalidInput as err:
+            raise InvalidInput(f"{what}: {err}") from None
+
+    def _record_history(
+        self, run: CheckRun, context: Any, report_url: str | None, changed: Sequence[EnvironmentChange] = ()
+    ) -> None:
         """Add the run to the check history; if that fails, log it and go on (the check result stands)."""
         if not self.history_conn_id:
             return
@@ -213,7 +249,8 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
                 ti = context.get("ti")
                 record_check(store, run, dag_run=context.get("dag_run"), task_id=self.task_id,
                              try_number=getattr(ti, "try_number", None), report_url=report_url,
-                             trigger=Trigger(self.history_trigger) if self.history_trigger else None)  # fmt: skip
+                             trigger=Trigger(self.history_trigger) if self.history_trigger else None,
+                             changed=changed)  # fmt: skip
             finally:
                 store.conn.close()
         except Exception as exc:  # the history is a by-product: never fail the check for it
@@ -262,17 +299,36 @@ class FailingEnvironmentsOperator(BaseOperator):
 
 
 def check_target(params: Mapping[str, Any], triggering_asset_events: Any = None) -> dict[str, Any]:
-    """What to check: the environment named by the asset event that triggered the run, else the params."""
-    target = {
+    """What to check: the environment named by the latest asset event that triggered the run, with its
+    own routing key and every scenario; else the params.
+
+    Every event is checked against the ``environment_changed`` contract first: one that breaks it fails
+    the run (``InvalidInput``, naming the event and what is expected) rather than being skipped unseen.
+    """
+    changed = changed_environments(triggering_asset_events)
+    if changed:
+        return {"environment": changed[-1], "tags": [], "routing_key": None}
+    return {
         "environment": params["environment"],
         "tags": params["tags"],
         "routing_key": params["routing_key"],
     }
-    for events in (triggering_asset_events or {}).values():
-        for event in events:
-            if event.extra.get("environment"):
-                target = {"environment": event.extra["environment"], "tags": [], "routing_key": None}
-    return target
+
+
+def also_changed(triggering_asset_events: Any = None) -> list[dict[str, Any]]:
+    """The other environments the run's events name, beside the latest one :func:`check_target` picks
+    (a run consumes every event queued since the last one), as mapping kwargs: one check each."""
+    changed = changed_environments(triggering_asset_events)
+    return [{"environment": name} for name in dict.fromkeys(changed) if name != changed[-1]]
+
+
+def changed_environments(triggering_asset_events: Any) -> list[str]:
+    """The environment of each ``environment_changed`` event the run consumed, oldest event first
+    (validated; Airflow hands them over in no particular order)."""
+    from baseline_guard.health.trigger import environment_changes
+
+    changes = [c for events in (triggering_asset_events or {}).values() for c in environment_changes(events)]
+    return [c.environment for c in sorted(changes, key=lambda c: c.changed_at)]
 
 
 def task_instance_key(context: Any) -> str | None:

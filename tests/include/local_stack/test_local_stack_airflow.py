@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,33 @@ def _admin_message_with(api: httpx.Client, text: str, timeout: float = 90) -> st
             break
         time.sleep(2)
     return sent
+
+
+def _poll(found: Any, timeout: float, what: str) -> Any:
+    """``found()`` once it is truthy, asked every 3 s for at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := found()):
+        assert time.monotonic() < deadline, what
+        time.sleep(3)
+    return value
+
+
+def _health(stack: Stack) -> dict[str, dict[str, Any]]:
+    """The health page's JSON over the running stack, per environment (as the admin)."""
+    answer = httpx.get(f"{stack.airflow}/baseline-guard/api/health",
+                       headers={"Authorization": f"Bearer {stack.token('admin')}"}, timeout=60)  # fmt: skip
+    answer.raise_for_status()
+    return {e["name"]: e for e in answer.json()["environments"]}
+
+
+def _held_schema_approvals(stack: Stack) -> dict[str, dict[str, str]] | None:
+    """``{environment: {run_id: since}}`` of the schema approvals the health JSON shows as held; ``None``
+    while the baseline's held-approvals slot is not available (read at most once a minute)."""
+    environments = _health(stack)
+    if environments["baseline"]["protection"]["held_approvals"]["status"] == "not_available":
+        return None
+    return {name: {d["run_id"]: d["since"] for d in e["protection"]["held_approvals"]["details"]
+                   if d.get("kind") == "schema"} for name, e in environments.items()}  # fmt: skip
 
 
 def test_airflow_is_healthy_and_answers_ci(stack: Stack) -> None:
@@ -240,7 +268,8 @@ def test_a_run_created_behind_the_guard_fails_at_its_first_task(stack: Stack) ->
             f"{path}/taskInstances/choose_target/logs/1", headers={"Accept": "application/x-ndjson"}
         ).text
     assert (tis["choose_target"]["state"], tis["choose_target"]["try_number"]) == ("failed", 1)
-    assert tis["run_business_checks"]["state"] == "upstream_failed"
+    assert {tis[t]["state"] for t in ("run_business_checks", "list_also_changed", "check_also_changed")} == {
+        "upstream_failed"}  # fmt: skip
     assert "unknown conf key 'enviroment' for DAG business_check" in log
     assert "checking {" not in log  # the task's own code never ran
 
@@ -258,7 +287,8 @@ def test_ci_may_trigger_and_read_the_ci_dags_and_nothing_else(stack: Stack) -> N
             time.sleep(3)
         assert {d["dag_id"] for d in ci.get("/dags").json()["dags"]} == CI_DAGS
         tis = ci.get(f"{path}/taskInstances").json()["task_instances"]
-        assert {t["task_id"] for t in tis} == {"choose_target", "run_business_checks"}
+        assert {t["task_id"] for t in tis} == {
+            "choose_target", "run_business_checks", "list_also_changed", "check_also_changed"}  # fmt: skip
         other_state = "failed" if state == "success" else "success"
         refused = {
             "delete the DAG": ci.delete("/dags/business_check"),
@@ -379,21 +409,31 @@ def test_schema_sync_applies_safe_changes_and_waits_for_approval_of_destructive(
     with stack.airflow_client("admin") as client, stack.airflow_client("ci") as ci:
         # The hourly run created when the DAG was unpaused may hold the approval (one run at a time:
         # ours queues behind it). Answer whichever run asks.
-        pending, detail = None, {}
+        pending, pending_run, detail = None, "", {}
         deadline = time.monotonic() + 300
         while pending is None:
             assert time.monotonic() < deadline, "no run asked for approval"
             for run in client.get("/dags/baseline_schema_sync/dagRuns").json()["dag_runs"]:
                 path = f"/dags/baseline_schema_sync/dagRuns/{run['dag_run_id']}/taskInstances/approve_destructive"
                 if client.get(path).json().get("state") in ("deferred", "awaiting_input"):
-                    pending, detail = path, client.get(f"{path}/-1/hitlDetails").json()
+                    pending, pending_run = path, run["dag_run_id"]
+                    detail = client.get(f"{path}/-1/hitlDetails").json()
             time.sleep(2)
+        asked = time.monotonic()
         assert 'drop column "legacy_promo_code"' in detail["body"]
         assert detail["assigned_users"] == [{"id": "admin", "name": "admin"}]
         # safe changes are already in; the destructive one waits
         assert "legacy_promo_code" in stack.column_names("baseline_quote", "quotes")
         assert {"latitude", "longitude"} <= stack.column_names("baseline_hotel_search", "hotels")
-        time.sleep(8)  # AIRFLOW3.md: an answer within ~5 s of entering awaiting input fails the task
+        # the health page shows it held on the baseline since it was asked, read from Airflow's
+        # PostgreSQL metadata DB (the slots are read at most once a minute: wait for a fresh read)
+        held = _poll(lambda: (h := _held_schema_approvals(stack)) and pending_run in h["baseline"] and h,
+                     100, f"the health JSON never showed {pending_run} held")  # fmt: skip
+        since = datetime.fromisoformat(held["baseline"][pending_run])
+        assert since == datetime.fromisoformat(detail["created_at"])  # since it was asked
+        assert [name for name, runs in held.items() if runs and name != "baseline"] == []
+        # AIRFLOW3.md: an answer within ~5 s of entering awaiting input fails the task
+        time.sleep(max(0.0, 8 - (time.monotonic() - asked)))
         refused = ci.patch(
             f"{pending}/-1/hitlDetails", json={"chosen_options": ["Approve"], "params_input": {}}
         )
@@ -416,6 +456,8 @@ def test_schema_sync_applies_safe_changes_and_waits_for_approval_of_destructive(
         )
         assert approval.json()["state"] in ("success", "skipped")
     assert "legacy_promo_code" not in stack.column_names("baseline_quote", "quotes")
+    _poll(lambda: (h := _held_schema_approvals(stack)) is not None and pending_run not in h["baseline"],
+          100, f"the health JSON still shows {pending_run} held after it was answered")  # fmt: skip
 
 
 def test_config_sync_applies_test_configs_and_asks_on_call_about_production_only_changes(
@@ -504,8 +546,20 @@ def test_backup_then_restore_from_ci_puts_the_data_back(stack: Stack) -> None:
         {"environment": "baseline", "backup_id": "latest:pre_test", "databases": ["baseline_booking"]},
     )
     assert code == 0, out + err
-    assert _result(out)["verify_restore"]["backup_id"] == manifest["backup_id"]
+    restore = _result(out)
+    assert restore["verify_restore"]["backup_id"] == manifest["backup_id"]
     assert stack.scalar("baseline_booking", "SELECT count(*) FROM orders") == orders_before
+    # its own check recorded the restore as the change it follows, and no event started a second check
+    history = (
+        "SELECT c.source, c.changes, r.trigger, r.passed FROM environment_change c JOIN check_run r "
+        "ON r.dag_id = c.dag_id AND r.run_id = c.run_id WHERE c.run_id = %s AND c.environment = 'baseline'"
+    )
+    assert stack.query("baseline_guard", history, restore["run_id"]) == [
+        ("test_data_restore", [restore["verify_restore"]], "environment_change", True)]  # fmt: skip
+    with stack.airflow_client("admin") as admin:
+        published = {dag: admin.get("/assets/events", params={"source_dag_id": dag}).json()["total_entries"]
+                     for dag in ("test_data_restore", "baseline_code_sync")}  # fmt: skip
+    assert published["test_data_restore"] == 0 and published["baseline_code_sync"] > 0, published
 
     with stack.airflow_client() as client:  # the database password never reaches a task log
         logs = client.get(
@@ -530,6 +584,56 @@ def test_bad_test_data_requests_are_refused_clearly(stack: Stack) -> None:
     code, out, _ = stack.trigger("test_data_restore", {"environment": "production"})
     assert code == 1 and _result(out)["failed_tasks"] == ["plan_restore"]
     assert stack.scalar("prod_booking", "SELECT count(*) FROM orders") == before
+
+
+def test_an_environment_managers_deploy_is_checked_with_its_routing_key_and_the_incident_knows_its_cause(
+    stack: Stack,
+) -> None:
+    """An environment manager deploys to a project environment and posts ``environment_changed``
+    (docs/health.md): business_check checks that environment through its routing key, tells its owners,
+    and the history links the incident to the deploy (time to detect known), on the health page too."""
+    name, deployed = "proj-e2e-deploy", [{"service": "hotel-detail", "version": "1.9.2-wrong"}]
+    owners = f"json://127.0.0.1:{stack.run.env['BG_ENV_API_PORT']}/v1/notifications/owners-{name}"
+    with stack.api() as api:
+        api.post("/environments", json={"name": name, "services": {"hotel-detail": "1.9.2-wrong"},
+                                        "owners_notify_url": owners}).raise_for_status()  # fmt: skip
+        routing_key = api.get(f"/environments/{name}").json()["routing_key"]
+        try:
+            event = {"environment": name, "source": "env-manager", "changes": deployed}
+            with stack.airflow_client("admin") as admin:
+                assets = admin.get("/assets", params={"name_pattern": "environment_changed"}).json()
+                [asset] = assets["assets"]
+                posted = admin.post("/assets/events", json={"asset_id": asset["id"], "extra": event})
+                assert posted.status_code == 200, posted.text
+            # (the hourly project checks may check it too: this is the check the event started)
+            checked = _poll(lambda: stack.query("baseline_guard", "SELECT routing_key, dag_id, passed, failed_modules "
+                                                "FROM check_run WHERE environment = %s AND trigger = 'environment_change'",
+                                                name), 300, "no check followed the event")  # fmt: skip
+            [(key, dag_id, passed, failed_modules)] = checked
+            assert (key, dag_id, passed) == (routing_key, "business_check", False)
+            assert "catalog" in failed_modules  # (a loaded machine may add a slow answer elsewhere)
+            [(change, source, changes, changed_at)] = stack.query(
+                "baseline_guard", "SELECT id, source, changes, changed_at FROM environment_change WHERE environment = %s",
+                name)  # fmt: skip
+            assert (source, changes) == ("env-manager", deployed)
+            assert changed_at == datetime.fromisoformat(posted.json()["timestamp"])  # the event's own time
+            incidents = stack.query("baseline_guard", "SELECT module, cause, detected_at FROM incident "
+                                    "WHERE environment = %s ORDER BY module", name)  # fmt: skip
+            assert {("", change), ("catalog", change)} <= {(module, cause) for module, cause, _ in incidents}
+            assert {cause for _, cause, _ in incidents} == {change}
+            detect = (incidents[0][2] - changed_at).total_seconds()  # '' (the environment) sorts first
+            assert 0 < detect < 300
+            shown = _health(stack)[name]
+            assert shown["state"] == "failing" and shown["routing_key"] == routing_key
+            [whole] = [i for i in shown["open_incidents"] if i["module"] is None]
+            assert whole["cause"]["source"] == "env-manager" and whole["cause"]["changes"] == deployed
+            assert whole["time_to_detect_s"] == pytest.approx(detect, abs=0.001)
+            told = _poll(lambda: api.get("/notifications", params={"channel": f"owners-{name}"}).json(), 90,
+                         "the owners were not told")  # fmt: skip
+            assert len(told) == 1 and "catalog" in json.dumps(told[0]), told
+            assert name not in json.dumps(api.get("/notifications", params={"channel": "admins"}).json())
+        finally:
+            api.delete(f"/environments/{name}")
 
 
 def test_a_rollout_is_deferred_while_an_instance_slow_starts_then_the_run_succeeds(stack: Stack) -> None:

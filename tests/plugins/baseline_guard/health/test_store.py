@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import timedelta
 
 from baseline_guard.health import measures, migrate
 from baseline_guard.health.measures import ENVIRONMENT, ScenarioObservation
+from baseline_guard.health.records import EnvironmentChange
 from baseline_guard.health.store import HistoryStore
 from history_fixtures import CHANGE, END, HISTORY, T0, check, m
 
@@ -52,6 +54,38 @@ def test_recorded_history_gives_the_incidents_the_measures_compute(store: Histor
     assert measures.time_to_detect(first.incident, [first.cause]) == timedelta(minutes=10, seconds=30)
     env = [s.incident for s in store.incidents(T0) if s.incident.scope == ENVIRONMENT]
     assert measures.availability(env, start=T0, end=END, observed_from=T0) == 1 - 65 / 240
+
+
+def test_an_environment_failing_at_its_first_check_knows_the_change_before_it(store: HistoryStore) -> None:
+    """A new project environment: an environment manager deployed to it, its first check fails."""
+    deployed = EnvironmentChange("proj-a", T0 + m(55), "env-manager", [{"service": "quote"}])
+    later = EnvironmentChange("proj-a", T0 + m(61), "env-manager", [{"service": "order"}])
+    store.record(check(m(60), ("quote_price",), environment="proj-a"), [deployed, later])
+
+    [whole, pricing] = store.incidents(T0)
+    assert (whole.incident.scope, pricing.incident.scope) == (ENVIRONMENT, "pricing")
+    assert whole.cause == pricing.cause == deployed  # not the change after the failed check began
+    assert measures.time_to_detect(whole.incident, [whole.cause]) == timedelta(minutes=5, seconds=30)
+
+
+def test_a_change_recorded_again_by_a_retry_of_the_run_that_made_it_changes_nothing(
+    store: HistoryStore,
+) -> None:
+    """A restore's check step records the restore at its own start: each try would give another time."""
+    restored = EnvironmentChange("baseline", T0 + m(59), "test_data_restore", [{"backup_id": "b1"}],
+                                 dag_id="test_data_restore", run_id="ci__r1")  # fmt: skip
+    first, retry = (
+        check(m(60), ("quote_price",), run_id="ci__r1"),
+        check(m(62), ("quote_price",), run_id="ci__r1"),
+    )
+    store.record(first, [restored])
+    store.record(replace(retry, try_number=2), [replace(restored, changed_at=T0 + m(61))])
+
+    assert store.changes("baseline", T0) == [restored]
+    assert [(s.incident.failed_checks, s.cause) for s in store.incidents(T0)] == [
+        (2, restored),
+        (2, restored),
+    ]
 
 
 def test_late_and_out_of_order_arrivals_give_the_same_incidents(store: HistoryStore) -> None:

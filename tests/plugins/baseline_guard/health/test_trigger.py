@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from airflow.sdk.api.datamodels._generated import AssetEventDagRunReference
+from baseline_guard.errors import InvalidInput
 from baseline_guard.health.records import EnvironmentChange, Trigger
 from baseline_guard.health.trigger import environment_changes, trigger_reason
 
@@ -34,11 +36,40 @@ def _event(extra: dict, source_dag_id: str | None = "baseline_code_sync") -> Ass
 def test_environment_changes_from_consumed_asset_events() -> None:
     events = [
         _event({"environment": "baseline", "source": "baseline_schema_sync", "changes": ["add column x"]}),
-        _event({"environment": "proj-a"}, source_dag_id="test_data_restore"),
-        _event({}),  # names no environment: not a change we can place
+        _event({"environment": "proj-a"}, source_dag_id="baseline_config_sync"),
+        # an environment manager's event, posted over the REST API (Airflow adds from_rest_api)
+        _event(
+            {
+                "environment": "proj-b",
+                "source": "env-manager",
+                "changes": [{"service": "quote"}],
+                "from_rest_api": True,
+            },
+            source_dag_id=None,
+        ),
+        _event({"environment": "proj-c", "from_rest_api": True}, source_dag_id=None),
     ]
+    at = datetime(2026, 11, 30, 10, 5, tzinfo=UTC)
     assert environment_changes(events) == [
-        EnvironmentChange("baseline", datetime(2026, 11, 30, 10, 5, tzinfo=UTC), "baseline_schema_sync",
-                          ["add column x"]),
-        EnvironmentChange("proj-a", datetime(2026, 11, 30, 10, 5, tzinfo=UTC), "test_data_restore", []),
-    ]  # fmt: skip
+        EnvironmentChange(
+            "baseline", at, "baseline_schema_sync", ["add column x"], "baseline_code_sync", "r"
+        ),
+        EnvironmentChange("proj-a", at, "baseline_config_sync", [], "baseline_config_sync", "r"),
+        EnvironmentChange("proj-b", at, "env-manager", [{"service": "quote"}]),
+        EnvironmentChange("proj-c", at, "unknown", []),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ({}, r"'environment' is None: expected an environment name matching"),
+        ({"environment": "Proj A"}, r"'environment' is 'Proj A': expected an environment name"),
+        ({"environment": "proj-a", "routing_key": "k"}, r"unknown key 'routing_key': expected extra \{"),
+        ({"environment": "proj-a", "changes": "quote 1.2"}, r"'changes' is 'quote 1.2': expected a list"),
+        ({"environment": "proj-a", "source": ""}, r"'source' is '': expected a non-empty string"),
+    ],
+)
+def test_an_event_that_breaks_the_contract_is_refused_naming_it(extra: dict, says: str) -> None:
+    with pytest.raises(InvalidInput, match=r"^environment_changed event \(from the REST API\): " + says):
+        environment_changes([_event({"environment": "baseline"}), _event(extra, source_dag_id=None)])

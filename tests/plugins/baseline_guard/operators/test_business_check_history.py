@@ -4,13 +4,14 @@ cannot be written never fails the check."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
 
 import psycopg2
 import pytest
-from baseline_guard.errors import BusinessChecksFailed
+from baseline_guard.errors import BusinessChecksFailed, InvalidInput
 from baseline_guard.health import migrate
 from baseline_guard.hooks.environment import EnvironmentHook
 from baseline_guard.operators.business_check import BusinessCheckOperator
@@ -90,3 +91,39 @@ def test_a_history_that_cannot_be_written_does_not_fail_the_check(
     monkeypatch.setenv("AIRFLOW_CONN_CHECK_HISTORY", json.dumps(closed))
     result = _operator(tags=["smoke"]).execute(context={})
     assert result["passed"] is True and result["scenarios"] > 0
+
+
+def test_a_change_the_check_follows_is_recorded_with_it(sandbox: ReferenceEnvironment, history: str) -> None:
+    restored = {
+        "source": "test_data_restore",
+        "changes": [{"backup_id": "20261130T100000Z-pre_test-0a1b2c3d"}],
+    }
+    result = _operator(tags=["smoke"], environment_change=restored).execute(context={})
+
+    assert result["passed"] is True
+    [(trigger, started_at)] = _query(history, "SELECT trigger, started_at FROM check_run")
+    [(environment, source, changes, changed_at)] = _query(
+        history, "SELECT environment, source, changes, changed_at FROM environment_change"
+    )
+    assert trigger == "environment_change"
+    assert (environment, source, changes) == ("baseline", "test_data_restore", restored["changes"])
+    assert changed_at <= started_at  # the change was in place when the check began
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (
+            {"source": "test_data_restore", "changes": "backup b1"},
+            "'changes' is 'backup b1': expected a list",
+        ),
+        ({"environment": "proj-a", "source": "x"}, "the environment is the one checked"),
+        ({"source": "x", "when": "now"}, "unknown key 'when'"),
+    ],
+)
+def test_a_change_that_breaks_the_contract_is_refused_before_any_check(
+    sandbox: ReferenceEnvironment, history: str, change: dict, says: str
+) -> None:
+    with pytest.raises(InvalidInput, match=f"^environment_change of task checks: .*{re.escape(says)}"):
+        _operator(tags=["smoke"], environment_change=change).execute(context={})
+    assert _query(history, "SELECT count(*) FROM check_run") == [(0,)]
