@@ -15,7 +15,8 @@ be put back to a known state) and after it (`post_test`, for audit), or by hand 
    manifest does not exist for listing or restore. Its result is the backup id.
 4. `apply_retention` deletes whole old backups of the environment (newest 7 per phase and
    everything younger than 14 days are kept) and leftovers of failed ones.
-5. `run_business_checks` checks the environment still works (default: for `pre_test`).
+5. `run_business_checks` checks the environment still works (default: for `pre_test`); a failing
+   check is not retried (as in `business_check`: a failed scenario is a finding, not a blip).
 
 From CI: `baseline-guard-trigger test_data_backup --conf '{"environment": "proj-a", "phase": "pre_test", "pipeline_id": "1234"}'`
 """
@@ -26,6 +27,7 @@ from datetime import timedelta
 
 from airflow.sdk import Param, dag, task
 from baseline_guard.dag_defaults import START_DATE, databases_param, default_args, environment_param
+from baseline_guard.errors import BusinessChecksFailed
 from baseline_guard.operators.business_check import BusinessCheckOperator
 from baseline_guard.operators.dump import PgDumpToS3Operator, PlanBackupOperator, WriteBackupManifestOperator
 from baseline_guard.operators.retention import BackupRetentionOperator
@@ -40,7 +42,9 @@ from baseline_guard.operators.retention import BackupRetentionOperator
     render_template_as_native_obj=True,
     doc_md=__doc__,
     tags=["baseline-guard", "test-data", "backup", "ci"],
-    default_args=default_args("test-data backup", execution_timeout=timedelta(hours=2)),
+    default_args=default_args(
+        "test-data backup", execution_timeout=timedelta(hours=2), no_retry_for=[BusinessChecksFailed]
+    ),
     params={
         "environment": environment_param("Environment whose databases to back up."),
         "phase": Param(
