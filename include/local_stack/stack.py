@@ -520,7 +520,7 @@ def _running_celery_stack(config: StackConfig) -> Running | None:
         print(f"error: no local stack is running from {config.state_dir}", file=sys.stderr)
         return None
     if not running.celery:
-        print(f"error: the local stack from {config.state_dir} (pid {running.pid}) runs Airflow standalone: "
+        print(f"error: the local stack from {config.state_dir} (pid {running.pid}) is not in the Celery mode: "
               "only `up --celery` runs Redis", file=sys.stderr)  # fmt: skip
         return None
     return running
