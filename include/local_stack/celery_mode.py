@@ -249,6 +249,10 @@ class CeleryAirflow:
             self.out("  Redis starting again on request (python -m local_stack start redis) ...")
             self._restart_redis()
             return
+        self._restart_after_unexpected_exit(redis)
+
+    def _restart_after_unexpected_exit(self, redis: ManagedProcess) -> None:
+        """Start Redis again after the next delay of ``REDIS_RESTART_DELAYS_S``; give up after the last."""
         if self._redis_restart_at is None:
             if self._redis_restarts >= len(REDIS_RESTART_DELAYS_S):
                 self._redis_gave_up = (
