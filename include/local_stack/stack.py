@@ -533,12 +533,13 @@ def run_stop_redis(config: StackConfig, *, kill: bool, timeout: float = 60.0) ->
         return 1
     request_redis_stop(config, "kill" if kill else "stop")
     print(f"Stopping Redis ({'SIGKILL' if kill else 'SIGTERM'}) ...", flush=True)
-    deadline = time.monotonic() + timeout
-    while port_answers(config.ports.redis_port, config.host):
-        if time.monotonic() > deadline:
-            print(f"error: Redis still answers after {timeout:.0f}s", file=sys.stderr)
-            return 1
-        time.sleep(0.1)
+    try:
+        wait_for(
+            lambda: not port_answers(config.ports.redis_port, config.host), timeout, "Redis stopped", 0.1
+        )
+    except TimeoutError:
+        print(f"error: Redis still answers after {timeout:.0f}s", file=sys.stderr)
+        return 1
     print("Redis stopped; it stays down until `python -m local_stack start redis`.")
     return 0
 
@@ -549,12 +550,11 @@ def run_start_redis(config: StackConfig, timeout: float = 120.0) -> int:
     if _running_celery_stack(config) is None:
         return 1
     withdraw_redis_stop_request(config)
-    deadline = time.monotonic() + timeout
-    while not redis_answers(config.ports.redis_port, config.host):
-        if time.monotonic() > deadline:
-            print(f"error: Redis does not answer after {timeout:.0f}s; see {config.log_dir / 'redis.log'}",
-                  file=sys.stderr)  # fmt: skip
-            return 1
-        time.sleep(0.1)
+    try:
+        wait_for(lambda: redis_answers(config.ports.redis_port, config.host), timeout, "Redis up", 0.1)
+    except TimeoutError:
+        print(f"error: Redis does not answer after {timeout:.0f}s; see {config.log_dir / 'redis.log'}",
+              file=sys.stderr)  # fmt: skip
+        return 1
     print(f"Redis is up on {config.host}:{config.ports.redis_port}.")
     return 0
