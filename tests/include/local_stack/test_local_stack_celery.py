@@ -283,13 +283,17 @@ def test_redis_killed_for_30_s_queued_work_resumes_nothing_lost_or_run_twice(sta
     manifests_before = [k for k in _keys(s3, prefix) if k.endswith("manifest.json")]
     logs = {name: stack.log(name) for name in ("worker-1", "worker-2", "scheduler-1", "scheduler-2")}
     offsets = {name: path.stat().st_size for name, path in logs.items()}
+    # twice as many tasks ready at once as the workers have slots (4), for a while: 4 business checks
+    # and 4 backups of two databases each (dumps: 4 at once across the DAG's runs)
     runs = {stack.trigger("business_check", {"environment": "baseline"}): "business_check" for _ in range(4)}
     backup = {"environment": "baseline", "phase": "manual", "run_business_check": False}
-    runs[stack.trigger("test_data_backup", backup)] = "test_data_backup"  # all four databases
+    pairs = (["baseline_booking", "baseline_quote"], ["baseline_hotel_search", "baseline_hotel_detail"])
+    for databases in pairs * 2:
+        runs[stack.trigger("test_data_backup", {**backup, "databases": databases})] = "test_data_backup"
 
     deadline = time.monotonic() + 600
-    while _waiting_in_redis(client) < 2:  # more tasks ready than the workers' four slots
-        assert time.monotonic() < deadline, "no task ever waited in Redis"
+    while _waiting_in_redis(client) < 3:  # still some waiting by the time the stack has killed Redis
+        assert time.monotonic() < deadline, "tasks never piled up in Redis"
         time.sleep(0.1)
     stopped = stack.local_stack("stop", "redis", "--kill")
     down_since = time.monotonic()
@@ -315,8 +319,8 @@ def test_redis_killed_for_30_s_queued_work_resumes_nothing_lost_or_run_twice(sta
         "SELECT task_id, map_index, state, try_number, external_executor_id, start_date FROM task_instance "
         f"WHERE run_id IN ({in_runs}) AND state IS DISTINCT FROM 'skipped'",
     )
-    # checks: choose_target, run_business_checks; backups: plan, dumps (4, 1), manifest, retention, checks_wanted
-    assert len(tis) == 4 * 2 + (1 + 4 + 3) + (1 + 1 + 3)
+    # checks: choose_target, run_business_checks; backups: plan, dumps (2, 1), manifest, retention, checks_wanted
+    assert len(tis) == 4 * 2 + 4 * (1 + 2 + 3) + (1 + 1 + 3)
     assert {(state, tries) for _, _, state, tries, _, _ in tis} == {("success", 1)}
     history = f"SELECT count(*) FROM task_instance_history WHERE run_id IN ({in_runs})"
     assert stack.query(AIRFLOW_METADATA_DB, history) == [(0,)]  # no earlier try of any of them
@@ -340,7 +344,7 @@ def test_redis_killed_for_30_s_queued_work_resumes_nothing_lost_or_run_twice(sta
     new_manifests = [
         k for k in _keys(s3, prefix) if k.endswith("manifest.json") and k not in manifests_before
     ]
-    assert len(new_manifests) == 2  # one backup per run
+    assert len(new_manifests) == 5  # one backup per run
     assert _uploads(s3, prefix) == []
 
     after = stack.airflow_processes()
