@@ -278,6 +278,8 @@ def test_redis_killed_for_30_s_queued_work_resumes_nothing_lost_or_run_twice(sta
     triggered during the outage, ``start redis`` 30 s later: every run succeeds, every task instance
     ran once (try 1, one delivery), Redis holds nothing to hand out again, no process restarted."""
     before = stack.airflow_processes()
+    [old_redis] = before["redis"]
+    redis_command = old_redis.cmdline()
     client = redis.Redis(port=stack.redis_port, socket_timeout=10)
     s3, prefix = stack.s3(), "backups/baseline/"
     manifests_before = [k for k in _keys(s3, prefix) if k.endswith("manifest.json")]
@@ -351,8 +353,8 @@ def test_redis_killed_for_30_s_queued_work_resumes_nothing_lost_or_run_twice(sta
     assert {n: sorted(p.pid for p in ps) for n, ps in after.items() if n != "redis"} == {
         n: sorted(p.pid for p in ps) for n, ps in before.items() if n != "redis"
     }  # fmt: skip
-    [old_redis], [new_redis] = before["redis"], after["redis"]
-    assert new_redis.pid != old_redis.pid and new_redis.cmdline() == old_redis.cmdline()
+    [new_redis] = after["redis"]
+    assert new_redis.pid != old_redis.pid and new_redis.cmdline() == redis_command
     out = stack.run.drain()
     assert "Redis stopped on request (SIGKILL, python -m local_stack stop redis)" in out
     assert f"Redis is back on port {stack.redis_port}" in out
