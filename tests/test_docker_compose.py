@@ -12,7 +12,7 @@ import pytest
 import yaml
 from baseline_guard.access import USER_ROLES
 from local_stack.airflow_env import CONNECTION_IDS, airflow_env, connections
-from local_stack.celery_mode import COMPOSE_ONLY_SETTINGS, WORKER_QUEUES, celery_env
+from local_stack.celery_mode import COMPOSE_ONLY_SETTINGS, REDIS_CONF, WORKER_QUEUES, celery_env, redis_argv
 from local_stack.config import AIRFLOW_USERS, BACKUP_BUCKET, Ports, StackConfig, StackSecrets
 from local_stack.connections import conn_env_var
 from local_stack.shared_settings import SHARED_SETTINGS_FILE, read_env_file
@@ -174,6 +174,25 @@ def test_celery_executor_with_an_existing_redis_broker(services: dict[str, dict]
     assert metadata and services[metadata.group(1)]["image"].startswith("postgres:")
 
 
+def test_compose_redis_persists_with_the_local_stacks_redis_settings(
+    compose: dict, services: dict[str, dict]
+) -> None:
+    redis = services["redis"]
+    [program, conf_path] = redis["command"]  # nothing on the command line overrides the shared file
+    assert program == "redis-server"
+    source_at = {target: source for source, target, *_ in (v.split(":") for v in redis["volumes"])}
+    assert REPO / source_at[conf_path] == REDIS_CONF
+    assert source_at["/data"] in compose["volumes"]  # named: the append-only file outlives the container
+    local = redis_argv(StackConfig(state_dir=REPO / ".local" / "x", ports=Ports.from_env({}),
+                                   secrets=StackSecrets.generate()))  # fmt: skip
+    assert local[1] == str(REDIS_CONF)
+    assert not {"--appendonly", "--appendfsync", "--save"} & set(local)  # the file decides, here too
+    settings = [line.split(None, 1) for line in REDIS_CONF.read_text().splitlines() if line[:1].isalpha()]
+    assert {key: value for key, value in settings} == {
+        "appendonly": "yes", "appendfsync": "always", "save": '""'
+    }  # fmt: skip
+
+
 def test_each_depends_on_names_an_existing_service(services: dict[str, dict]) -> None:
     for name, service in services.items():
         for dependency in service.get("depends_on", []):
@@ -187,7 +206,7 @@ def test_mounted_folders_and_build_contexts_exist(services: dict[str, dict]) -> 
         for volume in service.get("volumes", []):
             source = volume.split(":", 1)[0]
             if source.startswith((".", "/")):
-                assert (REPO / source).is_dir(), f"{name} mounts {source}, which is not in the repository"
+                assert (REPO / source).exists(), f"{name} mounts {source}, which is not in the repository"
                 mounted.add(source)
         if "build" in service:
             assert (REPO / service["build"]["context"] / service["build"]["dockerfile"]).is_file(), name

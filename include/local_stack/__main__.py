@@ -1,4 +1,5 @@
-"""``python -m local_stack up | down | env | status``: the whole local stack with one command.
+"""``python -m local_stack up | down | env | status | stop redis | start redis``: the whole local stack
+with one command.
 
 Ports come from ``BG_AIRFLOW_PORT`` (28080), ``BG_ENV_API_PORT`` (28081), ``BG_GATEWAY_PORT`` (28082),
 ``BG_S3_PORT`` (28083), ``BG_PG_PORT`` (28432), ``BG_AIRFLOW_WORKER_LOG_PORT`` (28084) and
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from local_stack.airflow_env import shell_exports
 from local_stack.config import DEFAULT_STATE_DIR, StackConfig
-from local_stack.stack import read_pid_file, run_down, run_up, stack_memory
+from local_stack.stack import read_pid_file, run_down, run_start_redis, run_stop_redis, run_up, stack_memory
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +33,16 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--airflow-timeout", type=float, default=600.0,
                     help="seconds to wait for every Airflow component to be healthy (default 600)")  # fmt: skip
     sub.add_parser("down", help="stop a stack started in another terminal")
+    stop = sub.add_parser(
+        "stop",
+        help="stop one part of a running `up --celery` and keep it down until `start` (like `docker compose "
+        "stop`); a part that exits by itself is started again by the stack",
+    )
+    stop.add_argument("part", choices=["redis"])
+    stop.add_argument("--kill", action="store_true",
+                      help="SIGKILL, as a crash would (default SIGTERM: Redis finishes writing first)")  # fmt: skip
+    start = sub.add_parser("start", help="start again a part that `stop` stopped")
+    start.add_argument("part", choices=["redis"])
     sub.add_parser("status", help="say whether a stack runs, and its memory (RSS)")
     env = sub.add_parser(
         "env",
@@ -55,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
                       airflow_timeout=args.airflow_timeout)  # fmt: skip
     if args.command == "down":
         return run_down(config)
+    if args.command == "stop":
+        return run_stop_redis(config, kill=args.kill)
+    if args.command == "start":
+        return run_start_redis(config)
     if args.command == "env":
         print(shell_exports(config, full_airflow=args.airflow))
         return 0

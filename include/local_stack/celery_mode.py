@@ -1,20 +1,30 @@
 """The local stack's Celery mode: Airflow as separate processes on CeleryExecutor with a real Redis.
 
-Redis (the broker, its own port, append-only file in the state directory so queued work survives
-a Redis restart), the metadata database as Celery's result backend, and, each its own process:
+Redis (the broker, its own port, ``docker/redis.conf``: every write fsynced to an append-only file in
+the state directory, so queued work survives Redis being killed), the metadata database as Celery's
+result backend, and, each its own process:
 api-server, two schedulers, dag-processor, triggerer and two Celery workers. Both workers serve
 the queues ``default`` and ``pgtools`` (both have the PostgreSQL client tools here); the dump and
 restore tasks are routed to ``pgtools`` by a cluster policy (``baseline_guard.queues``).
 
 The workers and the schedulers are redundant: one of them may die (that is what the fault tests
 do) and the stack carries on with the other; the stack stops when a whole group is gone.
+
+Redis is supervised like compose's ``restart: unless-stopped``: when it exits unexpectedly the stack
+starts it again the same way (same port, same append-only file), at once and then with a growing
+delay, giving up after a few failed restarts in a row; ``python -m local_stack stop redis [--kill]``
+holds it down until ``python -m local_stack start redis`` (both talk to the running stack through
+``StackConfig.redis_stop_request_file``).
 """
 
 from __future__ import annotations
 
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,9 +32,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from local_stack.airflow_env import AIRFLOW_METADATA_DB, airflow_env
-from local_stack.config import StackConfig
+from local_stack.config import REPO_ROOT, StackConfig, write_private
 from local_stack.hostname import HOSTNAME_ENV
-from local_stack.processes import ManagedProcess, port_answers, wait_for
+from local_stack.processes import ManagedProcess, wait_for
 from local_stack.shared_settings import read_env_file
 
 WORKER_QUEUES = ("default", "pgtools")
@@ -33,6 +43,15 @@ REDUNDANT_GROUPS = ("scheduler", "worker")
 # Settings only docker-compose makes: its containers' health checks (the stack watches its processes;
 # two schedulers on one host would also fight over the health check port).
 COMPOSE_ONLY_SETTINGS = frozenset({"AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"})
+# Redis's persistence, shared with docker-compose's redis service (tests/test_docker_compose.py)
+REDIS_CONF = REPO_ROOT / "docker" / "redis.conf"
+# Delay before each restart of a Redis that exited unexpectedly, in a row; then the stack gives up.
+# A Redis that stays up this long has recovered: the count starts again.
+REDIS_RESTART_DELAYS_S = (0.0, 1.0, 2.0, 5.0, 10.0)
+REDIS_RECOVERED_AFTER_S = 60.0
+# How `python -m local_stack stop redis` asks the stack to stop Redis: SIGTERM (Redis finishes
+# writing and exits) or, with --kill, SIGKILL (what a crash or a lost host does to it).
+REDIS_STOP_SIGNALS = {"stop": signal.SIGTERM, "kill": signal.SIGKILL}
 
 
 class CeleryModeError(RuntimeError):
@@ -85,6 +104,44 @@ def redis_server_binary() -> str:
     return found
 
 
+def redis_argv(config: StackConfig) -> list[str]:
+    """How the stack starts Redis, every time: the shared persistence file, then this deployment's
+    address and data directory (command-line options win over the file)."""
+    return [redis_server_binary(), str(REDIS_CONF), "--bind", config.host, "--port",
+            str(config.ports.redis_port), "--dir", str(config.redis_dir), "--protected-mode", "yes",
+            "--daemonize", "no"]  # fmt: skip
+
+
+def redis_answers(port: int, host: str = "127.0.0.1") -> bool:
+    """Redis answers ``PING`` with ``PONG`` (while it loads its append-only file it answers LOADING)."""
+    try:
+        with socket.create_connection((host, port), timeout=2) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def request_redis_stop(config: StackConfig, how: str) -> None:
+    """Ask the running stack to stop Redis (``how``: a key of ``REDIS_STOP_SIGNALS``) and keep it down."""
+    if how not in REDIS_STOP_SIGNALS:
+        raise ValueError(f"unknown way to stop Redis {how!r}: expected one of {sorted(REDIS_STOP_SIGNALS)}")
+    write_private(config.redis_stop_request_file, how)
+
+
+def redis_stop_requested(config: StackConfig) -> signal.Signals | None:
+    """The signal a pending ``stop redis`` asks for, ``None`` when Redis should run."""
+    try:
+        how = config.redis_stop_request_file.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return REDIS_STOP_SIGNALS.get(how, signal.SIGTERM)
+
+
+def withdraw_redis_stop_request(config: StackConfig) -> None:
+    config.redis_stop_request_file.unlink(missing_ok=True)
+
+
 class CeleryAirflow:
     """Redis and Airflow's components as managed processes."""
 
@@ -95,6 +152,11 @@ class CeleryAirflow:
         self.redis: ManagedProcess | None = None
         self.components: dict[str, ManagedProcess] = {}
         self._reported_dead: set[str] = set()
+        self._redis_held = False  # stopped by `python -m local_stack stop redis`
+        self._redis_started_at = 0.0
+        self._redis_restarts = 0  # restarts in a row after unexpected exits
+        self._redis_restart_at: float | None = None
+        self._redis_gave_up: str | None = None
 
     # --- start ---------------------------------------------------------------------------------
 
@@ -103,15 +165,13 @@ class CeleryAirflow:
         cfg.redis_dir.mkdir(parents=True, exist_ok=True)
         self.redis = ManagedProcess(
             name="redis",
-            # append-only file: work queued in Redis survives a Redis restart
-            argv=[redis_server_binary(), "--bind", cfg.host, "--port", str(cfg.ports.redis_port),
-                  "--dir", str(cfg.redis_dir), "--appendonly", "yes", "--save", "",
-                  "--protected-mode", "yes", "--daemonize", "no"],
+            argv=redis_argv(cfg),
             env={"PATH": "/usr/bin:/bin"},
             log_file=cfg.log_dir / "redis.log",
-        ).start()  # fmt: skip
+        ).start()
+        self._redis_started_at = time.monotonic()
         wait_for(
-            lambda: port_answers(cfg.ports.redis_port, cfg.host), 30, "Redis", alive=self.redis.is_running
+            lambda: redis_answers(cfg.ports.redis_port, cfg.host), 60, "Redis", alive=self.redis.is_running
         )
         return self.redis
 
@@ -168,11 +228,69 @@ class CeleryAirflow:
 
     # --- watch, stop ---------------------------------------------------------------------------
 
+    def supervise_redis(self) -> None:
+        """Keep Redis as asked (the stack's watch loop calls this twice a second): down while a
+        ``stop redis`` request stands, else running; an unexpected exit is restarted."""
+        redis = self.redis
+        if redis is None or self._redis_gave_up:
+            return
+        stop_signal = redis_stop_requested(self.config)
+        if stop_signal is not None:
+            if redis.is_running():
+                self._stop_redis_on_request(redis, stop_signal)
+            self._redis_held, self._redis_restart_at = True, None
+            return
+        if redis.is_running():
+            if time.monotonic() - self._redis_started_at > REDIS_RECOVERED_AFTER_S:
+                self._redis_restarts = 0
+            return
+        if self._redis_held:
+            self._redis_held = False
+            self.out("  Redis starting again on request (python -m local_stack start redis) ...")
+            self._restart_redis()
+            return
+        self._restart_after_unexpected_exit(redis)
+
+    def _restart_after_unexpected_exit(self, redis: ManagedProcess) -> None:
+        """Start Redis again after the next delay of ``REDIS_RESTART_DELAYS_S``; give up after the last."""
+        if self._redis_restart_at is None:
+            if self._redis_restarts >= len(REDIS_RESTART_DELAYS_S):
+                self._redis_gave_up = (
+                    f"Redis exited {self._redis_restarts + 1} times in a row; see {redis.log_file}"
+                )
+                return
+            delay = REDIS_RESTART_DELAYS_S[self._redis_restarts]
+            self.out(f"  Redis exited (code {redis.popen.returncode}); starting it again in {delay:.0f} s "
+                     "(its append-only file keeps the queued work)")  # fmt: skip
+            self._redis_restart_at = time.monotonic() + delay
+        if time.monotonic() >= self._redis_restart_at:
+            self._redis_restart_at = None
+            self._redis_restarts += 1
+            self._restart_redis()
+
+    def _stop_redis_on_request(self, redis: ManagedProcess, stop_signal: signal.Signals) -> None:
+        if stop_signal == signal.SIGKILL:
+            redis.kill()
+        else:
+            redis.stop(timeout=30)
+        self.out(f"  Redis stopped on request ({stop_signal.name}, python -m local_stack stop redis); "
+                 "Celery work waits until python -m local_stack start redis")  # fmt: skip
+
+    def _restart_redis(self) -> None:
+        try:
+            redis = self.start_redis()
+        except (TimeoutError, RuntimeError) as exc:  # CeleryModeError is a RuntimeError
+            if self.redis is not None:
+                self.redis.stop(timeout=10)  # started but never answered: the next round tries again
+            self.out(f"  Redis did not start again: {exc}")
+            return
+        self.out(f"  Redis is back on port {self.config.ports.redis_port} (pid {redis.pid})")
+
     def problem(self) -> str | None:
         """Why the Celery mode no longer works (``None`` while it does). A dead worker or scheduler
         is reported once; the stack carries on while the other of its group runs."""
-        if self.redis is not None and not self.redis.is_running():
-            return f"Redis exited; see {self.redis.log_file}"
+        if self._redis_gave_up:
+            return self._redis_gave_up
         for name, proc in self.components.items():
             if proc.is_running():
                 continue

@@ -172,6 +172,11 @@ class StackConfig:
         return self.state_dir / "redis"
 
     @property
+    def redis_stop_request_file(self) -> Path:
+        """Present while ``python -m local_stack stop redis`` holds Redis down (the Celery mode)."""
+        return self.state_dir / "redis-stop-requested"
+
+    @property
     def airflow_passwords_file(self) -> Path:
         return self.airflow_home / "passwords.json"
 

@@ -80,6 +80,13 @@ class ManagedProcess:
         _wait_gone(members, timeout=timeout)
         _signal_group(pgid, signal.SIGKILL)  # anything left in the group after the leader exited
 
+    def kill(self, timeout: float = 30.0) -> None:
+        """SIGKILL the whole process group (a crash, as far as the process can tell) and reap it."""
+        if self.popen is None:
+            return
+        _signal_group(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(timeout=timeout)
+
 
 def _signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -22,7 +22,13 @@ from pathlib import Path
 import psutil
 
 from local_stack.airflow_env import AIRFLOW_METADATA_DB, HISTORY_DB, airflow_env, write_airflow_passwords
-from local_stack.celery_mode import CeleryAirflow, CeleryModeError
+from local_stack.celery_mode import (
+    CeleryAirflow,
+    CeleryModeError,
+    redis_answers,
+    request_redis_stop,
+    withdraw_redis_stop_request,
+)
 from local_stack.config import AIRFLOW_USERS, BACKUP_BUCKET, CELERY_ONLY_PORT_VARS, StackConfig, write_private
 from local_stack.postgres import LocalPostgres
 from local_stack.processes import (
@@ -57,6 +63,7 @@ class Running:
 
     pid: int
     create_time: float
+    celery: bool = False  # started with --celery (it runs Redis)
 
     def is_alive(self) -> bool:
         try:
@@ -68,7 +75,9 @@ class Running:
 def read_pid_file(path: Path) -> Running | None:
     try:
         data = json.loads(path.read_text())
-        return Running(pid=int(data["pid"]), create_time=float(data["create_time"]))
+        return Running(
+            pid=int(data["pid"]), create_time=float(data["create_time"]), celery=bool(data.get("celery"))
+        )
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         return None
 
@@ -161,9 +170,11 @@ class LocalStack:
         if leftovers:
             self.out(f"Stopped {leftovers} process(es) left behind by a previous stack that was killed.")
         self.postgres.stop()  # a server left running by a killed stack (pg_ctl start detaches it)
+        withdraw_redis_stop_request(cfg)  # a new stack starts Redis whatever the last one was asked
         self._check_ports_free()
         me = psutil.Process()
-        write_private(cfg.pid_file, json.dumps({"pid": me.pid, "create_time": me.create_time()}))
+        running = {"pid": me.pid, "create_time": me.create_time(), "celery": self.celery is not None}
+        write_private(cfg.pid_file, json.dumps(running))
 
     def _check_ports_free(self) -> None:
         airflow_only = {"BG_AIRFLOW_PORT", "BG_AIRFLOW_WORKER_LOG_PORT", "BG_AIRFLOW_TRIGGER_LOG_PORT"}
@@ -335,8 +346,10 @@ class LocalStack:
                     raise StackError(f"{part.name} exited unexpectedly; see {part.log_file}")
             if self.airflow is not None and not self._airflow_alive():
                 raise StackError(f"Airflow stopped working; see {self.airflow.log_file}")
-            if self.celery is not None and (problem := self.celery.problem()):
-                raise StackError(problem)
+            if self.celery is not None:
+                self.celery.supervise_redis()
+                if problem := self.celery.problem():
+                    raise StackError(problem)
             if self.reference_env is not None and not self.reference_env.is_running():
                 raise StackError(f"the reference environment API exited; see {self.reference_env.log_path}")
             if time.monotonic() - last_record > RECORD_EVERY_S:
@@ -497,4 +510,51 @@ def run_down(config: StackConfig, timeout: float = 120.0) -> int:
             return 1
         time.sleep(0.2)
     print("Stopped.")
+    return 0
+
+
+def _running_celery_stack(config: StackConfig) -> Running | None:
+    """The running ``up --celery`` of this state directory; ``None`` (after saying why) otherwise."""
+    running = read_pid_file(config.pid_file)
+    if running is None or not running.is_alive():
+        print(f"error: no local stack is running from {config.state_dir}", file=sys.stderr)
+        return None
+    if not running.celery:
+        print(f"error: the local stack from {config.state_dir} (pid {running.pid}) is not in the Celery mode: "
+              "only `up --celery` runs Redis", file=sys.stderr)  # fmt: skip
+        return None
+    return running
+
+
+def run_stop_redis(config: StackConfig, *, kill: bool, timeout: float = 60.0) -> int:
+    """``python -m local_stack stop redis [--kill]``: the running Celery stack stops Redis (SIGTERM, or
+    SIGKILL like a crash) and keeps it down until ``start redis``; waits until Redis is gone."""
+    if _running_celery_stack(config) is None:
+        return 1
+    request_redis_stop(config, "kill" if kill else "stop")
+    print(f"Stopping Redis ({'SIGKILL' if kill else 'SIGTERM'}) ...", flush=True)
+    try:
+        wait_for(
+            lambda: not port_answers(config.ports.redis_port, config.host), timeout, "Redis stopped", 0.1
+        )
+    except TimeoutError:
+        print(f"error: Redis still answers after {timeout:.0f}s", file=sys.stderr)
+        return 1
+    print("Redis stopped; it stays down until `python -m local_stack start redis`.")
+    return 0
+
+
+def run_start_redis(config: StackConfig, timeout: float = 120.0) -> int:
+    """``python -m local_stack start redis``: the running Celery stack starts Redis again the way it
+    always does (same port, same append-only file); waits until Redis answers."""
+    if _running_celery_stack(config) is None:
+        return 1
+    withdraw_redis_stop_request(config)
+    try:
+        wait_for(lambda: redis_answers(config.ports.redis_port, config.host), timeout, "Redis up", 0.1)
+    except TimeoutError:
+        print(f"error: Redis does not answer after {timeout:.0f}s; see {config.log_dir / 'redis.log'}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    print(f"Redis is up on {config.host}:{config.ports.redis_port}.")
     return 0

@@ -2,18 +2,25 @@
 
 One stack for the module: Redis, two Celery workers (worker-1, worker-2), two schedulers, api-server,
 dag-processor and triggerer as separate processes. The tests run in file order: the DAGs first (both
-workers alive), then a worker is killed in the middle of a dump, then a scheduler is killed, and the
-last test stops the stack with SIGTERM and checks nothing is left behind.
+workers alive), then Redis is killed and kept down for 30 s while work is queued and running, then a
+worker is killed in the middle of a dump, then a scheduler is killed, and the last test stops the
+stack with SIGTERM and checks nothing is left behind.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +29,12 @@ import httpx
 import psutil
 import psycopg2
 import pytest
+import redis
+from local_stack.airflow_env import AIRFLOW_METADATA_DB
+from local_stack.celery_mode import REDIS_CONF, WORKER_QUEUES, redis_answers, redis_server_binary
 from local_stack.config import BACKUP_BUCKET
+from local_stack.ports import free_port
+from local_stack.processes import wait_for
 from local_stack.s3 import ACCESS_KEY, REGION, SECRET_KEY
 from local_stack.shared_settings import read_env_file
 from local_stack_helpers import StackRun, all_gone, secrets_of, stack_env
@@ -33,6 +45,7 @@ WORKERS = {"worker-1", "worker-2"}
 PG_TOOL_TASKS = {"dump_database", "restore_database"}
 FINISHED = {"success", "failed"}
 FILLER_TABLE = "celery_fault_filler"  # big enough that its dump is still streaming when the worker dies
+REDIS_DOWN_S = 30
 
 
 class CeleryStack:
@@ -42,6 +55,8 @@ class CeleryStack:
         self.airflow = f"http://127.0.0.1:{env['BG_AIRFLOW_PORT']}"
         self.s3_url = f"http://127.0.0.1:{env['BG_S3_PORT']}"
         self.pg_port = int(env["BG_PG_PORT"])
+        self.redis_port = int(env["BG_REDIS_PORT"])
+        self.state_dir = state_dir
         self.secrets = secrets_of(state_dir)
 
     def client(self) -> httpx.Client:
@@ -90,6 +105,16 @@ class CeleryStack:
                 return cur.fetchall() if cur.description else []
         finally:
             conn.close()
+
+    def local_stack(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``python -m local_stack ARGS`` against this stack, as an operator runs it in another terminal."""
+        return subprocess.run(
+            [sys.executable, "-m", "local_stack", "--state-dir", str(self.state_dir), *args],
+            env=self.run.env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+
+    def log(self, name: str) -> Path:
+        return self.state_dir / "logs" / f"airflow-{name}.log"
 
     def airflow_processes(self) -> dict[str, list[psutil.Process]]:
         """``worker-1``, ``scheduler``, ``redis``...: the stack's processes by the part they are (each
@@ -206,6 +231,174 @@ def test_backup_restore_checks_and_code_sync_run_on_both_workers(stack: CelerySt
     assert {ti["task_id"] for _, ti in ran} >= PG_TOOL_TASKS | {"write_manifest", "run_business_checks"}
     dumps = [ti for dag, ti in ran if ti["task_id"] == "dump_database"]
     assert len(dumps) == 4 and all(ti["try_number"] == 1 for ti in dumps)
+
+
+def _waiting_in_redis(client: redis.Redis) -> int:
+    """Task messages in Redis no worker has taken yet (kombu's Redis transport: a list per queue)."""
+    return sum(
+        client.llen(key) for q in WORKER_QUEUES for key in client.scan_iter(match=f"{q}*", _type="list")
+    )
+
+
+def _messages_left_for_finished_work(stack: CeleryStack, client: redis.Redis) -> list[str]:
+    """Messages in Redis (waiting or unacknowledged) whose task instance is no longer queued or
+    running: Redis would hand them out again (after the visibility timeout, for unacknowledged ones)."""
+    raw = [json.loads(m) for q in WORKER_QUEUES for key in client.scan_iter(match=f"{q}*", _type="list")
+           for m in client.lrange(key, 0, -1)]  # fmt: skip
+    raw += [json.loads(entry)[0] for entry in client.hvals("unacked")]
+    celery_ids = [message["headers"]["id"] for message in raw]
+    if not celery_ids:
+        return []
+    listed = ", ".join(f"'{celery_id}'" for celery_id in celery_ids)
+    tis = stack.query(
+        AIRFLOW_METADATA_DB,
+        "SELECT external_executor_id, dag_id, run_id, task_id, map_index, state FROM task_instance "
+        f"WHERE external_executor_id IN ({listed})",
+    )
+    in_flight = {row[0] for row in tis if row[5] in ("queued", "running")}
+    described = {row[0]: " ".join(map(str, row[1:])) for row in tis}
+    return [f"{c}: {described.get(c, 'no task instance')}" for c in celery_ids if c not in in_flight]
+
+
+def _what_redis_kept(redis_dir: Path) -> tuple[int, int]:
+    """What the killed Redis had on disk: (messages waiting in the queues, messages handed to a worker
+    and not acknowledged yet), read by a scratch redis-server from a copy of its append-only file."""
+    with tempfile.TemporaryDirectory(prefix="bg-redis-kept-") as scratch:
+        shutil.copytree(redis_dir, scratch, dirs_exist_ok=True)
+        port = free_port()
+        server = subprocess.Popen(
+            [redis_server_binary(), str(REDIS_CONF), "--bind", "127.0.0.1", "--port", str(port), "--dir", scratch],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: redis_answers(port), 30, "scratch Redis", alive=lambda: server.poll() is None)
+            client = redis.Redis(port=port, socket_timeout=10)
+            return _waiting_in_redis(client), client.hlen("unacked")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def _log_since(path: Path, offset: int) -> str:
+    with path.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace")
+
+
+def _log_times(text: str, marker: str) -> list[datetime]:
+    """Timestamps of the log lines (structlog: ``2026-11-30T16:48:09.294449Z [info ] ...``) containing marker."""
+    return [
+        datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00"))
+        for line in text.splitlines()
+        if marker in line and line[:4].isdigit()
+    ]
+
+
+def test_redis_killed_for_30_s_queued_work_resumes_nothing_lost_or_run_twice(stack: CeleryStack) -> None:
+    """``python -m local_stack stop redis --kill`` while tasks run and others wait in Redis, a run
+    triggered during the outage, ``start redis`` 30 s later: every run succeeds, every task instance
+    ran once (try 1, one delivery), Redis holds nothing to hand out again, no process restarted."""
+    before = stack.airflow_processes()
+    [old_redis] = before["redis"]
+    redis_command = old_redis.cmdline()
+    client = redis.Redis(port=stack.redis_port, socket_timeout=10)
+    s3, prefix = stack.s3(), "backups/baseline/"
+    manifests_before = [k for k in _keys(s3, prefix) if k.endswith("manifest.json")]
+    logs = {name: stack.log(name) for name in ("worker-1", "worker-2", "scheduler-1", "scheduler-2")}
+    offsets = {name: path.stat().st_size for name, path in logs.items()}
+    # twice as many tasks ready at once as the workers have slots (4), for a while: 4 business checks
+    # and 4 backups of two databases each (dumps: 4 at once across the DAG's runs)
+    runs = {stack.trigger("business_check", {"environment": "baseline"}): "business_check" for _ in range(4)}
+    backup = {"environment": "baseline", "phase": "manual", "run_business_check": False}
+    pairs = (["baseline_booking", "baseline_quote"], ["baseline_hotel_search", "baseline_hotel_detail"])
+    for databases in pairs * 2:
+        runs[stack.trigger("test_data_backup", {**backup, "databases": databases})] = "test_data_backup"
+
+    deadline = time.monotonic() + 600
+    while _waiting_in_redis(client) < 3:  # still some waiting by the time the stack has killed Redis
+        assert time.monotonic() < deadline, "tasks never piled up in Redis"
+        time.sleep(0.1)
+    stopped = stack.local_stack("stop", "redis", "--kill")
+    down_since = time.monotonic()
+    assert stopped.returncode == 0, stopped.stderr
+    waiting_at_kill, unacked_at_kill = _what_redis_kept(stack.state_dir / "redis")
+    assert waiting_at_kill >= 1 and unacked_at_kill >= 1  # work queued in Redis and tasks running
+    during = stack.trigger("test_data_backup", {**backup, "databases": ["baseline_quote"]})
+    runs[during] = "test_data_backup"  # its first task is sent while Redis is down
+    while time.monotonic() - down_since < REDIS_DOWN_S:
+        assert not redis_answers(stack.redis_port)  # held down: the stack does not start it
+        time.sleep(1)
+    started = stack.local_stack("start", "redis")
+    back_at = datetime.now(UTC)
+    assert started.returncode == 0, started.stderr
+
+    assert {run: stack.wait_run(dag, run, timeout=900) for run, dag in runs.items()} == dict.fromkeys(
+        runs, "success"
+    )
+    done_at = datetime.now(UTC)
+    in_runs = ", ".join(f"'{run}'" for run in runs)
+    tis = stack.query(
+        AIRFLOW_METADATA_DB,
+        "SELECT task_id, map_index, state, try_number, external_executor_id, start_date FROM task_instance "
+        f"WHERE run_id IN ({in_runs}) AND state IS DISTINCT FROM 'skipped'",
+    )
+    # checks: choose_target, run_business_checks; backups: plan, dumps (2, 1), manifest, retention, checks_wanted
+    assert len(tis) == 4 * 2 + 4 * (1 + 2 + 3) + (1 + 1 + 3)
+    assert {(state, tries) for _, _, state, tries, _, _ in tis} == {("success", 1)}
+    history = f"SELECT count(*) FROM task_instance_history WHERE run_id IN ({in_runs})"
+    assert stack.query(AIRFLOW_METADATA_DB, history) == [(0,)]  # no earlier try of any of them
+    text = {name: _log_since(path, offsets[name]) for name, path in logs.items()}
+    worker_logs, scheduler_logs = (
+        text["worker-1"] + text["worker-2"],
+        text["scheduler-1"] + text["scheduler-2"],
+    )
+    for task_id, map_index, _, _, celery_id, _ in tis:
+        # handed to a worker once: a message restored or redelivered after the restart is received again
+        received = worker_logs.count(f"Task execute_workload[{celery_id}] received")
+        assert received == 1, (task_id, map_index, received)
+    assert "Celery Task Timeout Error for Workload" in scheduler_logs  # sends during the outage: retried
+    for failed_or_requeued in (
+        "Error sending Celery workload", "reported that the task instance", "Task stuck in queued",
+        "Task requeue attempts exceeded",
+    ):  # fmt: skip
+        assert failed_or_requeued not in scheduler_logs
+
+    first_start = min(ti[5] for ti in tis if ti[5] > back_at)  # the work waiting in Redis, at least
+    reconnected = [
+        f"{(t - back_at).total_seconds():.1f}"
+        for t in _log_times(worker_logs, "Connected to redis://")
+        if t > back_at
+    ]
+    print(
+        f"Redis outage: {waiting_at_kill} task(s) waiting in Redis and {unacked_at_kill} running at the kill, "
+        f"down {REDIS_DOWN_S} s; after it was back: workers reconnected after {', '.join(reconnected)} s, "
+        f"first task started after {(first_start - back_at).total_seconds():.1f} s, all {len(runs)} runs "
+        f"done after {(done_at - back_at).total_seconds():.0f} s"
+    )
+
+    # nothing for Redis to hand out again: no message of finished work, queued or unacknowledged
+    # (other DAGs' tasks may be in flight; a finished task's message may wait a moment for its ack)
+    deadline = time.monotonic() + 120
+    while left := _messages_left_for_finished_work(stack, client):
+        assert time.monotonic() < deadline, left
+        time.sleep(2)
+
+    new_manifests = [
+        k for k in _keys(s3, prefix) if k.endswith("manifest.json") and k not in manifests_before
+    ]
+    assert len(new_manifests) == 5  # one backup per run
+    assert _uploads(s3, prefix) == []
+
+    after = stack.airflow_processes()
+    assert {n: sorted(p.pid for p in ps) for n, ps in after.items() if n != "redis"} == {
+        n: sorted(p.pid for p in ps) for n, ps in before.items() if n != "redis"
+    }  # fmt: skip
+    [new_redis] = after["redis"]
+    assert new_redis.pid != old_redis.pid and new_redis.cmdline() == redis_command
+    out = stack.run.drain()
+    assert "Redis stopped on request (SIGKILL, python -m local_stack stop redis)" in out
+    assert f"Redis is back on port {stack.redis_port}" in out
+    assert "exited" not in out.split("Redis stopped on request", 1)[1]
 
 
 def _uploads(s3: Any, prefix: str) -> list[dict[str, Any]]:

@@ -142,6 +142,16 @@ def test_reference_api_answers_with_the_stack_token(running_stack: StackRun) -> 
     assert {"production", "baseline"} <= kinds
 
 
+def test_stop_redis_needs_the_celery_mode(running_stack: StackRun) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "local_stack", "--state-dir", str(running_stack.state_dir), "stop", "redis"],
+        env=running_stack.env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "is not in the Celery mode: only `up --celery` runs Redis" in done.stderr
+    assert not (running_stack.state_dir / "redis-stop-requested").exists()
+
+
 def test_sigterm_stops_everything_and_a_second_start_works(state_dir: Path) -> None:
     run = StackRun(state_dir=state_dir, env=stack_env(), args=["--no-airflow"]).start()
     try:
