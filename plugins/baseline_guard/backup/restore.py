@@ -39,6 +39,7 @@ from psycopg2.extensions import connection as PgConnection
 
 from baseline_guard.backup import ledger
 from baseline_guard.backup import spool as spooling
+from baseline_guard.backup.archive_offsets import NotPatchable
 from baseline_guard.backup.codec import Codec, HashingReader, decompressing_reader
 from baseline_guard.backup.dump import ProgressCallback, ProgressMeter
 from baseline_guard.backup.identity import DatabaseIdentity, identify, refuse_production_target
@@ -431,7 +432,7 @@ def _spool_verified(
     directory = spool_dir if spool_dir is not None else tempfile.gettempdir()
     try:
         budget = spooling.spool_budget(directory, stored_size, expected.codec)
-        archive, stored = stack.enter_context(
+        spooled = stack.enter_context(
             spooling.spooled_object(
                 client,
                 bucket,
@@ -447,11 +448,24 @@ def _spool_verified(
         log.info("Not spooling %s (%s): streaming it into a serial pg_restore", where, full)
         meter.bytes_done = 0
         return None
-    mismatch = _stored_mismatch(where, stored, expected)
+    mismatch = _stored_mismatch(where, spooled.stored, expected)
     if mismatch is not None:
         raise mismatch
     meter.finish()
-    return archive
+    _write_data_offsets(spooled, where)
+    return spooled.file
+
+
+def _write_data_offsets(spooled: spooling.SpooledArchive, where: str) -> None:
+    """Give the verified spooled archive the data offsets pg_dump could not write into a pipe."""
+    try:
+        blocks = spooling.write_data_offsets(spooled)
+    except NotPatchable as why:
+        log.info(
+            "Spooled archive of %s keeps its TOC as it is (%s): pg_restore looks for its data", where, why
+        )
+        return
+    log.info("Wrote the offsets of %d data blocks into the TOC of the spooled archive of %s", blocks, where)
 
 
 def _restore_argv(pg_restore: str, temp: PgConnectionInfo, no_owner: bool) -> list[str]:
