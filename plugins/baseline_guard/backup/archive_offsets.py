@@ -333,13 +333,13 @@ class DataOffsetFinder:
 
     def _feed_toc(self, block: bytes) -> None:
         self._toc += block
-        if len(self._toc) < self._parse_at:
+        if len(self._toc) < self._parse_at and len(self._toc) <= TOC_LIMIT:
             return
         try:
             head = _parse_head(self._toc)
         except _NeedMore:
             if len(self._toc) > TOC_LIMIT:
-                raise NotPatchable(f"header and TOC longer than {TOC_LIMIT // (1024 * 1024)} MiB") from None
+                raise NotPatchable(f"header and TOC longer than {TOC_LIMIT:,} bytes") from None
             self._parse_at = 2 * len(self._toc)  # parse again once twice as much has come
             return
         _check_data_entries(head)
