@@ -243,11 +243,20 @@ class OffsetPatch:
         return len(self.writes)
 
     def apply(self, fd: int) -> None:
-        """Write the offsets into the archive open as ``fd`` (its file position is left as it was)."""
+        """Write the offsets into the archive open as ``fd`` (its file position is left as it was).
+
+        Each offset is written before its flag, so an error part way leaves every entry either as
+        it was or complete: pg_restore reads an offset only when its flag says it is set.
+        """
         for position, data in self.writes:
-            done = 0
-            while done < len(data):
-                done += os.pwrite(fd, data[done:], position + done)
+            _pwrite_all(fd, data[1:], position + 1)
+            _pwrite_all(fd, data[:1], position)
+
+
+def _pwrite_all(fd: int, data: bytes, position: int) -> None:
+    done = 0
+    while done < len(data):
+        done += os.pwrite(fd, data[done:], position + done)
 
 
 class _Step(enum.Enum):

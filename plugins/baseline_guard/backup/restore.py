@@ -465,6 +465,9 @@ def _write_data_offsets(spooled: spooling.SpooledArchive, where: str) -> None:
             "Spooled archive of %s keeps its TOC as it is (%s): pg_restore looks for its data", where, why
         )
         return
+    except OSError as err:  # each entry is left unset or complete: pg_restore looks for the unset ones
+        log.warning("Writing data offsets into the spooled archive of %s failed part way: %s", where, err)
+        return
     log.info("Wrote the offsets of %d data blocks into the TOC of the spooled archive of %s", blocks, where)
 
 

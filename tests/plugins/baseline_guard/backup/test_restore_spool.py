@@ -5,7 +5,9 @@ By default old-format objects are spooled and zstd objects streamed (measured fa
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -195,6 +197,31 @@ def test_an_archive_whose_blocks_are_not_found_for_certain_is_restored_as_it_cam
     monkeypatch.undo()
     head = read_head(case.pg_restore.seen.read_bytes())
     assert {e.offset_flag for e in head.data_entries} == {K_OFFSET_POS_NOT_SET}
+
+
+def test_offsets_written_part_way_leave_an_archive_pg_restore_reads_exactly(
+    case, pagila_db, make_db, plain_dump, caplog, monkeypatch
+):
+    real_pwrite, calls = os.pwrite, []
+
+    def pwrite_failing_at_41(fd: int, data: bytes, position: int) -> int:
+        calls.append(position)
+        if len(calls) == 41:  # 20 entries complete, the 21st with its offset but not its flag
+            raise OSError(errno.EIO, "Input/output error")
+        return real_pwrite(fd, data, position)
+
+    monkeypatch.setattr(archive_offsets.os, "pwrite", pwrite_failing_at_41)
+    case.source_db = pagila_db
+    record = case.backup()
+    target = make_db("old")
+
+    with caplog.at_level(logging.INFO, logger="baseline_guard.backup.restore"):
+        case.restore(record, target, jobs=2, spool=True)
+
+    assert plain_dump(target) == plain_dump(pagila_db)
+    assert "failed part way: [Errno 5] Input/output error" in caplog.text
+    flags = [e.offset_flag for e in read_head(case.pg_restore.seen.read_bytes()).data_entries]
+    assert flags[:20] == [K_OFFSET_POS_SET] * 20 and set(flags[20:]) == {K_OFFSET_POS_NOT_SET}
 
 
 def test_a_corrupt_object_is_refused_before_pg_restore_starts_and_leaves_no_copy(
