@@ -290,11 +290,6 @@ class DataOffsetFinder:
         self._field_at = 0
         self._zeros = 0  # table data: zero bytes at the end of what was searched (fewer than a run)
         self._chunk_left = 0
-        self._end = 0
-
-    @property
-    def head(self) -> ArchiveHead | None:
-        return self._head
 
     def feed(self, block: bytes) -> None:
         """The next bytes of the archive."""
@@ -363,7 +358,7 @@ class DataOffsetFinder:
     def _expect_block(self, position: int) -> None:
         """The next data block starts at ``position``, or the archive ends there after the last one."""
         if len(self._found) == len(self._blocks):
-            self._step, self._end = _Step.END, position
+            self._step = _Step.END
         else:
             self._step, self._field_at = _Step.HEADER, position
             self._field.clear()
