@@ -17,8 +17,7 @@ import pytest
 from baseline_guard.backup import PgConnectionInfo
 from local_stack.postgres import PG_BIN_DIR, LocalPostgres
 from local_stack.s3 import LocalS3
-from material.corpus import load
-from pagila_data import PAGILA_ROWS_SQL, PAGILA_SCHEMA
+from pagila_data import fill_pagila
 
 SEED_SQL = """
 CREATE SCHEMA shop;
@@ -95,14 +94,7 @@ def seeded_db(make_db: Callable[..., str]) -> str:
 def pagila_db(make_db: Callable[..., str], conn_info: Callable[[str], PgConnectionInfo]) -> str:
     """The pagila sample schema with rows, large objects, an empty table and an empty partition."""
     name = make_db("pagila")
-    conn = conn_info(name).connect()
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            load(cur, PAGILA_SCHEMA)
-            cur.execute(PAGILA_ROWS_SQL)
-    finally:
-        conn.close()
+    fill_pagila(conn_info(name))
     return name
 
 

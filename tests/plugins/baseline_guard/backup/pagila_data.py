@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from baseline_guard.backup import PgConnectionInfo
+from material.corpus import load
+
 PAGILA_SCHEMA = Path(__file__).resolve().parents[3] / "material" / "schemas" / "pagila" / "4.1.0.sql"
 
 # A large object made of what a data block boundary looks like in a custom-format archive (an
@@ -79,3 +82,15 @@ SELECT lo_from_bytea(0, ({_FAKE_BOUNDARIES})) FROM (VALUES ('01'), ('03')) f(t);
 SELECT lo_from_bytea(0, ''::bytea);
 SELECT lo_from_bytea(0, (SELECT string_agg(sha256(int8send(k)), '' ORDER BY k) FROM generate_series(1, 9000) k));
 """
+
+
+def fill_pagila(database: PgConnectionInfo) -> None:
+    """Load the pagila schema and its rows into ``database`` (empty)."""
+    conn = database.connect()
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            load(cur, PAGILA_SCHEMA)
+            cur.execute(PAGILA_ROWS_SQL)
+    finally:
+        conn.close()

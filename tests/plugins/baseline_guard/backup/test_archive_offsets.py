@@ -30,8 +30,7 @@ from baseline_guard.backup.archive_offsets import (
 from baseline_guard.backup.dump import ProgressMeter
 from local_stack.postgres import PG_BIN_DIR, LocalPostgres
 from local_stack.s3 import LocalS3
-from material.corpus import load
-from pagila_data import PAGILA_ROWS_SQL, PAGILA_SCHEMA
+from pagila_data import fill_pagila
 
 KEY = "backups/env-a/20250101T000000Z-pre_test-00000000/pagila.dump"
 
@@ -69,14 +68,7 @@ def dumps(postgres: LocalPostgres, s3: LocalS3, tmp_path_factory: pytest.TempPat
         password=postgres.password,
         database=database,
     )
-    conn = source.connect()
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            load(cur, PAGILA_SCHEMA)
-            cur.execute(PAGILA_ROWS_SQL)
-    finally:
-        conn.close()
+    fill_pagila(source)
     client, bucket = s3.client(), f"bg-offsets-{secrets.token_hex(4)}"
     client.create_bucket(Bucket=bucket)
     record = backup_database(client, source=source, bucket=bucket, key=KEY, pg_bin_dir=PG_BIN_DIR).record

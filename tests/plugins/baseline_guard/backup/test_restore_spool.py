@@ -117,6 +117,12 @@ class SpoolCase:
     def restores(self) -> list[str]:
         return _restores(self.pg_restore.calls)
 
+    def backup_and_restore_spooled(self, target: str, caplog: pytest.LogCaptureFixture):
+        """Back up the source (zstd), restore it spooled with two jobs, logging at INFO: (record, result)."""
+        record = self.backup()
+        with caplog.at_level(logging.INFO, logger="baseline_guard.backup.restore"):
+            return record, self.restore(record, target, jobs=2, spool=True)
+
     @property
     def spool_dir(self) -> Path:
         return self.pg_restore.spool_dir
@@ -156,11 +162,9 @@ def test_a_spooled_zstd_restore_gets_the_data_offsets_and_restores_exactly_with_
     case, pagila_db, make_db, plain_dump, caplog
 ):
     case.source_db = pagila_db
-    record = case.backup()
     target = make_db("old", "CREATE TABLE stale (x int);")
 
-    with caplog.at_level(logging.INFO, logger="baseline_guard.backup.restore"):
-        result = case.restore(record, target, jobs=2, spool=True)
+    record, result = case.backup_and_restore_spooled(target, caplog)
 
     assert plain_dump(target) == plain_dump(pagila_db)  # rows, large objects, the empty partition
     assert result.row_counts == record.row_counts and result.row_counts["public.payment_p2026_07"] == 0
@@ -186,11 +190,9 @@ def test_an_archive_whose_blocks_are_not_found_for_certain_is_restored_as_it_cam
 ):
     monkeypatch.setattr(archive_offsets, "MINOR_VERSIONS", range(12, 16))  # as if 1.16 were unknown
     case.source_db = pagila_db
-    record = case.backup()
     target = make_db("old")
 
-    with caplog.at_level(logging.INFO, logger="baseline_guard.backup.restore"):
-        case.restore(record, target, jobs=2, spool=True)
+    case.backup_and_restore_spooled(target, caplog)
 
     assert plain_dump(target) == plain_dump(pagila_db)
     assert "keeps its TOC as it is (archive version 1.16.0" in caplog.text
@@ -212,11 +214,9 @@ def test_offsets_written_part_way_leave_an_archive_pg_restore_reads_exactly(
 
     monkeypatch.setattr(archive_offsets.os, "pwrite", pwrite_failing_at_41)
     case.source_db = pagila_db
-    record = case.backup()
     target = make_db("old")
 
-    with caplog.at_level(logging.INFO, logger="baseline_guard.backup.restore"):
-        case.restore(record, target, jobs=2, spool=True)
+    case.backup_and_restore_spooled(target, caplog)
 
     assert plain_dump(target) == plain_dump(pagila_db)
     assert "failed part way: [Errno 5] Input/output error" in caplog.text
