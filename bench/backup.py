@@ -40,6 +40,7 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -149,8 +150,10 @@ class _Said(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if "data blocks into the TOC" in message or "keeps its TOC" in message:
-            self.offsets = message.split(" of s3://")[0]
+        if written := re.search(r"Wrote the offsets of (\d+) data blocks", message):
+            self.offsets = f"offsets of {written.group(1)} data blocks written"
+        elif kept := re.search(r"keeps its TOC as it is \((.*)\): pg_restore", message):
+            self.offsets = f"no offsets written: {kept.group(1)}"
 
     @contextmanager
     def listening(self) -> Iterator[None]:
