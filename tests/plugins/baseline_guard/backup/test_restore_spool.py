@@ -275,6 +275,23 @@ def test_too_little_spool_space_falls_back_to_streaming(
     assert ("outgrew" in caplog.text) == (short == "while_spooling")
 
 
+def test_a_disk_that_fills_up_while_spooling_falls_back_to_streaming(
+    case, make_db, plain_dump, monkeypatch, caplog
+):
+    record = case.backup()
+    target = make_db("old")
+    # the spool's writes get what a full disk answers: /dev/full fails every write with ENOSPC
+    monkeypatch.setattr(spooling.tempfile, "TemporaryFile", lambda **_kw: open("/dev/full", "w+b"))  # noqa: SIM115
+
+    with caplog.at_level(logging.INFO, logger="baseline_guard.backup.restore"):
+        case.restore(record, target)
+
+    assert plain_dump(target) == plain_dump(case.source_db)
+    assert "filled up while spooling: No space left on device" in caplog.text
+    (run,) = case.restores()
+    assert "--jobs" not in run and "/dev/fd/" not in run
+
+
 def test_a_restore_asked_not_to_spool_streams_into_a_serial_pg_restore(case, make_db, plain_dump):
     record = case.backup()
     target = make_db("old")
