@@ -10,8 +10,9 @@ A restore has two steps, so that an environment's databases are replaced all tog
    into the pipe it dumped to, are written in once it is verified), then create
    ``<db>__restore_<id>`` and run ``pg_restore --exit-on-error --jobs`` from the file; short of
    disk space (or when asked), create the copy and stream the object into a serial
-   ``pg_restore`` instead, hashing it on the way; check tables and rows against the manifest; give the copy the database-level properties (ACL, settings, comment,
-   connection limit) recorded at backup time, or the target's current ones for an older backup.
+   ``pg_restore`` instead, hashing it on the way; check tables and rows against the manifest;
+   give the copy the database-level properties (ACL, settings, comment, connection limit)
+   recorded at backup time, or the target's current ones for an older backup.
    The copy is then recorded as verified; on failure it is dropped and the reason recorded.
 2. :func:`baseline_guard.backup.swap.swap_restored`, once for every database of the restore.
 
@@ -257,7 +258,8 @@ def prepare_restore(
         the data offsets into its TOC, then run ``pg_restore --jobs`` from it (a corrupt object is
         refused before the copy is created; measured faster than streaming, see
         docs/benchmarks.md); when the spool directory has too little free space (or off Linux) the
-        object is streamed into a serial ``pg_restore`` instead, checked as it goes. False: stream
+        object is streamed into a serial ``pg_restore`` instead, checked as it goes. False: always
+        stream
     :param spool_dir: where to spool (default: the system's temporary directory)
     :param jobs: ``pg_restore --jobs`` for a spooled archive (default: the cores available, at least 2)
     """
