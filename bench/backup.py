@@ -11,18 +11,22 @@ sides rotated each round and a ``CHECKPOINT`` + ``sync`` before every timed step
   counting rows in the dump's snapshot and uploading 16 MiB parts;
 - restore: bare ``pg_restore`` (serial, as a user runs it) and bare ``pg_restore -j 2`` from that
   file into an empty database, vs ``restore_database``: the zstd object spooled (``spool=True``:
-  from S3 to an unnamed local file while checking its SHA-256, then ``pg_restore --jobs``, the
-  cores, at least 2, into a fresh database) and streamed (``spool=False``, its default: S3 -> zstd
-  -> serial ``pg_restore`` from stdin); the old-format object spooled (its default); exact row
-  counts, then swapping it in and dropping the old one. Ours
+  from S3 to an unnamed local file while checking its SHA-256 and locating its data blocks, then,
+  once verified, the blocks' offsets written into its TOC and ``pg_restore --jobs``, the cores, at
+  least 2, into a fresh database) and streamed (``spool=False``: S3 -> zstd -> serial
+  ``pg_restore`` from stdin); the old-format object spooled (its TOC kept: pg_dump compressed its
+  data); exact row counts, then swapping it in and dropping the old one. Ours
   ends with its data flushed (the DROP DATABASE of the replaced database forces a checkpoint), so it
   is also compared with pg_restore + CHECKPOINT. Our restore's phases are timed too: spool (until
-  the object is downloaded and verified), pg_restore + row counts + properties, swap, drop.
+  the object is downloaded and verified), pg_restore + row counts + properties, swap, drop; and
+  what the restore said about the data offsets. ``--without-offsets-side`` adds the zstd object
+  spooled with its TOC kept as it came (no offsets, as before 2026-11-30's offsets change).
 
 Peak memory: this process's RSS and that plus its children's (pg_dump / pg_restore), sampled every
 20 ms during our steps only.
 
     .venv/bin/python bench/backup.py [--scale 0.7] [--repeat 3] [--part-size-mib 16] [--backup-once]
+        [--without-offsets-side]
 
 ``--backup-once`` times the backups in the first round only (the restores need them), to spend a
 loaded machine's time on the restore rounds.
@@ -34,7 +38,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -59,6 +65,8 @@ from baseline_guard.backup import (
     backup_database,
     restore_database,
 )
+from baseline_guard.backup import spool as spooling
+from baseline_guard.backup.archive_offsets import NotPatchable
 from baseline_guard.backup.s3io import MIB
 from local_stack.ports import free_port
 from local_stack.postgres import PG_BIN_DIR, LocalPostgres
@@ -133,6 +141,51 @@ def start_moto(port: int, log: Path) -> subprocess.Popen[bytes]:
     raise SystemExit(f"moto did not start: see {log}")
 
 
+class _Said(logging.Handler):
+    """What the restore logged about the spooled archive's data offsets."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.offsets = "offsets: nothing logged"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if written := re.search(r"Wrote the offsets of (\d+) data blocks", message):
+            self.offsets = f"offsets of {written.group(1)} data blocks written"
+        elif kept := re.search(r"keeps its TOC as it is \((.*)\): pg_restore", message):
+            self.offsets = f"no offsets written: {kept.group(1)}"
+
+    @contextmanager
+    def listening(self) -> Iterator[None]:
+        restore_log = logging.getLogger("baseline_guard.backup.restore")
+        level = restore_log.level
+        restore_log.setLevel(logging.INFO)
+        restore_log.addHandler(self)
+        try:
+            yield
+        finally:
+            restore_log.removeHandler(self)
+            restore_log.setLevel(level)
+
+
+@contextmanager
+def _data_offsets(write: bool) -> Iterator[None]:
+    """With ``write`` False, spooled archives keep the TOC pg_dump wrote into the pipe (no offsets)."""
+    if write:
+        yield
+        return
+
+    def refuse(_spooled: object) -> int:
+        raise NotPatchable("turned off by the benchmark")
+
+    keep = spooling.write_data_offsets
+    spooling.write_data_offsets = refuse  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        spooling.write_data_offsets = keep
+
+
 class Bench:
     """One database, one S3 endpoint; each method times one side of one round and records it."""
 
@@ -148,6 +201,7 @@ class Bench:
         self.records: dict[str, DumpRecord] = {}
         self.phases: dict[str, str] = {}  # the last round's phases of each of our restores
         self.backup_once = False
+        self.without_offsets_side = False
 
     def record_time(self, what: str, seconds: float) -> None:
         self.times.setdefault(what, []).append(seconds)
@@ -207,13 +261,15 @@ class Bench:
         self.record_time(f"{name}_durable", self.times[name][-1] + flush)
         self.pg.psql("DROP DATABASE bare_restore")
 
-    def our_restore(self, fmt: str, _round: int, spool: bool = True) -> None:
+    def our_restore(self, fmt: str, _round: int, spool: bool = True, offsets: bool = True) -> None:
         name = f"{fmt}_restore" if spool else f"{fmt}_restore_streamed"
+        name += "" if offsets else "_no_offsets"
         self.pg.create_database("restored", drop_existing=True)
         self.settle()
         record = self.records[fmt]
         marks: dict[str, float] = {}
-        with self.rss.watch():
+        said = _Said()
+        with self.rss.watch(), said.listening(), _data_offsets(offsets):
             start = time.perf_counter()
             restore_database(
                 self.s3,
@@ -234,6 +290,7 @@ class Bench:
             f"fetch {marks['fetched'] - start:.1f} s, then pg_restore + counts + properties "
             f"{marks['verified'] - marks['fetched']:.1f} s, swap {marks['swapped'] - marks['verified']:.1f} s, "
             f"drop of the replaced database {end - marks['swapped']:.1f} s"
+            + (f"; {said.offsets}" if spool else "")
         )
         self.pg.psql("DROP DATABASE restored")
 
@@ -251,6 +308,8 @@ class Bench:
             lambda r: self.our_restore("new", r, spool=False),
             lambda r: self.our_restore("old", r),
         ]
+        if self.without_offsets_side:
+            restores.append(lambda r: self.our_restore("new", r, offsets=False))
         loads = [os.getloadavg()[0]]
         if i == 0 or not self.backup_once:
             shift = i % len(dumps)
@@ -268,8 +327,13 @@ class Bench:
             f"round {i + 1} (load {min(loads):.1f}-{max(loads):.1f}): "
             f"pg_dump -Fc {t['bare_dump']:.1f} s, ours {t['new_dump']:.1f} s, old format {t['old_dump']:.1f} s; "
             f"pg_restore {t['bare_restore']:.1f} s, pg_restore -j 2 {t['bare_restore_j2']:.1f} s, "
-            f"ours {t['new_restore']:.1f} s, ours streamed {t['new_restore_streamed']:.1f} s, "
-            f"old format {t['old_restore']:.1f} s",
+            f"ours zstd spooled {t['new_restore']:.1f} s, zstd streamed {t['new_restore_streamed']:.1f} s, "
+            f"old format spooled {t['old_restore']:.1f} s"
+            + (
+                f", zstd spooled without offsets {t['new_restore_no_offsets']:.1f} s"
+                if self.without_offsets_side
+                else ""
+            ),
             flush=True,
         )
         for name, phases in self.phases.items():
@@ -296,17 +360,33 @@ class Bench:
             f"dump size: pg_dump -Fc {self.sizes['bare'] / MB:.0f} MB, ours {self.sizes['new'] / MB:.0f} MB "
             f"(zstd:3 outside pg_dump), old format {self.sizes['old'] / MB:.0f} MB (gzip:6)"
         )
-        for what, bare, ours in (
+        sides = [
             ("backup, ours", "bare_dump", "new_dump"),
             ("backup, old format", "bare_dump", "old_dump"),
-            ("restore, ours", "bare_restore", "new_restore"),
-            ("restore, ours vs pg_restore -j 2", "bare_restore_j2", "new_restore"),
-            ("restore, ours streamed (before)", "bare_restore", "new_restore_streamed"),
-            ("restore, old format", "bare_restore", "old_restore"),
-            ("restore, ours vs pg_restore + CHECKPOINT", "bare_restore_durable", "new_restore"),
-            ("restore, ours vs pg_restore -j 2 + CHECKPOINT", "bare_restore_j2_durable", "new_restore"),
+            ("restore, ours zstd spooled with offsets", "bare_restore", "new_restore"),
+            ("restore, ours zstd spooled with offsets vs pg_restore -j 2", "bare_restore_j2", "new_restore"),
+            ("restore, ours zstd streamed", "bare_restore", "new_restore_streamed"),
+            ("restore, ours zstd streamed vs pg_restore -j 2", "bare_restore_j2", "new_restore_streamed"),
+            ("restore, old format spooled", "bare_restore", "old_restore"),
+            ("restore, old format spooled vs pg_restore -j 2", "bare_restore_j2", "old_restore"),
+            (
+                "restore, zstd spooled with offsets vs pg_restore + CHECKPOINT",
+                "bare_restore_durable",
+                "new_restore",
+            ),
+            (
+                "restore, zstd spooled with offsets vs pg_restore -j 2 + CHECKPOINT",
+                "bare_restore_j2_durable",
+                "new_restore",
+            ),
             ("restore, pg_restore -j 2 vs pg_restore", "bare_restore", "bare_restore_j2"),
-        ):
+        ]
+        if self.without_offsets_side:
+            sides += [
+                ("restore, zstd spooled without offsets", "bare_restore", "new_restore_no_offsets"),
+                ("restore, zstd spooled with vs without offsets", "new_restore_no_offsets", "new_restore"),
+            ]
+        for what, bare, ours in sides:
             ratios = [o / b for o, b in zip(self.times[ours], self.times[bare], strict=True)]
             print(
                 f"{what}: bare {med[bare]:.1f} s, ours {med[ours]:.1f} s, ratio of medians "
@@ -324,6 +404,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds, order rotated each round")
     parser.add_argument("--part-size-mib", type=int, default=16)
     parser.add_argument("--backup-once", action="store_true", help="time the backups in the first round only")
+    parser.add_argument(
+        "--without-offsets-side",
+        action="store_true",
+        help="also restore the zstd object spooled without writing its data offsets (as before)",
+    )
     args = parser.parse_args()
     # Started in the background, SIGINT may be ignored: let SIGTERM clean up (moto, the server) too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -360,6 +445,7 @@ def main() -> None:
         bench = Bench(pg, s3, args.part_size_mib * MIB, work)
         bench.rss.ignore.add(moto.pid)
         bench.backup_once = args.backup_once
+        bench.without_offsets_side = args.without_offsets_side
         print(
             f"  RSS of this process before the first step: {psutil.Process().memory_info().rss / MB:.0f} MB"
         )

@@ -12,8 +12,9 @@ The restore is **all-or-nothing** for the environment:
    to the environment's connection, once for the run. `environment` has no default: it must be named.
 2. `restore_database` (one mapped task per database, given its dump record by the plan): refuses a target that *is* one of
    production's databases (same server `system_identifier`, host, port and name as the
-   environment API lists for production, whatever the label), then streams the dump from S3
-   into `pg_restore`, verifying SHA-256 and size while streaming, into a **copy**
+   environment API lists for production, whatever the label), then downloads the dump into an
+   unnamed local file, verifying SHA-256 and size (streamed into a serial `pg_restore`, verified
+   on the way, when the disk is short), and runs `pg_restore --jobs` into a **copy**
    `<db>__restore_<id>`; checks tables and rows against the manifest and gives the copy the
    database's own properties (ACL, `ALTER DATABASE ... SET`, comment, connection limit). The
    live database is not touched.

@@ -5,13 +5,14 @@ A restore has two steps, so that an environment's databases are replaced all tog
 1. :func:`prepare_restore`, per database: refuse a target that is one of production's databases
    (by server identity, before any write); take a per-database lock and undo what earlier
    restores recorded in the server's ledger (:mod:`baseline_guard.backup.ledger`); record the copy;
-   for an old-format object (or when asked), spool it to an unnamed local file and check its
-   SHA-256 and size (:mod:`baseline_guard.backup.spool`), then create ``<db>__restore_<id>`` and run
-   ``pg_restore --exit-on-error --jobs`` from the file; otherwise (a zstd object, or short of disk
-   space) create the copy and stream the object into a serial ``pg_restore``, hashing it on the
-   way; check tables and rows
-   against the manifest; give the copy the database-level properties (ACL, settings, comment,
-   connection limit) recorded at backup time, or the target's current ones for an older backup.
+   spool the object to an unnamed local file and check its SHA-256 and size
+   (:mod:`baseline_guard.backup.spool`; the archive's data offsets, which pg_dump could not write
+   into the pipe it dumped to, are written in once it is verified), then create
+   ``<db>__restore_<id>`` and run ``pg_restore --exit-on-error --jobs`` from the file; short of
+   disk space (or when asked), create the copy and stream the object into a serial
+   ``pg_restore`` instead, hashing it on the way; check tables and rows against the manifest;
+   give the copy the database-level properties (ACL, settings, comment, connection limit)
+   recorded at backup time, or the target's current ones for an older backup.
    The copy is then recorded as verified; on failure it is dropped and the reason recorded.
 2. :func:`baseline_guard.backup.swap.swap_restored`, once for every database of the restore.
 
@@ -39,6 +40,7 @@ from psycopg2.extensions import connection as PgConnection
 
 from baseline_guard.backup import ledger
 from baseline_guard.backup import spool as spooling
+from baseline_guard.backup.archive_offsets import NotPatchable
 from baseline_guard.backup.codec import Codec, HashingReader, decompressing_reader
 from baseline_guard.backup.dump import ProgressCallback, ProgressMeter
 from baseline_guard.backup.identity import DatabaseIdentity, identify, refuse_production_target
@@ -177,7 +179,7 @@ def restore_database(
     swap_timeout_s: float = 30.0,
     restore_id: str | None = None,
     on_swap_step: StepCallback | None = None,
-    spool: bool | None = None,
+    spool: bool = True,
     spool_dir: str | PathLike[str] | None = None,
     jobs: int | None = None,
 ) -> RestoreResult:
@@ -242,7 +244,7 @@ def prepare_restore(
     pg_bin_dir: str | PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
     progress_every: int = 64 * MIB,
-    spool: bool | None = None,
+    spool: bool = True,
     spool_dir: str | PathLike[str] | None = None,
     jobs: int | None = None,
 ) -> PreparedCopy:
@@ -252,13 +254,12 @@ def prepare_restore(
     :param maintenance_database: a database on the same server holding the ledger, connected to
         while the copy is created and dropped
     :param no_owner: pass ``--no-owner`` (objects owned by the restoring user instead of their owners)
-    :param spool: download and verify the whole object into an unnamed local file first, then run
-        ``pg_restore --jobs`` from it (a corrupt object is refused before the copy is created); when
-        the spool directory has too little free space (or off Linux) the object is streamed into a
-        serial ``pg_restore`` instead, checked as it goes. None (default): spool an object that is
-        the archive itself (codec ``none``, older backups); stream a zstd one, whose decompressed
-        archive takes longer to write out than streaming it into pg_restore does (measured, see
-        docs/benchmarks.md)
+    :param spool: download and verify the whole object into an unnamed local file first, write
+        the data offsets into its TOC, then run ``pg_restore --jobs`` from it (a corrupt object is
+        refused before the copy is created; measured faster than streaming, see
+        docs/benchmarks.md); when the spool directory has too little free space (or off Linux) the
+        object is streamed into a serial ``pg_restore`` instead, checked as it goes. False: always
+        stream
     :param spool_dir: where to spool (default: the system's temporary directory)
     :param jobs: ``pg_restore --jobs`` for a spooled archive (default: the cores available, at least 2)
     """
@@ -291,7 +292,7 @@ def prepare_restore(
             with contextlib.ExitStack() as stack:
                 spooled = (
                     _spool_verified(stack, client, bucket, key, expected, stored_size, spool_dir, meter)
-                    if (expected.codec == "none" if spool is None else spool)
+                    if spool
                     else None
                 )
                 _create_database(admin, copy, existing)
@@ -431,7 +432,7 @@ def _spool_verified(
     directory = spool_dir if spool_dir is not None else tempfile.gettempdir()
     try:
         budget = spooling.spool_budget(directory, stored_size, expected.codec)
-        archive, stored = stack.enter_context(
+        spooled = stack.enter_context(
             spooling.spooled_object(
                 client,
                 bucket,
@@ -447,11 +448,27 @@ def _spool_verified(
         log.info("Not spooling %s (%s): streaming it into a serial pg_restore", where, full)
         meter.bytes_done = 0
         return None
-    mismatch = _stored_mismatch(where, stored, expected)
+    mismatch = _stored_mismatch(where, spooled.stored, expected)
     if mismatch is not None:
         raise mismatch
     meter.finish()
-    return archive
+    _write_data_offsets(spooled, where)
+    return spooled.file
+
+
+def _write_data_offsets(spooled: spooling.SpooledArchive, where: str) -> None:
+    """Give the verified spooled archive the data offsets pg_dump could not write into a pipe."""
+    try:
+        blocks = spooling.write_data_offsets(spooled)
+    except NotPatchable as why:
+        log.info(
+            "Spooled archive of %s keeps its TOC as it is (%s): pg_restore looks for its data", where, why
+        )
+        return
+    except OSError as err:  # each entry is left unset or complete: pg_restore looks for the unset ones
+        log.warning("Writing data offsets into the spooled archive of %s failed part way: %s", where, err)
+        return
+    log.info("Wrote the offsets of %d data blocks into the TOC of the spooled archive of %s", blocks, where)
 
 
 def _restore_argv(pg_restore: str, temp: PgConnectionInfo, no_owner: bool) -> list[str]:

@@ -17,6 +17,7 @@ import pytest
 from baseline_guard.backup import PgConnectionInfo
 from local_stack.postgres import PG_BIN_DIR, LocalPostgres
 from local_stack.s3 import LocalS3
+from pagila_data import fill_pagila
 
 SEED_SQL = """
 CREATE SCHEMA shop;
@@ -87,6 +88,14 @@ def big_db(make_db: Callable[..., str]) -> str:
 @pytest.fixture
 def seeded_db(make_db: Callable[..., str]) -> str:
     return make_db("src", SEED_SQL)
+
+
+@pytest.fixture
+def pagila_db(make_db: Callable[..., str], conn_info: Callable[[str], PgConnectionInfo]) -> str:
+    """The pagila sample schema with rows, large objects, an empty table and an empty partition."""
+    name = make_db("pagila")
+    fill_pagila(conn_info(name))
+    return name
 
 
 @pytest.fixture

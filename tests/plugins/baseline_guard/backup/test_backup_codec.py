@@ -30,7 +30,7 @@ INCOMPRESSIBLE_SQL = (
 )
 
 
-def _restore(s3_client, bucket, conn_info, key, expected, target):
+def _restore(s3_client, bucket, conn_info, key, expected, target, **kw):
     return restore_database(
         s3_client,
         bucket=bucket,
@@ -40,6 +40,7 @@ def _restore(s3_client, bucket, conn_info, key, expected, target):
         production=[],
         target_kind="project",
         pg_bin_dir=PG_BIN_DIR,
+        **kw,
     )
 
 
@@ -136,9 +137,10 @@ def test_a_backup_in_the_format_written_before_zstd_still_restores(
     assert result.row_counts == old_record["row_counts"]
 
 
+@pytest.mark.parametrize("spool", [True, False], ids=["spooled", "streamed"])
 @pytest.mark.parametrize("damage", ["byte_flipped", "truncated"])
 def test_a_damaged_zstd_object_is_refused_and_the_target_keeps_its_data(
-    postgres, s3_client, bucket, conn_info, seeded_db, make_db, plain_dump, database_names, damage
+    postgres, s3_client, bucket, conn_info, seeded_db, make_db, plain_dump, database_names, damage, spool
 ):
     record = backup_database(
         s3_client, source=conn_info(seeded_db), bucket=bucket, key=KEY, pg_bin_dir=PG_BIN_DIR
@@ -151,11 +153,11 @@ def test_a_damaged_zstd_object_is_refused_and_the_target_keeps_its_data(
     s3_client.put_object(Bucket=bucket, Key=KEY, Body=bytes(data))
     target = make_db("keep", "CREATE TABLE precious (v text); INSERT INTO precious VALUES ('old data');")
     before = plain_dump(target)
-    # Without the size, the damage must be found while streaming, not by the size check up front.
+    # Without the size, the damage must be found while spooling or streaming, not by the size check.
     expected = ExpectedDump(sha256=record.sha256, row_counts=record.row_counts, codec="zstd")
 
     with pytest.raises((ChecksumMismatch, PgToolFailed)) as caught:
-        _restore(s3_client, bucket, conn_info, KEY, expected, target)
+        _restore(s3_client, bucket, conn_info, KEY, expected, target, spool=spool)
 
     message = str(caught.value) + "".join(getattr(caught.value, "__notes__", []))
     assert KEY in message

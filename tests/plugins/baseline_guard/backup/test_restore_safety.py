@@ -422,7 +422,7 @@ def test_a_session_the_swap_cannot_end_names_the_busy_database_and_keeps_the_old
     assert _value(postgres, target, "SELECT count(*) FROM shop.orders") == "4000"
 
 
-def test_pg_restore_stopping_early_on_a_sound_dump_is_not_called_tampered(
+def test_pg_restore_stopping_early_on_a_sound_streamed_dump_is_not_called_tampered(
     postgres, s3_client, bucket, conn_info, big_db, make_db, tmp_path
 ):
     record = _backup(s3_client, bucket, conn_info, big_db, "env/x/big.dump")
@@ -442,7 +442,7 @@ def test_pg_restore_stopping_early_on_a_sound_dump_is_not_called_tampered(
     with pytest.raises(PgToolFailed) as caught:
         restore_database(
             s3_client, bucket=bucket, key=record.key, expected=ExpectedDump.from_record(record),
-            target=conn_info(target), production=[], pg_bin_dir=bin_dir,
+            target=conn_info(target), production=[], pg_bin_dir=bin_dir, spool=False,
         )  # fmt: skip
 
     message = str(caught.value) + "".join(getattr(caught.value, "__notes__", []))
