@@ -342,8 +342,9 @@ def test_redis_killed_for_30_s_queued_work_resumes_nothing_lost_or_run_twice(sta
         "SELECT task_id, map_index, state, try_number, external_executor_id, start_date FROM task_instance "
         f"WHERE run_id IN ({in_runs}) AND state IS DISTINCT FROM 'skipped'",
     )
-    # checks: choose_target, run_business_checks; backups: plan, dumps (2, 1), manifest, retention, checks_wanted
-    assert len(tis) == 4 * 2 + 4 * (1 + 2 + 3) + (1 + 1 + 3)
+    # checks: choose_target, list_also_changed, run_business_checks (check_also_changed: skipped);
+    # backups: plan, dumps (2, 1), manifest, retention, checks_wanted
+    assert len(tis) == 4 * 3 + 4 * (1 + 2 + 3) + (1 + 1 + 3)
     assert {(state, tries) for _, _, state, tries, _, _ in tis} == {("success", 1)}
     history = f"SELECT count(*) FROM task_instance_history WHERE run_id IN ({in_runs})"
     assert stack.query(AIRFLOW_METADATA_DB, history) == [(0,)]  # no earlier try of any of them
