@@ -33,44 +33,77 @@ ROOMS = ["single", "double", "suite"]
 
 def search_step() -> dict[str, Any]:
     return {
-        "name": "search", "module": "search", "interface": "GET /hotels", "path": "/hotel-search/hotels",
-        "query": {"city": "{{ city }}"}, "capture": {"hotel_id": "$.hotels[0].id"},
-        "assert": {"status": 200, "max_ms": 1000, "json": [
-            {"path": "$.hotels[*].city", "each": True, "equals": "{{ city }}"}]},
-    }  # fmt: skip
+        "name": "search",
+        "module": "search",
+        "interface": "GET /hotels",
+        "path": "/hotel-search/hotels",
+        "query": {"city": "{{ city }}"},
+        "capture": {"hotel_id": "$.hotels[0].id"},
+        "assert": {
+            "status": 200,
+            "max_ms": 1000,
+            "json": [{"path": "$.hotels[*].city", "each": True, "equals": "{{ city }}"}],
+        },
+    }
 
 
 def detail_step(room: str) -> dict[str, Any]:
     return {
-        "name": "open hotel", "module": "catalog", "interface": "GET /hotels/{id}",
+        "name": "open hotel",
+        "module": "catalog",
+        "interface": "GET /hotels/{id}",
         "path": "/hotel-detail/hotels/{{ hotel_id }}",
         "capture": {"price": {"jsonpath": f"$.rooms[?@.type == '{room}'].price_per_night", "first": True}},
-        "assert": {"status": 200, "max_ms": 1000, "json": [
-            {"path": "$.rooms[*].price_per_night", "each": True, "gte": 1}]},
-    }  # fmt: skip
+        "assert": {
+            "status": 200,
+            "max_ms": 1000,
+            "json": [{"path": "$.rooms[*].price_per_night", "each": True, "gte": 1}],
+        },
+    }
 
 
 def quote_step() -> dict[str, Any]:
     return {
-        "name": "quote", "module": "pricing", "interface": "POST /quotes", "method": "POST",
+        "name": "quote",
+        "module": "pricing",
+        "interface": "POST /quotes",
+        "method": "POST",
         "path": "/quote/quotes",
-        "json": {"hotel_id": "{{ hotel_id }}", "room_type": "{{ room }}", "nights": "{{ nights }}", "guests": 2},
+        "json": {
+            "hotel_id": "{{ hotel_id }}",
+            "room_type": "{{ room }}",
+            "nights": "{{ nights }}",
+            "guests": 2,
+        },
         "capture": {"quote_id": "$.quote_id", "total": "$.total"},
-        "assert": {"status": 201, "max_ms": 1000, "json": [{"path": "$.total", "equals_expr": "price * nights"}]},
-    }  # fmt: skip
+        "assert": {
+            "status": 201,
+            "max_ms": 1000,
+            "json": [{"path": "$.total", "equals_expr": "price * nights"}],
+        },
+    }
 
 
 def order_steps() -> list[dict[str, Any]]:
     return [
-        {"name": "order", "module": "booking", "interface": "POST /orders", "method": "POST",
-         "path": "/order/orders",
-         "json": {"quote_id": "{{ quote_id }}", "guest_name": "Bench", "email": "bench@example.com"},
-         "capture": {"order_id": "$.order_id"},
-         "assert": {"status": 201, "max_ms": 1000, "json": [{"path": "$.total", "equals": "{{ total }}"}]}},
-        {"name": "read order", "module": "booking", "interface": "GET /orders/{id}",
-         "path": "/order/orders/{{ order_id }}",
-         "assert": {"status": 200, "max_ms": 1000, "json": [{"path": "$.status", "equals": "confirmed"}]}},
-    ]  # fmt: skip
+        {
+            "name": "order",
+            "module": "booking",
+            "interface": "POST /orders",
+            "method": "POST",
+            "path": "/order/orders",
+            "json": {"quote_id": "{{ quote_id }}", "guest_name": "Bench", "email": "bench@example.com"},
+            "capture": {"order_id": "$.order_id"},
+            "assert": {"status": 201, "max_ms": 1000, "json": [{"path": "$.total", "equals": "{{ total }}"}]},
+        },
+        {
+            "name": "read order",
+            "module": "booking",
+            "interface": "GET /orders/{id}",
+            "path": "/order/orders/{{ order_id }}",
+            "assert": {"status": 200, "max_ms": 1000, "json": [{"path": "$.status", "equals": "confirmed"}]},
+        },
+    ]
 
 
 def generated_suite(cases: int) -> dict[str, Any]:

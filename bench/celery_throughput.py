@@ -53,8 +53,12 @@ def seconds_between(start: str | None, end: str | None) -> float | None:
 def stack_memory(state_dir: Path, env: dict[str, str]) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "local_stack", "--state-dir", str(state_dir), "status"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    ).stdout  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    ).stdout
     return out.strip().rsplit(": ", 1)[-1]
 
 
@@ -96,8 +100,11 @@ class Airflow:
 
 def measure(mode: str, runs: int) -> dict[str, Any]:
     state_dir = Path(tempfile.mkdtemp(prefix=f"bg-bench-{mode}-"))
-    run = StackRun(state_dir=state_dir, env=stack_env(), args=["--airflow-timeout", "1500"]
-                   + (["--celery"] if mode == "celery" else []))  # fmt: skip
+    run = StackRun(
+        state_dir=state_dir,
+        env=stack_env(),
+        args=["--airflow-timeout", "1500"] + (["--celery"] if mode == "celery" else []),
+    )
     try:
         run.start().wait_ready(1800)
         base = f"http://127.0.0.1:{run.env['BG_AIRFLOW_PORT']}"

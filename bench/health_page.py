@@ -72,14 +72,18 @@ def generate(
                 module = MODULES[n % len(MODULES)]
                 ok = module != failing
                 failed_count += not ok
-                results.write(f"{run_id}\t{env}\t{at.isoformat()}\tsuite\tscenario_{n:03d}\t{ok}\t{rng.uniform(20, 400):.1f}"
-                              f"\t{module}\t{INTERFACES[module]}\t{env}/{module}/{n % 2 + 1}\t1.{n % 4}.0\n")  # fmt: skip
+                results.write(
+                    f"{run_id}\t{env}\t{at.isoformat()}\tsuite\tscenario_{n:03d}\t{ok}\t{rng.uniform(20, 400):.1f}"
+                    f"\t{module}\t{INTERFACES[module]}\t{env}/{module}/{n % 2 + 1}\t1.{n % 4}.0\n"
+                )
             modules = "{" + ",".join(MODULES) + "}"
             failed_modules = "{" + (failing or "") + "}"
             trigger = Trigger.RECHECK if failing is None and (broken or flaky) else Trigger.HOURLY
-            runs.write(f"{run_id}\t{env}\t\\N\tbusiness_check\tscheduled__{run_id}\trun_business_checks\t1\t{trigger}"
-                       f"\t{at.isoformat()}\t{(at + timedelta(seconds=3)).isoformat()}\t3000\t{failing is None}"
-                       f"\t{scenarios}\t{failed_count}\t{modules}\t{failed_modules}\t\\N\n")  # fmt: skip
+            runs.write(
+                f"{run_id}\t{env}\t\\N\tbusiness_check\tscheduled__{run_id}\trun_business_checks\t1\t{trigger}"
+                f"\t{at.isoformat()}\t{(at + timedelta(seconds=3)).isoformat()}\t3000\t{failing is None}"
+                f"\t{scenarios}\t{failed_count}\t{modules}\t{failed_modules}\t\\N\n"
+            )
             if broken:
                 left = broken[1] - 1
                 broken = (broken[0], left) if left > 0 else None
@@ -91,13 +95,19 @@ def generate(
     conn = psycopg2.connect(dsn)
     with conn, conn.cursor() as cur:
         runs.seek(0)
-        cur.copy_expert("COPY check_run (id, environment, routing_key, dag_id, run_id, task_id, try_number, trigger, "
-                        "started_at, finished_at, duration_ms, passed, scenarios, failed, modules, failed_modules, "
-                        "report_url) FROM STDIN", runs)  # fmt: skip
+        cur.copy_expert(
+            "COPY check_run (id, environment, routing_key, dag_id, run_id, task_id, try_number, trigger, "
+            "started_at, finished_at, duration_ms, passed, scenarios, failed, modules, failed_modules, "
+            "report_url) FROM STDIN",
+            runs,
+        )
         cur.execute("SELECT setval(pg_get_serial_sequence('check_run', 'id'), %s)", (run_id,))
         results.seek(0)
-        cur.copy_expert("COPY check_result (run, environment, checked_at, suite, scenario, passed, duration_ms, "
-                        "module, interface, instance, version) FROM STDIN", results)  # fmt: skip
+        cur.copy_expert(
+            "COPY check_result (run, environment, checked_at, suite, scenario, passed, duration_ms, "
+            "module, interface, instance, version) FROM STDIN",
+            results,
+        )
     with conn.cursor() as cur:
         conn.autocommit = True
         cur.execute("VACUUM ANALYZE")
@@ -111,14 +121,21 @@ def generate(
 def serve(pg: LocalPostgres, database: str, home: Path) -> tuple[subprocess.Popen[bytes], str, str]:
     (home / "pw.json").write_text(json.dumps({"admin": "bench"}))
     port = free_port()
-    env = {**os.environ, "AIRFLOW_HOME": str(home),
-           "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "pw.json"),
-           "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-           "AIRFLOW_CONN_BASELINE_GUARD_DB": json.dumps(pg.airflow_connection(database))}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "baseline_guard.ui.standalone", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "pw.json"),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AIRFLOW_CONN_BASELINE_GUARD_DB": json.dumps(pg.airflow_connection(database)),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "baseline_guard.ui.standalone", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -151,10 +168,29 @@ def record_cost(
     for n in range(start, start + repeat):
         at = datetime.now(UTC) + timedelta(seconds=n)
         failing = "pricing" if failing_every and n % failing_every == 0 else None
-        record = CheckRecord("baseline", at, at + timedelta(seconds=2), Trigger.HOURLY, tuple(
-            ScenarioRecord(f"scenario_{i:03d}", "suite", MODULES[i % 8] != failing, 50.0, MODULES[i % 8],
-                           INTERFACES[MODULES[i % 8]], f"baseline/{MODULES[i % 8]}/1", "1.0.0") for i in range(scenarios)),
-            dag_id="business_check", run_id=f"bench_{n}_{secrets.token_hex(3)}", task_id="t", try_number=1)  # fmt: skip
+        record = CheckRecord(
+            "baseline",
+            at,
+            at + timedelta(seconds=2),
+            Trigger.HOURLY,
+            tuple(
+                ScenarioRecord(
+                    f"scenario_{i:03d}",
+                    "suite",
+                    MODULES[i % 8] != failing,
+                    50.0,
+                    MODULES[i % 8],
+                    INTERFACES[MODULES[i % 8]],
+                    f"baseline/{MODULES[i % 8]}/1",
+                    "1.0.0",
+                )
+                for i in range(scenarios)
+            ),
+            dag_id="business_check",
+            run_id=f"bench_{n}_{secrets.token_hex(3)}",
+            task_id="t",
+            try_number=1,
+        )
         t0 = time.perf_counter()
         store = HistoryStore.connect(dsn)
         store.record(record)
@@ -180,8 +216,11 @@ def main() -> None:
     parser.add_argument("--scenarios", type=int, default=40, help="scenario results per generated run")
     parser.add_argument("--record-scenarios", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--record-only", action="store_true",
-                        help="generate the history and time recording only (no page server)")  # fmt: skip
+    parser.add_argument(
+        "--record-only",
+        action="store_true",
+        help="generate the history and time recording only (no page server)",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bg-bench-health-"))
     pg = LocalPostgres(pgdata=root / "data", port=free_port(), password=secrets.token_urlsafe(16)).start()
@@ -191,10 +230,18 @@ def main() -> None:
         dsn = pg.uri("baseline_guard")
         migrate.upgrade(dsn)
         t0 = time.perf_counter()
-        runs = generate(dsn, environments=args.environments, runs_per_day=args.runs_per_day, days=args.days,
-                        scenarios=args.scenarios)  # fmt: skip
-        counts = pg.psql("SELECT (SELECT count(*) FROM check_result) || ' ' || (SELECT count(*) FROM incident) || ' '"
-                         " || pg_size_pretty(pg_database_size('baseline_guard'))", "baseline_guard").split()  # fmt: skip
+        runs = generate(
+            dsn,
+            environments=args.environments,
+            runs_per_day=args.runs_per_day,
+            days=args.days,
+            scenarios=args.scenarios,
+        )
+        counts = pg.psql(
+            "SELECT (SELECT count(*) FROM check_result) || ' ' || (SELECT count(*) FROM incident) || ' '"
+            " || pg_size_pretty(pg_database_size('baseline_guard'))",
+            "baseline_guard",
+        ).split()
         print(
             f"history: {runs} check runs, {counts[0]} scenario results, {counts[1]} incidents, "
             f"{' '.join(counts[2:])} on disk; generated, loaded and rebuilt in {time.perf_counter() - t0:.0f} s"

@@ -57,14 +57,23 @@ class BenchPatrol(EnvironmentPatrolOperator):
 def write_topology(directory: Path, services: int, start_delay_s: float) -> tuple[Path, Path]:
     names = [f"svc-{i:03d}" for i in range(services)]
     topology = {
-        "environments": {"production": {"db_prefix": "prod"}, "baseline": {"db_prefix": "baseline", "instances": 2}},
+        "environments": {
+            "production": {"db_prefix": "prod"},
+            "baseline": {"db_prefix": "baseline", "instances": 2},
+        },
         "services": [
-            {"name": n, "module": f"module-{i % 40}", "database": n.replace("-", "_"),
-             "baseline_version": "1.0.0", "production_version": "1.0.0",
-             "test_config": {"mode": "test"}, "production_config": {"mode": "prod"}}
+            {
+                "name": n,
+                "module": f"module-{i % 40}",
+                "database": n.replace("-", "_"),
+                "baseline_version": "1.0.0",
+                "production_version": "1.0.0",
+                "test_config": {"mode": "test"},
+                "production_config": {"mode": "prod"},
+            }
             for i, n in enumerate(names)
         ],
-    }  # fmt: skip
+    }
     catalog = {"services": {n: [{"version": "1.0.0", "start_delay_s": start_delay_s}] for n in names}}
     (directory / "topology.yaml").write_text(yaml.safe_dump(topology))
     (directory / "catalog.yaml").write_text(yaml.safe_dump(catalog))
@@ -92,8 +101,16 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-patrol-"))
     topology, catalog = write_topology(work, args.services, args.start_delay)
     token = secrets.token_urlsafe(16)
-    env = ReferenceEnvironment(work / "state", free_port(), free_port(), token, topology=topology,
-                               catalog=catalog, startup_timeout=120, lightweight_instances=True)  # fmt: skip
+    env = ReferenceEnvironment(
+        work / "state",
+        free_port(),
+        free_port(),
+        token,
+        topology=topology,
+        catalog=catalog,
+        startup_timeout=120,
+        lightweight_instances=True,
+    )
     started = time.perf_counter()
     with env:
         startup_s = time.perf_counter() - started
@@ -111,8 +128,13 @@ def main() -> None:
             api.post(f"/sandbox/instances/baseline/{name}/{index}/kill").raise_for_status()
         api.delete("/notifications").raise_for_status()
 
-        patrol = BenchPatrol(task_id="bench", max_parallel_restarts=args.parallel, time_budget_s=args.budget,
-                             restart_timeout_s=90, poll_interval_s=1.0)  # fmt: skip
+        patrol = BenchPatrol(
+            task_id="bench",
+            max_parallel_restarts=args.parallel,
+            time_budget_s=args.budget,
+            restart_timeout_s=90,
+            poll_interval_s=1.0,
+        )
         patrol.store = MemoryIncidentStore()
         first_s, first = timed_run(patrol)
         restarts = len(api.get("/sandbox/operations", params={"kind": "restart"}).json())

@@ -59,9 +59,16 @@ def main() -> None:
     with ReferenceEnvironment(Path(tempfile.mkdtemp()), free_port(), free_port(), token) as env:
         os.environ.update(env_api_connections(env.api_port, token))
         version = "7.0.0-bench"
-        httpx.post(f"{env.api_url}/v1/catalog", headers={"Authorization": f"Bearer {token}"}, json={
-            "service": args.service, "version": version, "behaviour": "slow_start", "start_delay_s": args.start_delay,
-        }).raise_for_status()  # fmt: skip
+        httpx.post(
+            f"{env.api_url}/v1/catalog",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "service": args.service,
+                "version": version,
+                "behaviour": "slow_start",
+                "start_delay_s": args.start_delay,
+            },
+        ).raise_for_status()
         counts, lock, stop = {"sent": 0, "failed": 0}, threading.Lock(), threading.Event()
         url = f"{env.gateway_url}/{args.service}{PATHS[args.service]}"
         threads = [threading.Thread(target=traffic, args=(url, stop, counts, lock)) for _ in range(2)]

@@ -86,8 +86,11 @@ def production_changes(tables: int, every: int) -> tuple[str, int]:
 def pg_dump_schema(server: LocalPostgres, database: str) -> int:
     out = subprocess.run(
         [str(PG_BIN_DIR / "pg_dump"), "--schema-only", "-d", database],
-        capture_output=True, env=server.env(), check=True, timeout=600,
-    )  # fmt: skip
+        capture_output=True,
+        env=server.env(),
+        check=True,
+        timeout=600,
+    )
     return len(out.stdout)
 
 

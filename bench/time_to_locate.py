@@ -151,8 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = StackConfig.load()
     api = _env_api(cfg)
-    good = next(i["version"] for i in api.get("/environments/baseline/services/quote").json()["instances"]
-                if i["index"] == INSTANCE)  # fmt: skip
+    good = next(
+        i["version"]
+        for i in api.get("/environments/baseline/services/quote").json()["instances"]
+        if i["index"] == INSTANCE
+    )
     if good == FAULTY:
         raise SystemExit("instance 2 of quote already runs the faulty version: deploy a good one first")
     results = []

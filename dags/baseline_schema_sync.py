@@ -86,7 +86,7 @@ def baseline_schema_sync() -> None:
     def describe_held(held: list[dict[str, Any]]) -> str:
         return approval_body(held)
 
-    approval = ApprovalOperator(
+    approve_destructive = ApprovalOperator(
         task_id="approve_destructive",
         subject="Baseline schema sync: apply destructive changes?",
         body=describe_held(held),
@@ -101,7 +101,7 @@ def baseline_schema_sync() -> None:
         apply_destructive=True,
         map_index_template="{{ task.target_conn_id }}",
     ).expand_kwargs(held)
-    approval >> applied_after_approval
+    approve_destructive >> applied_after_approval
 
     @task(outlets=[ENVIRONMENT_CHANGED], trigger_rule="none_failed")
     def publish_change(
@@ -114,8 +114,10 @@ def baseline_schema_sync() -> None:
         if not changes:
             raise AirflowSkipException("no schema change was applied")
         outlet_events[ENVIRONMENT_CHANGED].extra = {
-            "environment": TARGET, "source": "baseline_schema_sync", "changes": changes,
-        }  # fmt: skip
+            "environment": TARGET,
+            "source": "baseline_schema_sync",
+            "changes": changes,
+        }
         return changes
 
     publish_change(summary, applied_after_approval.output)

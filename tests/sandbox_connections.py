@@ -89,7 +89,11 @@ def check_services(
 
 def sent(env: ReferenceEnvironment, channel: str = "admins") -> list[dict[str, Any]]:
     """The messages the reference server's notification sink received on ``channel``."""
-    answer = httpx.get(f"{env.api_url}/v1/notifications", params={"channel": channel},
-                       headers={"Authorization": f"Bearer {env.token}"}, timeout=60)  # fmt: skip
+    answer = httpx.get(
+        f"{env.api_url}/v1/notifications",
+        params={"channel": channel},
+        headers={"Authorization": f"Bearer {env.token}"},
+        timeout=60,
+    )
     answer.raise_for_status()
     return answer.json()

@@ -103,10 +103,24 @@ def requirement_lines(text: str) -> set[str]:
 def locked_runtime_requirements() -> str:
     """Every package the project needs at run time, at the lock file's version (``uv export``)."""
     return subprocess.run(
-        ["uv", "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--no-annotate",
-         "--no-header", "--format", "requirements-txt"],
-        cwd=REPO, capture_output=True, text=True, check=True, timeout=120,
-    ).stdout  # fmt: skip
+        [
+            "uv",
+            "export",
+            "--frozen",
+            "--no-dev",
+            "--no-emit-project",
+            "--no-hashes",
+            "--no-annotate",
+            "--no-header",
+            "--format",
+            "requirements-txt",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
 
 
 def test_airflow_image_installs_exactly_the_locked_packages() -> None:
@@ -183,14 +197,19 @@ def test_compose_redis_persists_with_the_local_stacks_redis_settings(
     source_at = {target: source for source, target, *_ in (v.split(":") for v in redis["volumes"])}
     assert REPO / source_at[conf_path] == REDIS_CONF
     assert source_at["/data"] in compose["volumes"]  # named: the append-only file outlives the container
-    local = redis_argv(StackConfig(state_dir=REPO / ".local" / "x", ports=Ports.from_env({}),
-                                   secrets=StackSecrets.generate()))  # fmt: skip
+    local = redis_argv(
+        StackConfig(
+            state_dir=REPO / ".local" / "x", ports=Ports.from_env({}), secrets=StackSecrets.generate()
+        )
+    )
     assert local[1] == str(REDIS_CONF)
     assert not {"--appendonly", "--appendfsync", "--save"} & set(local)  # the file decides, here too
     settings = [line.split(None, 1) for line in REDIS_CONF.read_text().splitlines() if line[:1].isalpha()]
     assert {key: value for key, value in settings} == {
-        "appendonly": "yes", "appendfsync": "always", "save": '""'
-    }  # fmt: skip
+        "appendonly": "yes",
+        "appendfsync": "always",
+        "save": '""',
+    }
 
 
 def test_each_depends_on_names_an_existing_service(services: dict[str, dict]) -> None:
@@ -214,8 +233,11 @@ def test_mounted_folders_and_build_contexts_exist(services: dict[str, dict]) -> 
 
 
 def test_connection_ids_are_the_local_stacks(services: dict[str, dict]) -> None:
-    local = connections(StackConfig(state_dir=REPO / ".local" / "x", ports=Ports.from_env({}),
-                                    secrets=StackSecrets.generate()))  # fmt: skip
+    local = connections(
+        StackConfig(
+            state_dir=REPO / ".local" / "x", ports=Ports.from_env({}), secrets=StackSecrets.generate()
+        )
+    )
     for name in AIRFLOW_SERVICES:
         env = environment(services[name])
         conn_vars = {k for k in env if k.startswith("AIRFLOW_CONN_")}
@@ -270,15 +292,21 @@ def test_reference_api_service_runs_reference_env(services: dict[str, dict]) -> 
 def test_every_required_variable_is_in_env_example() -> None:
     text = (REPO / "docker-compose.yaml").read_text()
     required = {m.group(1) for m in VARIABLE.finditer(text) if ":-" not in m.group(0)}
-    documented = {line.split("=", 1)[0].lstrip("# ") for line in (REPO / ".env.example").read_text().splitlines()
-                  if "=" in line}  # fmt: skip
+    documented = {
+        line.split("=", 1)[0].lstrip("# ")
+        for line in (REPO / ".env.example").read_text().splitlines()
+        if "=" in line
+    }
     assert required, "no variables found: the pattern is broken"
     assert required <= documented, f"missing from .env.example: {sorted(required - documented)}"
 
 
 def test_same_auth_manager_users_and_approvers_as_the_local_stack(services: dict[str, dict]) -> None:
-    local = airflow_env(StackConfig(state_dir=REPO / ".local" / "x", ports=Ports.from_env({}),
-                                    secrets=StackSecrets.generate()))  # fmt: skip
+    local = airflow_env(
+        StackConfig(
+            state_dir=REPO / ".local" / "x", ports=Ports.from_env({}), secrets=StackSecrets.generate()
+        )
+    )
     assert local["AIRFLOW__CORE__AUTH_MANAGER"] == "baseline_guard.auth_manager.BaselineGuardAuthManager"
     for name in AIRFLOW_SERVICES:
         env = environment(services[name])

@@ -19,19 +19,36 @@ from local_stack.stack import read_pid_file, run_down, run_start_redis, run_stop
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
-                        help=f"where the stack keeps its data, secrets and logs (default {DEFAULT_STATE_DIR})")  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m local_stack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help=f"where the stack keeps its data, secrets and logs (default {DEFAULT_STATE_DIR})",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start everything in the foreground; Ctrl-C or SIGTERM stops it")
-    up.add_argument("--no-airflow", action="store_true",
-                    help="start PostgreSQL, S3 and the reference environment API only")  # fmt: skip
-    up.add_argument("--celery", action="store_true",
-                    help="Airflow on CeleryExecutor: Redis (BG_REDIS_PORT), two Celery workers, two schedulers, "
-                         "each component its own process (default: airflow standalone)")  # fmt: skip
-    up.add_argument("--airflow-timeout", type=float, default=600.0,
-                    help="seconds to wait for every Airflow component to be healthy (default 600)")  # fmt: skip
+    up.add_argument(
+        "--no-airflow",
+        action="store_true",
+        help="start PostgreSQL, S3 and the reference environment API only",
+    )
+    up.add_argument(
+        "--celery",
+        action="store_true",
+        help="Airflow on CeleryExecutor: Redis (BG_REDIS_PORT), two Celery workers, two schedulers, "
+        "each component its own process (default: airflow standalone)",
+    )
+    up.add_argument(
+        "--airflow-timeout",
+        type=float,
+        default=600.0,
+        help="seconds to wait for every Airflow component to be healthy (default 600)",
+    )
     sub.add_parser("down", help="stop a stack started in another terminal")
     stop = sub.add_parser(
         "stop",
@@ -39,8 +56,11 @@ def _parser() -> argparse.ArgumentParser:
         "stop`); a part that exits by itself is started again by the stack",
     )
     stop.add_argument("part", choices=["redis"])
-    stop.add_argument("--kill", action="store_true",
-                      help="SIGKILL, as a crash would (default SIGTERM: Redis finishes writing first)")  # fmt: skip
+    stop.add_argument(
+        "--kill",
+        action="store_true",
+        help="SIGKILL, as a crash would (default SIGTERM: Redis finishes writing first)",
+    )
     start = sub.add_parser("start", help="start again a part that `stop` stopped")
     start.add_argument("part", choices=["redis"])
     sub.add_parser("status", help="say whether a stack runs, and its memory (RSS)")
@@ -49,8 +69,11 @@ def _parser() -> argparse.ArgumentParser:
         help="print `export AIRFLOW_CONN_...` lines for a shell. They CONTAIN SECRETS "
         "(the Postgres password, the API token): do not paste them into logs or tickets",
     )
-    env.add_argument("--airflow", action="store_true",
-                     help="also AIRFLOW_HOME and the Airflow settings, so `airflow ...` uses the stack's Airflow")  # fmt: skip
+    env.add_argument(
+        "--airflow",
+        action="store_true",
+        help="also AIRFLOW_HOME and the Airflow settings, so `airflow ...` uses the stack's Airflow",
+    )
     return parser
 
 
@@ -62,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.command == "up":
-        return run_up(config, with_airflow=not args.no_airflow, celery=args.celery,
-                      airflow_timeout=args.airflow_timeout)  # fmt: skip
+        return run_up(
+            config, with_airflow=not args.no_airflow, celery=args.celery, airflow_timeout=args.airflow_timeout
+        )
     if args.command == "down":
         return run_down(config)
     if args.command == "stop":

@@ -59,8 +59,14 @@ def connections(config: StackConfig) -> dict[str, dict[str, object]]:
         ports.env_api_port, config.secrets.env_api_token, gateway_port=ports.gateway_port, host=host
     )
     conns[BACKUPS_CONN_ID] = s3_connection(config.s3_endpoint_url, BACKUP_BUCKET)
-    conns[HISTORY_CONN_ID] = {"conn_type": "postgres", "host": host, "port": ports.pg_port, "login": "postgres",
-                              "password": config.secrets.postgres_password, "schema": HISTORY_DB}  # fmt: skip
+    conns[HISTORY_CONN_ID] = {
+        "conn_type": "postgres",
+        "host": host,
+        "port": ports.pg_port,
+        "login": "postgres",
+        "password": config.secrets.postgres_password,
+        "schema": HISTORY_DB,
+    }
     for prefix, service_db, database in all_databases():
         conns[postgres_conn_id(prefix, service_db)] = {
             "conn_type": "postgres",

@@ -107,9 +107,20 @@ def redis_server_binary() -> str:
 def redis_argv(config: StackConfig) -> list[str]:
     """How the stack starts Redis, every time: the shared persistence file, then this deployment's
     address and data directory (command-line options win over the file)."""
-    return [redis_server_binary(), str(REDIS_CONF), "--bind", config.host, "--port",
-            str(config.ports.redis_port), "--dir", str(config.redis_dir), "--protected-mode", "yes",
-            "--daemonize", "no"]  # fmt: skip
+    return [
+        redis_server_binary(),
+        str(REDIS_CONF),
+        "--bind",
+        config.host,
+        "--port",
+        str(config.ports.redis_port),
+        "--dir",
+        str(config.redis_dir),
+        "--protected-mode",
+        "yes",
+        "--daemonize",
+        "no",
+    ]
 
 
 def redis_answers(port: int, host: str = "127.0.0.1") -> bool:
@@ -178,9 +189,13 @@ class CeleryAirflow:
     def migrate(self) -> None:
         with (self.config.log_dir / "airflow-migrate.log").open("ab") as log:
             done = subprocess.run(
-                [self._airflow(), "db", "migrate"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                check=False, timeout=900,
-            )  # fmt: skip
+                [self._airflow(), "db", "migrate"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+                timeout=900,
+            )
         if done.returncode != 0:
             raise CeleryModeError(
                 f"`airflow db migrate` failed; see {self.config.log_dir / 'airflow-migrate.log'}"
@@ -200,8 +215,16 @@ class CeleryAirflow:
             ("triggerer", ["triggerer"], {}),
         ]
         for worker in workers(self.config):
-            argv = ["celery", "worker", "--celery-hostname", f"{worker.name}@%h",
-                    "--queues", ",".join(worker.queues), "--concurrency", concurrency]  # fmt: skip
+            argv = [
+                "celery",
+                "worker",
+                "--celery-hostname",
+                f"{worker.name}@%h",
+                "--queues",
+                ",".join(worker.queues),
+                "--concurrency",
+                concurrency,
+            ]
             extra = {
                 HOSTNAME_ENV: worker.name,
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(worker.log_port),
@@ -260,8 +283,10 @@ class CeleryAirflow:
                 )
                 return
             delay = REDIS_RESTART_DELAYS_S[self._redis_restarts]
-            self.out(f"  Redis exited (code {redis.popen.returncode}); starting it again in {delay:.0f} s "
-                     "(its append-only file keeps the queued work)")  # fmt: skip
+            self.out(
+                f"  Redis exited (code {redis.popen.returncode}); starting it again in {delay:.0f} s "
+                "(its append-only file keeps the queued work)"
+            )
             self._redis_restart_at = time.monotonic() + delay
         if time.monotonic() >= self._redis_restart_at:
             self._redis_restart_at = None
@@ -273,8 +298,10 @@ class CeleryAirflow:
             redis.kill()
         else:
             redis.stop(timeout=30)
-        self.out(f"  Redis stopped on request ({stop_signal.name}, python -m local_stack stop redis); "
-                 "Celery work waits until python -m local_stack start redis")  # fmt: skip
+        self.out(
+            f"  Redis stopped on request ({stop_signal.name}, python -m local_stack stop redis); "
+            "Celery work waits until python -m local_stack start redis"
+        )
 
     def _restart_redis(self) -> None:
         try:

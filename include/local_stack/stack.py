@@ -215,12 +215,21 @@ class LocalStack:
             env=dict(os.environ),
             log_file=cfg.log_dir / "moto.log",
         ).start()
-        wait_for(lambda: port_answers(cfg.ports.s3_port, cfg.host), 30, "S3 endpoint (moto)",
-                 alive=self.moto.is_running)  # fmt: skip
+        wait_for(
+            lambda: port_answers(cfg.ports.s3_port, cfg.host),
+            30,
+            "S3 endpoint (moto)",
+            alive=self.moto.is_running,
+        )
         import boto3
 
-        s3 = boto3.client("s3", endpoint_url=cfg.s3_endpoint_url, region_name=REGION,
-                          aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)  # fmt: skip
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=cfg.s3_endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
         with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
             s3.create_bucket(Bucket=BACKUP_BUCKET)
         self.out(f"  bucket: {BACKUP_BUCKET}")
@@ -253,8 +262,13 @@ class LocalStack:
             log_file=cfg.log_dir / "airflow.log",
         ).start()
         try:
-            wait_for(lambda: airflow_is_healthy(cfg.airflow_url), self.airflow_timeout,
-                     "Airflow (every component healthy)", interval=1.0, alive=self._airflow_alive)  # fmt: skip
+            wait_for(
+                lambda: airflow_is_healthy(cfg.airflow_url),
+                self.airflow_timeout,
+                "Airflow (every component healthy)",
+                interval=1.0,
+                alive=self._airflow_alive,
+            )
         except (TimeoutError, RuntimeError) as exc:
             raise StackError(
                 f"{exc}; last lines of {self.airflow.log_file}:\n{self.airflow.log_tail()}"
@@ -277,8 +291,13 @@ class LocalStack:
             raise StackError(str(exc)) from None
         celery.start_api_server()
         try:
-            wait_for(lambda: airflow_answers(cfg.airflow_url), self.airflow_timeout, "Airflow API server",
-                     interval=1.0, alive=lambda: celery.problem() is None)  # fmt: skip
+            wait_for(
+                lambda: airflow_answers(cfg.airflow_url),
+                self.airflow_timeout,
+                "Airflow API server",
+                interval=1.0,
+                alive=lambda: celery.problem() is None,
+            )
         except (TimeoutError, RuntimeError) as exc:
             raise StackError(f"{exc}; last lines of the logs:\n{celery.log_tail()}") from None
         celery.start_components()
@@ -290,8 +309,13 @@ class LocalStack:
             return airflow_is_healthy(cfg.airflow_url) and celery.workers_ready()
 
         try:
-            wait_for(ready, self.airflow_timeout, "Airflow on Celery (every component healthy, workers ready)",
-                     interval=1.0, alive=lambda: celery.problem() is None)  # fmt: skip
+            wait_for(
+                ready,
+                self.airflow_timeout,
+                "Airflow on Celery (every component healthy, workers ready)",
+                interval=1.0,
+                alive=lambda: celery.problem() is None,
+            )
         except (TimeoutError, RuntimeError) as exc:
             raise StackError(f"{exc}; last lines of the logs:\n{celery.log_tail()}") from None
         self._sync_airflow_users(celery.env)
@@ -393,8 +417,10 @@ class LocalStack:
         if self.with_airflow:
             rows.append(f"Airflow UI + REST API  {cfg.airflow_url}   users: {users}")
         if self.celery is not None:
-            rows.append(f"Celery                 broker redis://{cfg.host}:{cfg.ports.redis_port}/0, "
-                        "workers worker-1, worker-2 (queues default, pgtools), 2 schedulers")  # fmt: skip
+            rows.append(
+                f"Celery                 broker redis://{cfg.host}:{cfg.ports.redis_port}/0, "
+                "workers worker-1, worker-2 (queues default, pgtools), 2 schedulers"
+            )
         if self.reference_env is not None:
             rows.append(f"Environment API        {cfg.env_api_url}   docs: {cfg.env_api_url}/docs")
             rows.append(f"Sandbox gateway        {cfg.gateway_url}")
@@ -451,8 +477,13 @@ def run_up(
 ) -> int:
     """``python -m local_stack up``: start, print the banner, wait for Ctrl-C / SIGTERM, stop; exit code."""
     try:
-        stack = LocalStack(config, with_airflow=with_airflow, celery=celery, airflow_timeout=airflow_timeout,
-                           out=lambda s: print(s, flush=True))  # fmt: skip
+        stack = LocalStack(
+            config,
+            with_airflow=with_airflow,
+            celery=celery,
+            airflow_timeout=airflow_timeout,
+            out=lambda s: print(s, flush=True),
+        )
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
@@ -520,8 +551,11 @@ def _running_celery_stack(config: StackConfig) -> Running | None:
         print(f"error: no local stack is running from {config.state_dir}", file=sys.stderr)
         return None
     if not running.celery:
-        print(f"error: the local stack from {config.state_dir} (pid {running.pid}) is not in the Celery mode: "
-              "only `up --celery` runs Redis", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: the local stack from {config.state_dir} (pid {running.pid}) is not in the Celery mode: "
+            "only `up --celery` runs Redis",
+            file=sys.stderr,
+        )
         return None
     return running
 
@@ -553,8 +587,10 @@ def run_start_redis(config: StackConfig, timeout: float = 120.0) -> int:
     try:
         wait_for(lambda: redis_answers(config.ports.redis_port, config.host), timeout, "Redis up", 0.1)
     except TimeoutError:
-        print(f"error: Redis does not answer after {timeout:.0f}s; see {config.log_dir / 'redis.log'}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: Redis does not answer after {timeout:.0f}s; see {config.log_dir / 'redis.log'}",
+            file=sys.stderr,
+        )
         return 1
     print(f"Redis is up on {config.host}:{config.ports.redis_port}.")
     return 0

@@ -61,18 +61,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--topology", type=Path, default=DEFAULT_TOPOLOGY)
     parser.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
     parser.add_argument(
-        "--lightweight-instances", action="store_true",
+        "--lightweight-instances",
+        action="store_true",
         help="serve instances from this process instead of one process each (production-size benchmarks)",
-    )  # fmt: skip
+    )
     return parser.parse_args(argv)
 
 
 def _server(app: object, host: str, port: int) -> _SharedLoopServer:
     config = uvicorn.Config(
-        app, host=host, port=port, loop="none", http="httptools", lifespan="off",
-        access_log=False, log_config=None, server_header=False, timeout_graceful_shutdown=3,
+        app,
+        host=host,
+        port=port,
+        loop="none",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=3,
         backlog=1024,
-    )  # fmt: skip
+    )
     return _SharedLoopServer(config)
 
 
@@ -80,9 +89,12 @@ async def serve(args: argparse.Namespace, token: str) -> int:
     topology = load_topology(args.topology)
     catalog = load_catalog(args.catalog, topology)
     sandbox = Sandbox(
-        args.state_dir, topology, catalog, gateway_url=f"http://{args.host}:{args.gateway_port}",
+        args.state_dir,
+        topology,
+        catalog,
+        gateway_url=f"http://{args.host}:{args.gateway_port}",
         lightweight=args.lightweight_instances,
-    )  # fmt: skip
+    )
     gateway = Gateway(sandbox)
     api_server = _server(create_app(sandbox, token), args.host, args.api_port)
     gateway_server = _server(gateway, args.host, args.gateway_port)
@@ -99,8 +111,13 @@ async def serve(args: argparse.Namespace, token: str) -> int:
     ]
     try:
         await sandbox.start()
-        log.info("reference environment up: api http://%s:%d gateway http://%s:%d",
-                 args.host, args.api_port, args.host, args.gateway_port)  # fmt: skip
+        log.info(
+            "reference environment up: api http://%s:%d gateway http://%s:%d",
+            args.host,
+            args.api_port,
+            args.host,
+            args.gateway_port,
+        )
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stopper, *servers], return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()

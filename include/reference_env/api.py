@@ -119,8 +119,12 @@ class TraceIdMiddleware:
         finally:
             access_log.info(
                 "%s %s %d trace_id=%s %.1fms",
-                scope["method"], scope["path"], status, trace_id, (time.perf_counter() - started) * 1000,
-            )  # fmt: skip
+                scope["method"],
+                scope["path"],
+                status,
+                trace_id,
+                (time.perf_counter() - started) * 1000,
+            )
 
 
 def create_app(sandbox: Sandbox, token: str) -> FastAPI:
@@ -133,8 +137,11 @@ def create_app(sandbox: Sandbox, token: str) -> FastAPI:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> None:
         if credentials is None or credentials.scheme.lower() != "bearer":
-            raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>'",
-                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+            raise HTTPException(
+                401,
+                "missing bearer token: send 'Authorization: Bearer <token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if not hmac.compare_digest(credentials.credentials.encode(), expected):
             raise HTTPException(401, "invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
 
@@ -247,9 +254,11 @@ def create_app(sandbox: Sandbox, token: str) -> FastAPI:
     # --- sandbox-only -------------------------------------------------------------------------
 
     @open_v1.post(
-        "/notifications/{channel}", status_code=201, tags=[SANDBOX_ONLY],
+        "/notifications/{channel}",
+        status_code=201,
+        tags=[SANDBOX_ONLY],
         summary="Notification sink (no auth): target of Apprise json://host:port/v1/notifications/<channel>",
-    )  # fmt: skip
+    )
     async def receive_notification(channel: str, request: Request) -> Notification:
         raw = await request.body()
         try:
@@ -270,23 +279,26 @@ def create_app(sandbox: Sandbox, token: str) -> FastAPI:
         return Response(status_code=204)
 
     @v1.post(
-        "/sandbox/instances/{env}/{svc}/{i}/kill", tags=[SANDBOX_ONLY],
+        "/sandbox/instances/{env}/{svc}/{i}/kill",
+        tags=[SANDBOX_ONLY],
         summary="SIGKILL an instance's process (the API notices on its next read)",
-    )  # fmt: skip
+    )
     async def kill_instance(env: Env, svc: Svc, i: Idx) -> KillReport:
         return KillReport.model_validate(await sandbox.kill(env, svc, i))
 
     @v1.put(
-        "/sandbox/services/{env}/{svc}/restart-fails", tags=[SANDBOX_ONLY],
+        "/sandbox/services/{env}/{svc}/restart-fails",
+        tags=[SANDBOX_ONLY],
         summary="Make every restart of this service's instances fail (or work again)",
-    )  # fmt: skip
+    )
     async def restart_fails(env: Env, svc: Svc, body: RestartFailsRequest) -> RestartFailsState:
         return RestartFailsState.model_validate(sandbox.set_restart_fails(env, svc, body.fails))
 
     @v1.get(
-        "/sandbox/operations", tags=[SANDBOX_ONLY],
+        "/sandbox/operations",
+        tags=[SANDBOX_ONLY],
         summary="Every deploy/restart operation since the server started, oldest first",
-    )  # fmt: skip
+    )
     async def list_operations(kind: str | None = None) -> list[Operation]:
         return sandbox.list_operations(kind)
 

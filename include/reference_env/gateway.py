@@ -16,10 +16,22 @@ import aiohttp
 from reference_env.sandbox import Sandbox
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and the ones the client or server recomputes.
-_DROPPED_REQUEST_HEADERS = frozenset({b"host", b"connection", b"keep-alive", b"transfer-encoding", b"content-length",
-                                      b"upgrade", b"te", b"trailer", b"proxy-connection"})  # fmt: skip
-_DROPPED_RESPONSE_HEADERS = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"content-length",
-                                       b"server", b"date"})  # fmt: skip
+_DROPPED_REQUEST_HEADERS = frozenset(
+    {
+        b"host",
+        b"connection",
+        b"keep-alive",
+        b"transfer-encoding",
+        b"content-length",
+        b"upgrade",
+        b"te",
+        b"trailer",
+        b"proxy-connection",
+    }
+)
+_DROPPED_RESPONSE_HEADERS = frozenset(
+    {b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"server", b"date"}
+)
 ROUTE_KEY = b"x-route-key"
 UPSTREAM_TIMEOUT_S = 30.0
 
@@ -88,9 +100,13 @@ class Gateway:
                 raw_headers = response.raw_headers
         except (aiohttp.ClientError, TimeoutError) as exc:
             await _send_json(
-                send, 502, {"error": f"instance {instance.label} did not answer ({type(exc).__name__})",
-                            "instance": instance.label},
-            )  # fmt: skip
+                send,
+                502,
+                {
+                    "error": f"instance {instance.label} did not answer ({type(exc).__name__})",
+                    "instance": instance.label,
+                },
+            )
             return
         finally:
             instance.in_flight -= 1

@@ -100,12 +100,18 @@ class ReferenceEnvironment:
 
     def command(self) -> list[str]:
         cmd = [
-            sys.executable, "-m", "reference_env",
-            "--state-dir", str(self.state_dir),
-            "--api-port", str(self.api_port),
-            "--gateway-port", str(self.gateway_port),
-            "--host", self.host,
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "reference_env",
+            "--state-dir",
+            str(self.state_dir),
+            "--api-port",
+            str(self.api_port),
+            "--gateway-port",
+            str(self.gateway_port),
+            "--host",
+            self.host,
+        ]
         if self.topology is not None:
             cmd += ["--topology", str(self.topology)]
         if self.catalog is not None:
@@ -122,9 +128,13 @@ class ReferenceEnvironment:
         env = {**os.environ, "REFENV_TOKEN": self._token}
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, preexec_fn=die_with_parent,
-            )  # fmt: skip
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                preexec_fn=die_with_parent,
+            )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

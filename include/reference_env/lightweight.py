@@ -75,8 +75,11 @@ class LightweightInstance:
 
     def health(self) -> tuple[int, dict[str, str]]:
         """The status and body of ``GET /health`` (the sandbox asks it directly, without HTTP)."""
-        info = {"service": self.spec.service, "version": self.spec.version,
-                "instance": f"{self.spec.environment}/{self.spec.service}/{self.spec.instance}"}  # fmt: skip
+        info = {
+            "service": self.spec.service,
+            "version": self.spec.version,
+            "instance": f"{self.spec.environment}/{self.spec.service}/{self.spec.instance}",
+        }
         if self.spec.behaviour == "fails_health":
             return 503, {"status": "failing", **info}
         if time.monotonic() < self._ready_at:

@@ -38,12 +38,26 @@ class ProcessSpec:
 
     def command(self) -> list[str]:
         cmd = [
-            sys.executable, "-m", "reference_env.service",
-            "--service", self.service, "--environment", self.environment,
-            "--instance", str(self.instance), "--version", self.version,
-            "--behaviour", self.behaviour, "--start-delay-s", str(self.start_delay_s),
-            "--latency-ms", str(self.latency_ms), "--gateway-url", self.gateway_url,
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "reference_env.service",
+            "--service",
+            self.service,
+            "--environment",
+            self.environment,
+            "--instance",
+            str(self.instance),
+            "--version",
+            self.version,
+            "--behaviour",
+            self.behaviour,
+            "--start-delay-s",
+            str(self.start_delay_s),
+            "--latency-ms",
+            str(self.latency_ms),
+            "--gateway-url",
+            self.gateway_url,
+        ]
         if self.fail_start:
             cmd.append("--fail-start")
         return cmd
@@ -75,9 +89,14 @@ def launch(spec: ProcessSpec, signing_key: str) -> subprocess.Popen[bytes]:
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     with spec.log_path.open("ab") as log:
         return subprocess.Popen(
-            spec.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
-            env=_child_env(signing_key), preexec_fn=_die_with_supervisor, close_fds=True,
-        )  # fmt: skip
+            spec.command(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=_child_env(signing_key),
+            preexec_fn=_die_with_supervisor,
+            close_fds=True,
+        )
 
 
 def wait_for_port(process: subprocess.Popen[bytes], log_path: Path, timeout_s: float) -> int:

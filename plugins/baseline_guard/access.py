@@ -37,8 +37,11 @@ def ci_role_permissions(dag_ids: Iterable[str] = CI_DAG_IDS) -> set[tuple[str, s
     """``(action, resource)`` pairs of the CI role: read the DAG, read and create its runs."""
     perms = {("can_read", resource) for resource in CI_GLOBAL_READS}
     for dag_id in dag_ids:
-        perms |= {("can_read", f"DAG:{dag_id}"), ("can_read", f"DAG Run:{dag_id}"),
-                  ("can_create", f"DAG Run:{dag_id}")}  # fmt: skip
+        perms |= {
+            ("can_read", f"DAG:{dag_id}"),
+            ("can_read", f"DAG Run:{dag_id}"),
+            ("can_create", f"DAG Run:{dag_id}"),
+        }
     return perms
 
 
@@ -63,8 +66,9 @@ def sync_users(sm: Any, passwords: Mapping[str, str], roles: Mapping[str, str] =
         role = sm.find_role(roles[username])
         user = sm.find_user(username=username)
         if user is None:
-            user = sm.add_user(username, username, "(Baseline Guard)", f"{username}@baseline-guard.invalid",
-                               role, password)  # fmt: skip
+            user = sm.add_user(
+                username, username, "(Baseline Guard)", f"{username}@baseline-guard.invalid", role, password
+            )
             if not user:
                 raise RuntimeError(f"could not create Airflow user {username!r} (see the log above)")
         else:

@@ -54,8 +54,11 @@ class StrictConfMiddleware:
             return
         body, complete = await _read_body(receive, MAX_BODY_BYTES)
         if not complete:  # says nothing about any DAG: refused whoever asks
-            refusal: tuple[int, str] | None = (400, f"request body is larger than {MAX_BODY_BYTES} bytes; "
-                                               f"a run conf may be at most {LIMITS.max_bytes} bytes as JSON")  # fmt: skip
+            refusal: tuple[int, str] | None = (
+                400,
+                f"request body is larger than {MAX_BODY_BYTES} bytes; "
+                f"a run conf may be at most {LIMITS.max_bytes} bytes as JSON",
+            )
         else:
             refusal = await _refusal(scope, body, unquote(trigger["dag_id"]) if trigger else None)
         if refusal is not None:
@@ -174,6 +177,11 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 async def _answer(send: Send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

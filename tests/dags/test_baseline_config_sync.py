@@ -40,6 +40,6 @@ def test_a_first_run_applies_test_configs_records_the_digests_and_asks_nobody(
         current = environment.api.get(f"/environments/baseline/services/{summary['service']}/test-config")
         assert current.json()["ref"] == summary["ref"]
     assert run["xcom"]["find_unmatched_changes"] == []
-    records = json.loads(Variable.get("baseline_guard_config_digests"))
+    records = json.loads(Variable.get("baseline_guard_config_digests"))  # noqa: AIR311 (the metadata DB directly)
     assert {"order", "quote"} <= set(records) and {r["status"] for r in records.values()} == {"recorded"}
     assert environment.messages("oncall") == [] and environment.messages("admins") == []

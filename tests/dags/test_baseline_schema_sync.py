@@ -58,8 +58,10 @@ def test_safe_changes_are_applied_to_every_baseline_database_and_told_once(
     summary = run["xcom"]["summarize"]
     assert len(summary["applied"]) == len(database_pairs) and summary["held"] == [] == summary["not_synced"]
     assert {t: run["tasks"][t] for t in ("held_for_approval", "describe_held", "approve_destructive")} == {
-        "held_for_approval": "success", "describe_held": "skipped", "approve_destructive": "skipped",
-    }  # fmt: skip
+        "held_for_approval": "success",
+        "describe_held": "skipped",
+        "approve_destructive": "skipped",
+    }
     assert run["tasks"]["publish_change"] == "success"
     assert len(run["xcom"]["publish_change"]) == len(database_pairs)
     told = [m for m in admin_messages(env_api)[told_before:] if TITLE in str(m)]

@@ -92,9 +92,16 @@ def run_on_change_events(
     def run(extras: list[dict[str, Any]]) -> dict[str, Any]:
         def asset_triggered(*, session: Any, **kwargs: Any) -> Any:
             asset = session.scalar(select(AssetModel).where(AssetModel.name == "environment_changed"))
-            events = [asset_manager.register_asset_change(asset=asset, timestamp=datetime.now(UTC), session=session,
-                                                          extra={**extra, "from_rest_api": True}, source_is_api=True)
-                      for extra in extras]  # fmt: skip
+            events = [
+                asset_manager.register_asset_change(
+                    asset=asset,
+                    timestamp=datetime.now(UTC),
+                    session=session,
+                    extra={**extra, "from_rest_api": True},
+                    source_is_api=True,
+                )
+                for extra in extras
+            ]
             dag_run = make_run(session=session, **kwargs)
             dag_run.run_type = DagRunType.ASSET_TRIGGERED
             dag_run.consumed_asset_events.extend(events)
@@ -117,10 +124,17 @@ def test_an_environment_managers_deploy_is_checked_on_that_environment_and_the_i
 
     sandbox, history = check_services
     owners = f"json://127.0.0.1:{sandbox.api_port}/v1/notifications/owners-proj-deploy"
-    with httpx.Client(base_url=f"{sandbox.api_url}/v1", headers={"Authorization": f"Bearer {sandbox.token}"},
-                      timeout=60) as api:  # fmt: skip
-        api.post("/environments", json={"name": "proj-deploy", "services": {"hotel-detail": "1.9.2-wrong"},
-                                        "owners_notify_url": owners}).raise_for_status()  # fmt: skip
+    with httpx.Client(
+        base_url=f"{sandbox.api_url}/v1", headers={"Authorization": f"Bearer {sandbox.token}"}, timeout=60
+    ) as api:
+        api.post(
+            "/environments",
+            json={
+                "name": "proj-deploy",
+                "services": {"hotel-detail": "1.9.2-wrong"},
+                "owners_notify_url": owners,
+            },
+        ).raise_for_status()
     routing_key = EnvironmentHook().get_environment("proj-deploy").routing_key
     deployed = [{"service": "hotel-detail", "version": "1.9.2-wrong"}]
 
@@ -151,7 +165,9 @@ def test_an_environment_managers_deploy_is_checked_on_that_environment_and_the_i
     finally:
         store.conn.close()
     assert {(i.module, i.cause and i.cause.source) for i in env.open_incidents} >= {
-        (None, "env-manager"), ("catalog", "env-manager")}  # fmt: skip
+        (None, "env-manager"),
+        ("catalog", "env-manager"),
+    }
     [detect] = [i.time_to_detect_s for i in env.open_incidents if i.module is None]
     assert detect == (finished_at - changed_at).total_seconds() and 0 < detect < 120
     assert env.availability["24h"].time_to_detect_s == detect
@@ -165,14 +181,19 @@ def test_events_of_several_environments_taken_up_by_one_run_get_each_environment
     check_services: tuple[ReferenceEnvironment, str],
 ) -> None:
     sandbox, history = check_services
-    with httpx.Client(base_url=f"{sandbox.api_url}/v1", headers={"Authorization": f"Bearer {sandbox.token}"},
-                      timeout=60) as api:  # fmt: skip
+    with httpx.Client(
+        base_url=f"{sandbox.api_url}/v1", headers={"Authorization": f"Bearer {sandbox.token}"}, timeout=60
+    ) as api:
         for name in ("proj-one", "proj-two"):  # both broken: each check fails, whatever the machine's load
             api.post("/environments", json={"name": name, "services": {"hotel-detail": "1.9.2-wrong"}})
 
-    run = run_on_change_events([{"environment": "proj-one", "source": "env-manager"},
-                                {"environment": "proj-two", "source": "env-manager"},
-                                {"environment": "proj-one", "source": "env-manager"}])  # fmt: skip
+    run = run_on_change_events(
+        [
+            {"environment": "proj-one", "source": "env-manager"},
+            {"environment": "proj-two", "source": "env-manager"},
+            {"environment": "proj-one", "source": "env-manager"},
+        ]
+    )
 
     assert run["xcom"]["choose_target"]["environment"] == "proj-one"  # the latest event's
     assert run["xcom"]["list_also_changed"] == [{"environment": "proj-two"}]
@@ -183,8 +204,10 @@ def test_events_of_several_environments_taken_up_by_one_run_get_each_environment
         cur.execute("SELECT environment, count(*) FROM environment_change GROUP BY environment ORDER BY 1")
         changes = cur.fetchall()
     conn.close()
-    assert checked == [("proj-one", "proj-one", "run_business_checks", "environment_change"),
-                       ("proj-two", "proj-two", "check_also_changed", "environment_change")]  # fmt: skip
+    assert checked == [
+        ("proj-one", "proj-one", "run_business_checks", "environment_change"),
+        ("proj-two", "proj-two", "check_also_changed", "environment_change"),
+    ]
     assert changes == [("proj-one", 2), ("proj-two", 1)]  # every event recorded once
 
 
@@ -197,8 +220,12 @@ def test_an_event_that_breaks_the_contract_fails_the_run_before_any_check_and_re
     run = run_on_change_events([{"environment": "proj-a", "routing_key": "proj-a-canary"}])
 
     assert run["state"] == "failed"
-    assert run["tasks"] == {"choose_target": "failed", "run_business_checks": "upstream_failed",
-                            "list_also_changed": "upstream_failed", "check_also_changed": "upstream_failed"}  # fmt: skip
+    assert run["tasks"] == {
+        "choose_target": "failed",
+        "run_business_checks": "upstream_failed",
+        "list_also_changed": "upstream_failed",
+        "check_also_changed": "upstream_failed",
+    }
     assert history_rows(history) == []
     told = sent(sandbox)  # the admins, by the task's failure callback, naming the event's fault
     assert len(told) == 1 and "unknown key 'routing_key'" in json.dumps(told[0]), told

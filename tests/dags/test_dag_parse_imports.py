@@ -47,9 +47,16 @@ def engine_modules(modules: list[str]) -> list[str]:
 
 def test_engine_modules_recognises_engines_and_drivers() -> None:
     assert engine_modules(
-        ["baseline_guard.backup", "baseline_guard.backup.names", "baseline_guard.backup.dump", "botocore.client",
-         "baseline_guard.hooks.environment", "psycopg2", "airflow.sdk"]
-    ) == ["baseline_guard.backup.dump", "botocore.client", "psycopg2"]  # fmt: skip
+        [
+            "baseline_guard.backup",
+            "baseline_guard.backup.names",
+            "baseline_guard.backup.dump",
+            "botocore.client",
+            "baseline_guard.hooks.environment",
+            "psycopg2",
+            "airflow.sdk",
+        ]
+    ) == ["baseline_guard.backup.dump", "botocore.client", "psycopg2"]
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=[p.stem for p in DAG_FILES])

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.airflow
 
 
 def api(env: ReferenceEnvironment) -> httpx.Client:
-    return httpx.Client(base_url=f"{env.api_url}/v1", headers={"Authorization": f"Bearer {env.token}"},
-                        timeout=60)  # fmt: skip
+    return httpx.Client(
+        base_url=f"{env.api_url}/v1", headers={"Authorization": f"Bearer {env.token}"}, timeout=60
+    )
 
 
 def test_each_project_environment_is_checked_and_a_broken_one_tells_its_owners_once(

@@ -124,8 +124,12 @@ def check_json(
                 return AssertionOutcome(f"{rule.path} {want}", want, got, f"{rule.path}: expected it {want}")
             continue
         if not found:
-            return AssertionOutcome(f"{rule.path} {name}", _expected(rule, name, index, variables), None,
-                                    f"{rule.path} matched nothing")  # fmt: skip
+            return AssertionOutcome(
+                f"{rule.path} {name}",
+                _expected(rule, name, index, variables),
+                None,
+                f"{rule.path} matched nothing",
+            )
         expected = _expected(rule, name, index, variables)
         if rule.each:
             items = value if isinstance(value, list) else [value]

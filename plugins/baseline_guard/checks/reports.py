@@ -100,7 +100,11 @@ def to_junit_xml(run: CheckRun) -> str:
             timestamp=run.started_at.isoformat(timespec="seconds"),
         )
         properties = ET.SubElement(element, "properties")
-        for name, value in (("environment", run.environment), ("routing_key", run.routing_key or ""), ("base_url", run.base_url)):  # fmt: skip
+        for name, value in (
+            ("environment", run.environment),
+            ("routing_key", run.routing_key or ""),
+            ("base_url", run.base_url),
+        ):
             ET.SubElement(properties, "property", name=name, value=_xml_text(value))
         for scenario in scenarios:
             case = ET.SubElement(

@@ -220,9 +220,16 @@ class CheckRun(BaseModel):
                     and others_rate <= rate / 2
                 ):
                     found.append(
-                        Suspect(instance=label, module=row.module, interface=row.interface, failed=failed,
-                                succeeded=succeeded, others_failed=others_failed, others_succeeded=others_succeeded)
-                    )  # fmt: skip
+                        Suspect(
+                            instance=label,
+                            module=row.module,
+                            interface=row.interface,
+                            failed=failed,
+                            succeeded=succeeded,
+                            others_failed=others_failed,
+                            others_succeeded=others_succeeded,
+                        )
+                    )
         if not found:
             return []
         order = self.module_order()

@@ -18,8 +18,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m baseline_guard.health", description=__doc__.split("\n")[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_ in (("migrate", "upgrade the schema to the newest revision"),
-                        ("current", "print the schema revision the database is at")):  # fmt: skip
+    for name, help_ in (
+        ("migrate", "upgrade the schema to the newest revision"),
+        ("current", "print the schema revision the database is at"),
+    ):
         cmd = sub.add_parser(name, help=help_)
         cmd.add_argument("--url", help="postgresql:// URL (default: from the environment)")
         cmd.add_argument(

@@ -81,8 +81,14 @@ def incidents(runs: Iterable[RunObservation]) -> list[Incident]:
         for scope, failed in _outcomes(run):
             current = open_.get(scope)
             if failed and current is None:
-                current = Incident(scope, run.started_at, run.finished_at, run.id, run.id,
-                                   previous_check_at=last_seen.get(scope))  # fmt: skip
+                current = Incident(
+                    scope,
+                    run.started_at,
+                    run.finished_at,
+                    run.id,
+                    run.id,
+                    previous_check_at=last_seen.get(scope),
+                )
                 open_[scope] = current
                 found.append(current)
             elif failed and current is not None:
@@ -112,10 +118,11 @@ def cause(incident: Incident, changes: Iterable[EnvironmentChange]) -> Environme
     """The environment change that most likely broke it: the last one after the previous check and
     no later than the failed check."""
     candidates = [
-        c for c in changes
+        c
+        for c in changes
         if c.changed_at <= incident.started_at
         and (incident.previous_check_at is None or c.changed_at > incident.previous_check_at)
-    ]  # fmt: skip
+    ]
     return max(candidates, key=lambda c: c.changed_at, default=None)
 
 

@@ -64,8 +64,12 @@ def collect(environments: Sequence[str], now: datetime, sources: Sequence[Provid
         try:
             provided = source(environments, now)
         except Exception as exc:
-            log.warning("protection provider %r failed, its slots stay not available: %s: %s",
-                        source, type(exc).__name__, exc)  # fmt: skip
+            log.warning(
+                "protection provider %r failed, its slots stay not available: %s: %s",
+                source,
+                type(exc).__name__,
+                exc,
+            )
             continue
         for environment, items in provided.items():
             if environment in found:

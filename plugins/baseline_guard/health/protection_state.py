@@ -73,8 +73,10 @@ def held_approvals(state: ProtectionState) -> ProtectionItem:
     held, pending = state.held_schema_approvals, state.pending_config_decisions
     if not held and not pending:
         return ProtectionItem(status="ok", summary="nothing waiting for a person", link=REQUIRED_ACTIONS_URL)
-    parts = [f"{_count(len(held), 'schema change')} held for approval" if held else "",
-             f"{_count(len(pending), 'config change')} awaiting the on-call decision" if pending else ""]  # fmt: skip
+    parts = [
+        f"{_count(len(held), 'schema change')} held for approval" if held else "",
+        f"{_count(len(pending), 'config change')} awaiting the on-call decision" if pending else "",
+    ]
     since = [h.since for h in held] + [t for p in pending if (t := p.asked_at or p.seen_at)]
     return ProtectionItem(
         status="attention",
@@ -91,9 +93,12 @@ def last_backup(env: EnvironmentProtection) -> ProtectionItem:
     if b.last_backup_id is None:
         return ProtectionItem(status="attention", summary="no backup yet", link=BACKUP_URL)
     return ProtectionItem(
-        status="ok", summary=f"backup {b.last_backup_id}", at=b.last_backup_at, link=BACKUP_URL,
+        status="ok",
+        summary=f"backup {b.last_backup_id}",
+        at=b.last_backup_at,
+        link=BACKUP_URL,
         details=[{"backup_id": b.last_backup_id, "last_pre_test_backup_id": b.last_pre_test_backup_id}],
-    )  # fmt: skip
+    )
 
 
 def last_proven_restore(env: EnvironmentProtection) -> ProtectionItem:
@@ -115,8 +120,9 @@ def last_proven_restore(env: EnvironmentProtection) -> ProtectionItem:
         summary, status = f"backup {b.last_proven_backup_id} restored, but {why}", "attention"
     else:
         summary, status = f"backup {b.last_proven_backup_id} restored and verified", "ok"
-    return ProtectionItem(status=status, summary=summary, at=b.last_proven_restore_at, link=DRILL_URL,
-                          details=details)  # fmt: skip
+    return ProtectionItem(
+        status=status, summary=summary, at=b.last_proven_restore_at, link=DRILL_URL, details=details
+    )
 
 
 def _count(n: int, noun: str) -> str:
@@ -198,8 +204,9 @@ def airflow_protection_state(as_of: datetime) -> ProtectionState:
         log.warning("held approvals not readable: %s: %s", type(exc).__name__, exc)
         hitl, records = None, None
     store = BackupStoreHook()
-    state = collect_protection_state(EnvironmentHook(), store.client, store.bucket, as_of,
-                                     hitl_details=hitl or (), config_records=records)  # fmt: skip
+    state = collect_protection_state(
+        EnvironmentHook(), store.client, store.bucket, as_of, hitl_details=hitl or (), config_records=records
+    )
     return state if hitl is not None else state.model_copy(update={"approvals_known": False})
 
 
@@ -248,5 +255,9 @@ def pending_schema_hitl() -> Iterator[dict[str, Any]]:
     with create_session() as session:
         rows = session.execute(query).all()
     for subject, created_at, dag_id, run_id, task_id in rows:
-        yield {"subject": subject, "created_at": created_at, "response_received": False,
-               "task_instance": {"dag_id": dag_id, "dag_run_id": run_id, "task_id": task_id}}  # fmt: skip
+        yield {
+            "subject": subject,
+            "created_at": created_at,
+            "response_received": False,
+            "task_instance": {"dag_id": dag_id, "dag_run_id": run_id, "task_id": task_id},
+        }

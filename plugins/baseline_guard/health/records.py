@@ -86,12 +86,21 @@ class CheckRecord:
 def scenario_record(result: ScenarioResult) -> ScenarioRecord:
     if result.failure is not None:
         f = result.failure
-        return ScenarioRecord(result.name, result.suite, False, result.duration_ms, f.module, f.interface,
-                              f.instance, f.version)  # fmt: skip
+        return ScenarioRecord(
+            result.name, result.suite, False, result.duration_ms, f.module, f.interface, f.instance, f.version
+        )
     reached = [s for s in result.steps if s.status is not StepStatus.NOT_RUN] or result.steps
     last = reached[-1]
-    return ScenarioRecord(result.name, result.suite, result.passed, result.duration_ms, last.module,
-                          last.interface, last.instance, last.version)  # fmt: skip
+    return ScenarioRecord(
+        result.name,
+        result.suite,
+        result.passed,
+        result.duration_ms,
+        last.module,
+        last.interface,
+        last.instance,
+        last.version,
+    )
 
 
 def check_record(run: CheckRun, *, trigger: Trigger, **where: Any) -> CheckRecord:

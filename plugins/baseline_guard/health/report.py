@@ -100,11 +100,14 @@ class HealthReport(BaseModel):
 
 def run_link(ref: RunRef, run_url: str = RUN_URL) -> RunLink:
     url = run_url.format(dag_id=ref.dag_id, run_id=ref.run_id) if ref.dag_id and ref.run_id else None
-    return RunLink(dag_id=ref.dag_id, run_id=ref.run_id, url=url, report_url=ref.report_url,
-                   started_at=ref.started_at)  # fmt: skip
+    return RunLink(
+        dag_id=ref.dag_id, run_id=ref.run_id, url=url, report_url=ref.report_url, started_at=ref.started_at
+    )
 
 
-def _window(incidents: Sequence[StoredIncident], start: datetime, now: datetime, observed_from: datetime) -> WindowAvailability:  # fmt: skip
+def _window(
+    incidents: Sequence[StoredIncident], start: datetime, now: datetime, observed_from: datetime
+) -> WindowAvailability:
     scoped = [s for s in incidents if (s.incident.ended_at or now) > start]
     value = measures.availability(
         [s.incident for s in scoped], start=start, end=now, observed_from=observed_from
@@ -128,13 +131,19 @@ def _incident_view(stored: StoredIncident, now: datetime, run_url: str) -> Incid
     i: Incident = stored.incident
     detect = _detect(stored)
     return IncidentView(
-        module=i.scope or None, started_at=i.started_at, ended_at=i.ended_at,
-        duration_s=((i.ended_at or now) - i.started_at).total_seconds(), failed_checks=i.failed_checks,
+        module=i.scope or None,
+        started_at=i.started_at,
+        ended_at=i.ended_at,
+        duration_s=((i.ended_at or now) - i.started_at).total_seconds(),
+        failed_checks=i.failed_checks,
         first_failed_run=run_link(stored.first_failed, run_url),
-        cause=Cause(source=stored.cause.source, changed_at=stored.cause.changed_at,
-                    changes=list(stored.cause.changes)) if stored.cause else None,
+        cause=Cause(
+            source=stored.cause.source, changed_at=stored.cause.changed_at, changes=list(stored.cause.changes)
+        )
+        if stored.cause
+        else None,
         time_to_detect_s=detect.total_seconds() if detect else None,
-    )  # fmt: skip
+    )
 
 
 def build_report(
@@ -178,20 +187,39 @@ def build_report(
         day = now - WINDOWS["24h"]
         report.append(
             EnvironmentHealth(
-                name=env.environment, routing_key=env.routing_key,
-                state="passing" if env.passed else "failing", last_checked_at=env.last_checked_at,
+                name=env.environment,
+                routing_key=env.routing_key,
+                state="passing" if env.passed else "failing",
+                last_checked_at=env.last_checked_at,
                 last_run=run_link(env.last_run, run_url),
                 failing_modules=[m.name for m in module_views if m.state == "failing"],
-                availability={w: _window(whole, now - d, now, env.first_checked_at) for w, d in WINDOWS.items()},
-                down_24h=[(max(s.incident.started_at, day), s.incident.ended_at or now) for s in whole
-                          if (s.incident.ended_at or now) > day],
+                availability={
+                    w: _window(whole, now - d, now, env.first_checked_at) for w, d in WINDOWS.items()
+                },
+                down_24h=[
+                    (max(s.incident.started_at, day), s.incident.ended_at or now)
+                    for s in whole
+                    if (s.incident.ended_at or now) > day
+                ],
                 modules=module_views,
                 open_incidents=[_incident_view(s, now, run_url) for s in mine if s.incident.is_open],
-                recent_incidents=[_incident_view(s, now, run_url) for s in reversed(mine)
-                                  if s.incident.ended_at and s.incident.ended_at > day],
-                flaky=[FlakyView(scenario=f.scenario, module=f.module, interface=f.interface, failures=f.failures,
-                                 flaky_failures=f.flaky_failures) for f in flaky if f.environment == env.environment],
+                recent_incidents=[
+                    _incident_view(s, now, run_url)
+                    for s in reversed(mine)
+                    if s.incident.ended_at and s.incident.ended_at > day
+                ],
+                flaky=[
+                    FlakyView(
+                        scenario=f.scenario,
+                        module=f.module,
+                        interface=f.interface,
+                        failures=f.failures,
+                        flaky_failures=f.flaky_failures,
+                    )
+                    for f in flaky
+                    if f.environment == env.environment
+                ],
                 protection=protection[env.environment],
             )
-        )  # fmt: skip
+        )
     return HealthReport(generated_at=now, target=TARGET, windows=list(WINDOWS), environments=report)

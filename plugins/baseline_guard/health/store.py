@@ -89,11 +89,26 @@ class HistoryStore:
                        report_url)
                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                    ON CONFLICT ON CONSTRAINT check_run_airflow_try DO NOTHING RETURNING id""",
-                (f"baseline_guard:{check.environment}", check.environment, check.routing_key, check.dag_id, check.run_id, check.task_id,
-                 check.try_number, str(check.trigger), check.started_at, check.finished_at, check.duration_ms,
-                 check.passed, len(check.scenarios), sum(1 for s in check.scenarios if not s.passed),
-                 check.modules, check.failed_modules, check.report_url),
-            )  # fmt: skip
+                (
+                    f"baseline_guard:{check.environment}",
+                    check.environment,
+                    check.routing_key,
+                    check.dag_id,
+                    check.run_id,
+                    check.task_id,
+                    check.try_number,
+                    str(check.trigger),
+                    check.started_at,
+                    check.finished_at,
+                    check.duration_ms,
+                    check.passed,
+                    len(check.scenarios),
+                    sum(1 for s in check.scenarios if not s.passed),
+                    check.modules,
+                    check.failed_modules,
+                    check.report_url,
+                ),
+            )
             row = cur.fetchone()
             if row is None:
                 cur.execute(
@@ -106,10 +121,24 @@ class HistoryStore:
                 cur,
                 """INSERT INTO check_result (run, environment, checked_at, suite, scenario, passed, duration_ms,
                        module, interface, instance, version) VALUES %s""",
-                [(run, check.environment, check.started_at, s.suite, s.scenario, s.passed, s.duration_ms,
-                  s.module, s.interface, s.instance, s.version) for s in check.scenarios],
+                [
+                    (
+                        run,
+                        check.environment,
+                        check.started_at,
+                        s.suite,
+                        s.scenario,
+                        s.passed,
+                        s.duration_ms,
+                        s.module,
+                        s.interface,
+                        s.instance,
+                        s.version,
+                    )
+                    for s in check.scenarios
+                ],
                 page_size=10_000,
-            )  # fmt: skip
+            )
             self._refresh_incidents(cur, check.environment, check.started_at)
             self._update_state(cur, run, check)
             return run
@@ -216,9 +245,21 @@ class HistoryStore:
         rows = []
         for i in found:
             cause = measures.cause(i, [change for _, change in known])
-            rows.append((environment, i.scope, i.started_at, i.detected_at, i.ended_at, i.first_failed_run,
-                         i.last_failed_run, i.recovered_run, i.failed_checks, i.previous_check_at,
-                         change_ids[id(cause)] if cause else None))  # fmt: skip
+            rows.append(
+                (
+                    environment,
+                    i.scope,
+                    i.started_at,
+                    i.detected_at,
+                    i.ended_at,
+                    i.first_failed_run,
+                    i.last_failed_run,
+                    i.recovered_run,
+                    i.failed_checks,
+                    i.previous_check_at,
+                    change_ids[id(cause)] if cause else None,
+                )
+            )
         execute_values(
             cur,
             """INSERT INTO incident (environment, module, started_at, detected_at, ended_at, first_failed_run,
@@ -249,8 +290,18 @@ class HistoryStore:
         rows = []
         for module in check.modules:
             f = failures.get(module)
-            rows.append((check.environment, module, check.started_at, run, f is None,
-                         f and f.interface, f and f.instance, f and f.version))  # fmt: skip
+            rows.append(
+                (
+                    check.environment,
+                    module,
+                    check.started_at,
+                    run,
+                    f is None,
+                    f and f.interface,
+                    f and f.instance,
+                    f and f.version,
+                )
+            )
         execute_values(
             cur,
             """INSERT INTO module_state AS m (environment, module, checked_at, run, passed, interface, instance,

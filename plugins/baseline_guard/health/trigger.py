@@ -61,17 +61,27 @@ def change_event(
         raise InvalidInput(f"unknown key {', '.join(map(repr, unknown))}: expected {_CONTRACT}")
     environment = extra.get("environment")
     if not isinstance(environment, str) or not re.fullmatch(NAME_PATTERN, environment):
-        raise InvalidInput(f"'environment' is {_excerpt(environment)}: expected an environment name "
-                           f"matching {NAME_PATTERN} ({_CONTRACT})")  # fmt: skip
+        raise InvalidInput(
+            f"'environment' is {_excerpt(environment)}: expected an environment name "
+            f"matching {NAME_PATTERN} ({_CONTRACT})"
+        )
     source = extra.get("source", source_dag_id)
     if source is not None and not (isinstance(source, str) and 0 < len(source) <= MAX_SOURCE_LENGTH):
-        raise InvalidInput(f"'source' is {_excerpt(source)}: expected a non-empty string of at most "
-                           f"{MAX_SOURCE_LENGTH} characters naming who changed the environment")  # fmt: skip
+        raise InvalidInput(
+            f"'source' is {_excerpt(source)}: expected a non-empty string of at most "
+            f"{MAX_SOURCE_LENGTH} characters naming who changed the environment"
+        )
     changes = extra.get("changes", [])
     if not isinstance(changes, list):
         raise InvalidInput(f"'changes' is {_excerpt(changes)}: expected a list saying what changed")
-    return EnvironmentChange(environment, timestamp, source or "unknown", list(changes),
-                             dag_id=source_dag_id, run_id=source_run_id if source_dag_id else None)  # fmt: skip
+    return EnvironmentChange(
+        environment,
+        timestamp,
+        source or "unknown",
+        list(changes),
+        dag_id=source_dag_id,
+        run_id=source_run_id if source_dag_id else None,
+    )
 
 
 def environment_changes(events: Iterable[Any]) -> list[EnvironmentChange]:
@@ -87,8 +97,14 @@ def environment_changes(events: Iterable[Any]) -> list[EnvironmentChange]:
         if not isinstance(timestamp, datetime):
             raise InvalidInput(f"{_event_name(event)} has no timestamp: expected Airflow's asset event")
         try:
-            changes.append(change_event(getattr(event, "extra", None) or {}, timestamp,
-                                        getattr(event, "source_dag_id", None), getattr(event, "source_run_id", None)))  # fmt: skip
+            changes.append(
+                change_event(
+                    getattr(event, "extra", None) or {},
+                    timestamp,
+                    getattr(event, "source_dag_id", None),
+                    getattr(event, "source_run_id", None),
+                )
+            )
         except InvalidInput as err:
             raise InvalidInput(f"{_event_name(event)}: {err}") from None
     return changes

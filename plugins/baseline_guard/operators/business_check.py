@@ -152,10 +152,22 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
         routing_key = self.routing_key or (env.routing_key if env.kind == EnvironmentKind.PROJECT else None)
         tags = [t for t in self.tags if t]
         tuning = {"concurrency": self.concurrency} if self.concurrency else {}
-        self.log.info("running business checks", environment=env.name, routing_key=routing_key, tags=tags,
-                      gateway=self.gateway.base_url)  # fmt: skip
-        run = run_checks(load_suites(self.suites_path), self.gateway.base_url, environment=env.name,
-                         routing_key=routing_key, tags=tags, timeout_s=self.timeout_s, **tuning)  # fmt: skip
+        self.log.info(
+            "running business checks",
+            environment=env.name,
+            routing_key=routing_key,
+            tags=tags,
+            gateway=self.gateway.base_url,
+        )
+        run = run_checks(
+            load_suites(self.suites_path),
+            self.gateway.base_url,
+            environment=env.name,
+            routing_key=routing_key,
+            tags=tags,
+            timeout_s=self.timeout_s,
+            **tuning,
+        )
         self.log.info("business checks finished\n%s", summary_table(run))
         return run
 
@@ -168,9 +180,16 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
         alert: str | None = None if run.passed else "failed"
         if self.aws_conn_id:  # the last outcome is kept per environment in the bucket
             broken = [f"{m} · {i}" for m, i, _ in run.broken_interfaces()]
-            alert, _ = record_outcome(self.store.client, self.store.bucket, run.environment, passed=run.passed,
-                                      broken=broken, at=run_as_of(context), tags=run.tags,
-                                      decided_by=task_instance_key(context))  # fmt: skip
+            alert, _ = record_outcome(
+                self.store.client,
+                self.store.bucket,
+                run.environment,
+                passed=run.passed,
+                broken=broken,
+                at=run_as_of(context),
+                tags=run.tags,
+                decided_by=task_instance_key(context),
+            )
         decision = {
             "environment": run.environment,
             "alert": alert,
@@ -223,12 +242,20 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
 
         given, what = self.environment_change, f"environment_change of task {self.task_id}"
         if not isinstance(given, Mapping) or "environment" in given:
-            raise InvalidInput(f'{what}: expected {{"source": ..., "changes": [...]}} (the environment is '
-                               f"the one checked), got {type(given).__name__} {excerpt(str(given))}")  # fmt: skip
+            raise InvalidInput(
+                f'{what}: expected {{"source": ..., "changes": [...]}} (the environment is '
+                f"the one checked), got {type(given).__name__} {excerpt(str(given))}"
+            )
         try:
             dag_run = context.get("dag_run")
-            return [change_event({**given, "environment": self.environment}, at,
-                                 getattr(dag_run, "dag_id", None), getattr(dag_run, "run_id", None))]  # fmt: skip
+            return [
+                change_event(
+                    {**given, "environment": self.environment},
+                    at,
+                    getattr(dag_run, "dag_id", None),
+                    getattr(dag_run, "run_id", None),
+                )
+            ]
         except InvalidInput as err:
             raise InvalidInput(f"{what}: {err}") from None
 
@@ -247,10 +274,16 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
             store = HistoryStore.connect(pg_tools(self.history_conn_id).dsn(), connect_timeout=5)
             try:
                 ti = context.get("ti")
-                record_check(store, run, dag_run=context.get("dag_run"), task_id=self.task_id,
-                             try_number=getattr(ti, "try_number", None), report_url=report_url,
-                             trigger=Trigger(self.history_trigger) if self.history_trigger else None,
-                             changed=changed)  # fmt: skip
+                record_check(
+                    store,
+                    run,
+                    dag_run=context.get("dag_run"),
+                    task_id=self.task_id,
+                    try_number=getattr(ti, "try_number", None),
+                    report_url=report_url,
+                    trigger=Trigger(self.history_trigger) if self.history_trigger else None,
+                    changed=changed,
+                )
             finally:
                 store.conn.close()
         except Exception as exc:  # the history is a by-product: never fail the check for it

@@ -149,8 +149,12 @@ class FlagStaleRestoreProofsOperator(EnvironmentApiOperator, BackupStoreOperator
             told = self._tell_stale(name, history) if change == "raised" else ""
             if history.latest is not None and not history.latest.passed:
                 failed.append(name)
-            report[name] = {"stale": stale, "last_proven_at": proven.isoformat() if proven else None,
-                            "flag": change, "told": told}  # fmt: skip
+            report[name] = {
+                "stale": stale,
+                "last_proven_at": proven.isoformat() if proven else None,
+                "flag": change,
+                "told": told,
+            }
             self.log.info("restore proof", environment=name, stale=stale, flag=change, told=told)
         if failed:
             raise RestoreDrillFailed(f"the newest restore drill failed for: {', '.join(failed)}")

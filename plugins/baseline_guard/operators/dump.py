@@ -69,10 +69,15 @@ class PlanBackupOperator(EnvironmentApiOperator):
             run_business_checks=self.phase == "pre_test" if wanted is None else bool(wanted),
         )
         return [
-            {"postgres_conn_id": d.conn_id, "database": d.name, "service": d.service,
-             "environment": env, "backup_id": backup_id}
+            {
+                "postgres_conn_id": d.conn_id,
+                "database": d.name,
+                "service": d.service,
+                "environment": env,
+                "backup_id": backup_id,
+            }
             for d in chosen
-        ]  # fmt: skip
+        ]
 
 
 class PgDumpToS3Operator(BackupStoreOperator, PgToolsOperator):

@@ -157,9 +157,14 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
         )
 
     def _conclude(
-        self, context: Any, *, listed: list[str], checked: list[str], vanished: list[str],
+        self,
+        context: Any,
+        *,
+        listed: list[str],
+        checked: list[str],
+        vanished: list[str],
         outcomes: dict[str, str | None],
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         """Open, keep or close the incidents (one read and one write of the store) and say what to tell."""
         from baseline_guard.protection.patrol_incidents import environment_of, messages, next_incidents
 
@@ -174,17 +179,24 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
         )
         store.save(incidents)
         self.log.info(
-            "patrol done", healed=len(healed), down=len(down_now), new=len(told.down),
-            recovered=len(told.recovered), vanished=vanished,
-        )  # fmt: skip
+            "patrol done",
+            healed=len(healed),
+            down=len(down_now),
+            new=len(told.down),
+            recovered=len(told.recovered),
+            vanished=vanished,
+        )
         return {
             "healed": healed,
             "down": sorted(down_now),
-            "told": {"down": sorted(told.down), "still_down": sorted(told.still_down),
-                     "recovered": told.recovered},
+            "told": {
+                "down": sorted(told.down),
+                "still_down": sorted(told.still_down),
+                "recovered": told.recovered,
+            },
             "vanished": vanished,
             "messages": [{"title": t, "body": b, "failure": f} for t, b, f in messages(told)],
-        }  # fmt: skip
+        }
 
     def _restart_down_instances(self, env: str, deadline: float) -> dict[str, Any] | None:
         """Restart the down instances of ``env`` in parallel.
@@ -205,9 +217,11 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
             return {}
         for name, inst in down:
             self.log.warning(
-                "instance down", instance=instance_key(env, name, inst.index), state=inst.state,
+                "instance down",
+                instance=instance_key(env, name, inst.index),
+                state=inst.state,
                 health=inst.health,
-            )  # fmt: skip
+            )
         self.env_api.get_conn()  # build the shared client before the threads use it
         workers = min(self.max_parallel_restarts, len(down))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="restart") as pool:

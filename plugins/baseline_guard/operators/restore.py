@@ -76,10 +76,15 @@ class PlanRestoreOperator(EnvironmentApiOperator, BackupStoreOperator):
             targets=[{"postgres_conn_id": d.conn_id, "database": d.name} for d in chosen],
         )
         return [
-            {"postgres_conn_id": d.conn_id, "database": d.name, "backup_id": backup_id,
-             "record": manifest.database(d.name).model_dump(mode="json"), "target_kind": kind}
+            {
+                "postgres_conn_id": d.conn_id,
+                "database": d.name,
+                "backup_id": backup_id,
+                "record": manifest.database(d.name).model_dump(mode="json"),
+                "target_kind": kind,
+            }
             for d in chosen
-        ]  # fmt: skip
+        ]
 
 
 class RestoreFromBackupOperator(EnvironmentApiOperator, BackupStoreOperator, PgToolsOperator):
@@ -150,9 +155,13 @@ class RestoreFromBackupOperator(EnvironmentApiOperator, BackupStoreOperator, PgT
         production = production_identities(self.env_api)
         restore_id = self.restore_id or restore_id_of(context)
         self.log.info(
-            "restore starting", database=target.database, key=record.key, backup_id=self.backup_id,
-            restore_id=restore_id, production_databases=len(production),
-        )  # fmt: skip
+            "restore starting",
+            database=target.database,
+            key=record.key,
+            backup_id=self.backup_id,
+            restore_id=restore_id,
+            production_databases=len(production),
+        )
         prepared = prepare_restore(
             self.store.client,
             bucket=self.store.bucket,
@@ -169,9 +178,13 @@ class RestoreFromBackupOperator(EnvironmentApiOperator, BackupStoreOperator, PgT
             progress_every=self.progress_every_mib * MIB,
         )
         self.log.info(
-            "restored copy verified", database=prepared.database, copy=prepared.copy, bytes=prepared.size,
-            tables=prepared.table_count, properties_from=prepared.properties_from,
-        )  # fmt: skip
+            "restored copy verified",
+            database=prepared.database,
+            copy=prepared.copy,
+            bytes=prepared.size,
+            tables=prepared.table_count,
+            properties_from=prepared.properties_from,
+        )
         result = {
             "database": prepared.database,
             "postgres_conn_id": self.postgres_conn_id,

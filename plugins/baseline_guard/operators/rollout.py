@@ -75,9 +75,12 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
         self.env_api.require_writable(self.environment)
         svc = self.env_api.get_service(self.environment, self.service)
         self.log.info(
-            "rollout start", service=self.service, environment=self.environment, version=self.version,
+            "rollout start",
+            service=self.service,
+            environment=self.environment,
+            version=self.version,
             trace_id=trace,
-        )  # fmt: skip
+        )
         pending = []
         for inst in svc.instances:
             if inst.version == self.version and inst.health == Health.HEALTHY and inst.in_rotation:
@@ -98,9 +101,11 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
                 self.env_api.set_rotation(self.environment, self.service, index, True)
                 self.log.info("back in rotation", instance=index, version=self.version)
                 return self._next_instance(
-                    context, pending=state["pending"][1:], rolled=[*state["rolled"], index],
+                    context,
+                    pending=state["pending"][1:],
+                    rolled=[*state["rolled"], index],
                     previous_versions=state["previous_versions"],
-                )  # fmt: skip
+                )
             self.log.error("instance failed, rolling back", instance=index, reason=problem)
             return self._start(
                 context, index, state["before_version"], ROLLBACK, {**state, "reason": problem}
@@ -138,15 +143,20 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
             self.env_api.set_rotation(self.environment, self.service, index, False)
             self.log.info("out of rotation", instance=index)
         drained = self.env_api.wait_until_drained(
-            self.environment, self.service, index, timeout_s=self.drain_timeout_s,
+            self.environment,
+            self.service,
+            index,
+            timeout_s=self.drain_timeout_s,
             poll_interval_s=self.poll_interval_s,
-        )  # fmt: skip
+        )
         if drained.in_flight:
             self.log.warning("drain timed out, deploying anyway", instance=index, in_flight=drained.in_flight)
         state = {
-            "pending": pending, "rolled": rolled, "previous_versions": previous_versions,
+            "pending": pending,
+            "rolled": rolled,
+            "previous_versions": previous_versions,
             "before_version": before.version,
-        }  # fmt: skip
+        }
         return self._start(context, index, self.version, DEPLOY, state)
 
     def _start(self, context: Any, index: int, version: str, step: str, state: dict[str, Any]) -> Any:
@@ -165,9 +175,12 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
             )
         self.log.info("deploying", instance=index, version=version, operation=op.id, step=step)
         instance = {
-            "environment": self.environment, "service": self.service, "index": index,
-            "operation_id": op.id, "version": version,
-        }  # fmt: skip
+            "environment": self.environment,
+            "service": self.service,
+            "index": index,
+            "operation_id": op.id,
+            "version": version,
+        }
         carry = {**state, "index": index, "step": step, "target": version}
         if self._healthy_soon(instance):
             ready = {**instance, "healthy": True, "reason": None, "status": None}

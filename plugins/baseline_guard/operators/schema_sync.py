@@ -100,8 +100,14 @@ class SchemaSyncOperator(EnvironmentApiOperator):
         source_dsn, target_dsn = pg_tools(self.source_conn_id).dsn(), pg_tools(self.target_conn_id).dsn()
         from baseline_guard.schema import sync_schema  # heavy (migradiff, pglast): not at DAG parse time
 
-        timeouts = {k: v for k, v in (("lock_timeout_ms", self.lock_timeout_ms),
-                                      ("statement_timeout_ms", self.statement_timeout_ms)) if v is not None}  # fmt: skip
+        timeouts = {
+            k: v
+            for k, v in (
+                ("lock_timeout_ms", self.lock_timeout_ms),
+                ("statement_timeout_ms", self.statement_timeout_ms),
+            )
+            if v is not None
+        }
         approved = self.expected_destructive if self.apply_destructive else None
         result = sync_schema(
             source_dsn,
@@ -166,10 +172,13 @@ def summarize_schema_sync(
 def held_plans(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The held statements per pair, as keyword arguments of an approved :class:`SchemaSyncOperator`."""
     return [
-        {"source_conn_id": h["source"], "target_conn_id": h["target"],
-         "expected_destructive": [s["sql"] for s in h["statements"]]}
+        {
+            "source_conn_id": h["source"],
+            "target_conn_id": h["target"],
+            "expected_destructive": [s["sql"] for s in h["statements"]],
+        }
         for h in summary["held"]
-    ]  # fmt: skip
+    ]
 
 
 def approval_body(plans: Sequence[Mapping[str, Any]]) -> str:

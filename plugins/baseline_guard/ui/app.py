@@ -63,15 +63,21 @@ def airflow_connection_dsn(conn_id: str = CONN_ID) -> str:
 
 def create_app(reports: ReportSource, *, dependencies: Sequence[Any] = (Depends(airflow_user),)) -> FastAPI:
     """The page app; every route depends on ``dependencies`` (Airflow's authentication by default)."""
-    app = FastAPI(title="Baseline health", dependencies=list(dependencies), docs_url=None, redoc_url=None,
-                  openapi_url=None)  # fmt: skip
+    app = FastAPI(
+        title="Baseline health",
+        dependencies=list(dependencies),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
 
     def current() -> HealthReport:
         try:
             return reports()
         except (psycopg2.Error, LookupError) as exc:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                                f"check history unavailable: {type(exc).__name__}") from None  # fmt: skip
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, f"check history unavailable: {type(exc).__name__}"
+            ) from None
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:

@@ -50,15 +50,25 @@ def _link(url: str | None, text: str) -> str:
 
 def _incident(i: IncidentView) -> str:
     where = escape(i.module or "environment")
-    cause = (f" — after {escape(i.cause.source)} at {_t(i.cause.changed_at)}, detected in "
-             f"{_duration(i.time_to_detect_s)}" if i.cause else "")  # fmt: skip
+    cause = (
+        f" — after {escape(i.cause.source)} at {_t(i.cause.changed_at)}, detected in "
+        f"{_duration(i.time_to_detect_s)}"
+        if i.cause
+        else ""
+    )
     state = "since" if i.ended_at is None else "from"
     until = "" if i.ended_at is None else f" to {_t(i.ended_at)}"
-    links = " ".join(filter(None, [_link(i.first_failed_run.url, "failing run"),
-                                   _link(i.first_failed_run.report_url, "report")]))  # fmt: skip
-    return (f'<li class="incident" data-module="{where}"><b>{where}</b> {state} {_t(i.started_at)}{until} '
-            f"({_duration(i.duration_s)}, {i.failed_checks} failed check{'s' if i.failed_checks != 1 else ''})"
-            f"{cause} {links}</li>")  # fmt: skip
+    links = " ".join(
+        filter(
+            None,
+            [_link(i.first_failed_run.url, "failing run"), _link(i.first_failed_run.report_url, "report")],
+        )
+    )
+    return (
+        f'<li class="incident" data-module="{where}"><b>{where}</b> {state} {_t(i.started_at)}{until} '
+        f"({_duration(i.duration_s)}, {i.failed_checks} failed check{'s' if i.failed_checks != 1 else ''})"
+        f"{cause} {links}</li>"
+    )
 
 
 def _slot(name: str, item: ProtectionItem) -> str:
@@ -76,12 +86,18 @@ def _environment(env: EnvironmentHealth, report: HealthReport) -> str:
         f"{escape(m.name)}{' · ' + escape(m.interface) if m.state == 'failing' and m.interface else ''}"
         f"{' on ' + escape(m.instance) if m.state == 'failing' and m.instance else ''}</span>"
         for m in env.modules
-    )  # fmt: skip
+    )
     week = env.availability["7d"]
     incidents = "".join(_incident(i) for i in env.open_incidents) or '<li class="muted">none</li>'
     recent = "".join(_incident(i) for i in env.recent_incidents[:5]) or '<li class="muted">none</li>'
-    flaky = "".join(f"<li>{escape(f.scenario)} ({escape(f.module or '')}): {f.flaky_failures} of {f.failures} "
-                    "failures passed on re-check</li>" for f in env.flaky[:5]) or '<li class="muted">none</li>'  # fmt: skip
+    flaky = (
+        "".join(
+            f"<li>{escape(f.scenario)} ({escape(f.module or '')}): {f.flaky_failures} of {f.failures} "
+            "failures passed on re-check</li>"
+            for f in env.flaky[:5]
+        )
+        or '<li class="muted">none</li>'
+    )
     badge = "FAILING: " + ", ".join(env.failing_modules) if env.state == "failing" else "PASSING"
     last = " ".join(filter(None, [_link(env.last_run.url, "run"), _link(env.last_run.report_url, "report")]))
     return f"""
@@ -106,8 +122,11 @@ def _environment(env: EnvironmentHealth, report: HealthReport) -> str:
 
 def render(report: HealthReport) -> str:
     failing = [e.name for e in report.environments if e.state == "failing"]
-    summary = (f"{len(failing)} of {len(report.environments)} environments failing: {', '.join(failing)}"
-               if failing else f"all {len(report.environments)} environments passing")  # fmt: skip
+    summary = (
+        f"{len(failing)} of {len(report.environments)} environments failing: {', '.join(failing)}"
+        if failing
+        else f"all {len(report.environments)} environments passing"
+    )
     body = "".join(_environment(e, report) for e in report.environments) or (
         '<p class="muted">No business check has been recorded yet.</p>'
     )

@@ -44,8 +44,11 @@ class StackRun:
         self.lines.clear()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "local_stack", "--state-dir", str(self.state_dir), "up", *self.args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.env,
+        )
         threading.Thread(target=self._pump, args=(self.process,), daemon=True).start()
         return self
 
@@ -120,8 +123,11 @@ class StackRun:
                 self.process.wait(timeout=60)
         subprocess.run(
             [sys.executable, "-m", "local_stack", "--state-dir", str(self.state_dir), "down"],
-            env=self.env, capture_output=True, timeout=120, check=False,
-        )  # fmt: skip
+            env=self.env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
 
 
 def stack_env(**extra: str) -> dict[str, str]:

@@ -73,15 +73,33 @@ class Stack:
             conf_file.write(json.dumps(conf))
             conf_file.flush()
             out = subprocess.run(
-                [str(Path(sys.executable).parent / "baseline-guard-trigger"), dag_id, "--conf-file", conf_file.name,
-                 "--poll", "2", "--timeout", str(timeout), *extra],
-                env=env, capture_output=True, text=True, timeout=timeout + 60, check=False,
-            )  # fmt: skip
+                [
+                    str(Path(sys.executable).parent / "baseline-guard-trigger"),
+                    dag_id,
+                    "--conf-file",
+                    conf_file.name,
+                    "--poll",
+                    "2",
+                    "--timeout",
+                    str(timeout),
+                    *extra,
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout + 60,
+                check=False,
+            )
         return out.returncode, out.stdout, out.stderr
 
     def query(self, database: str, sql: str, *args: object) -> list[tuple]:
-        conn = psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="postgres",
-                                password=self.secrets["postgres_password"], dbname=database)  # fmt: skip
+        conn = psycopg2.connect(
+            host="127.0.0.1",
+            port=self.pg_port,
+            user="postgres",
+            password=self.secrets["postgres_password"],
+            dbname=database,
+        )
         try:
             with conn, conn.cursor() as cur:
                 cur.execute(sql, args)
@@ -128,8 +146,11 @@ def _poll(found: Any, timeout: float, what: str) -> Any:
 
 def _health(stack: Stack) -> dict[str, dict[str, Any]]:
     """The health page's JSON over the running stack, per environment (as the admin)."""
-    answer = httpx.get(f"{stack.airflow}/baseline-guard/api/health",
-                       headers={"Authorization": f"Bearer {stack.token('admin')}"}, timeout=60)  # fmt: skip
+    answer = httpx.get(
+        f"{stack.airflow}/baseline-guard/api/health",
+        headers={"Authorization": f"Bearer {stack.token('admin')}"},
+        timeout=60,
+    )
     answer.raise_for_status()
     return {e["name"]: e for e in answer.json()["environments"]}
 
@@ -140,8 +161,14 @@ def _held_schema_approvals(stack: Stack) -> dict[str, dict[str, str]] | None:
     environments = _health(stack)
     if environments["baseline"]["protection"]["held_approvals"]["status"] == "not_available":
         return None
-    return {name: {d["run_id"]: d["since"] for d in e["protection"]["held_approvals"]["details"]
-                   if d.get("kind") == "schema"} for name, e in environments.items()}  # fmt: skip
+    return {
+        name: {
+            d["run_id"]: d["since"]
+            for d in e["protection"]["held_approvals"]["details"]
+            if d.get("kind") == "schema"
+        }
+        for name, e in environments.items()
+    }
 
 
 def test_airflow_is_healthy_and_answers_ci(stack: Stack) -> None:
@@ -158,8 +185,15 @@ def test_airflow_is_healthy_and_answers_ci(stack: Stack) -> None:
         == 401
     )
     assert httpx.get(f"{base}/api/v2/dags", timeout=30).status_code == 401
-    expected = {"business_check", "baseline_code_sync", "baseline_schema_sync", "baseline_config_sync",
-                "env_patrol", "test_data_backup", "test_data_restore"}  # fmt: skip
+    expected = {
+        "business_check",
+        "baseline_code_sync",
+        "baseline_schema_sync",
+        "baseline_config_sync",
+        "env_patrol",
+        "test_data_backup",
+        "test_data_restore",
+    }
     with stack.airflow_client("admin") as client:
         deadline = time.monotonic() + 180  # the DAG processor may still be parsing the folder
         while not expected <= set(dags := {d["dag_id"]: d for d in client.get("/dags").json()["dags"]}):
@@ -186,8 +220,10 @@ def test_unknown_conf_keys_are_refused_before_a_run_exists(stack: Stack) -> None
     before = _runs(stack, "test_data_restore")
     typo = {"enviroment": "proj-a", "backup_id": "latest:pre_test"}  # issue 11: restored the baseline
     with stack.airflow_client() as ci:
-        answer = ci.post("/dags/test_data_restore/dagRuns",
-                         json={"logical_date": None, "dag_run_id": "typo-rest", "conf": typo})  # fmt: skip
+        answer = ci.post(
+            "/dags/test_data_restore/dagRuns",
+            json={"logical_date": None, "dag_run_id": "typo-rest", "conf": typo},
+        )
         assert answer.status_code == 400, answer.text
         assert answer.json()["detail"] == (
             "unknown conf key 'enviroment' for DAG test_data_restore (did you mean 'environment'?); "
@@ -202,12 +238,16 @@ def test_unknown_conf_keys_are_refused_before_a_run_exists(stack: Stack) -> None
         f"{stack.airflow}/api/v2/dags/test_data_restore/dagRuns",
         json={"logical_date": None, "dag_run_id": "typo-ui", "conf": {**typo, "environment": "proj-a"}},
         cookies={"_token": stack.token("admin")},
-        headers={"Referer": f"{stack.airflow}/dags/test_data_restore/trigger"}, timeout=30,
-    )  # fmt: skip
+        headers={"Referer": f"{stack.airflow}/dags/test_data_restore/trigger"},
+        timeout=30,
+    )
     assert form.status_code == 400 and "unknown conf key 'enviroment'" in form.json()["detail"]
     # nobody unauthenticated learns which params a DAG has: Airflow answers 401 as usual
-    stranger = httpx.post(f"{stack.airflow}/api/v2/dags/test_data_restore/dagRuns",
-                          json={"logical_date": None, "conf": typo}, timeout=30)  # fmt: skip
+    stranger = httpx.post(
+        f"{stack.airflow}/api/v2/dags/test_data_restore/dagRuns",
+        json={"logical_date": None, "conf": typo},
+        timeout=30,
+    )
     assert stranger.status_code == 401 and "allowed keys" not in stranger.text
     # the trigger script refuses it itself, early, with the same message (exit 2)
     code, out, err = stack.trigger("test_data_restore", typo)
@@ -251,10 +291,24 @@ def test_a_run_created_behind_the_guard_fails_at_its_first_task(stack: Stack) ->
     policy refuses the run's unknown key before any task works, without retrying."""
     env = {**os.environ, **airflow_env(StackConfig.load(stack.state_dir, stack.run.env))}
     done = subprocess.run(
-        [sys.executable, "-m", "airflow", "dags", "trigger", "business_check", "--run-id", "cli-typo",
-         "--conf", json.dumps({"enviroment": "proj-a"})],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "airflow",
+            "dags",
+            "trigger",
+            "business_check",
+            "--run-id",
+            "cli-typo",
+            "--conf",
+            json.dumps({"enviroment": "proj-a"}),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     path = "/dags/business_check/dagRuns/cli-typo"
     with stack.airflow_client() as ci:
@@ -269,16 +323,22 @@ def test_a_run_created_behind_the_guard_fails_at_its_first_task(stack: Stack) ->
         ).text
     assert (tis["choose_target"]["state"], tis["choose_target"]["try_number"]) == ("failed", 1)
     assert {tis[t]["state"] for t in ("run_business_checks", "list_also_changed", "check_also_changed")} == {
-        "upstream_failed"}  # fmt: skip
+        "upstream_failed"
+    }
     assert "unknown conf key 'enviroment' for DAG business_check" in log
     assert "checking {" not in log  # the task's own code never ran
 
 
 def test_ci_may_trigger_and_read_the_ci_dags_and_nothing_else(stack: Stack) -> None:
     with stack.airflow_client() as ci:
-        created = ci.post("/dags/business_check/dagRuns",
-                          json={"logical_date": None, "dag_run_id": "ci-least-privilege",
-                                "conf": {"environment": "baseline", "tags": ["smoke"]}})  # fmt: skip
+        created = ci.post(
+            "/dags/business_check/dagRuns",
+            json={
+                "logical_date": None,
+                "dag_run_id": "ci-least-privilege",
+                "conf": {"environment": "baseline", "tags": ["smoke"]},
+            },
+        )
         assert created.status_code == 200, created.text
         path = "/dags/business_check/dagRuns/ci-least-privilege"
         deadline = time.monotonic() + 300
@@ -288,23 +348,34 @@ def test_ci_may_trigger_and_read_the_ci_dags_and_nothing_else(stack: Stack) -> N
         assert {d["dag_id"] for d in ci.get("/dags").json()["dags"]} == CI_DAGS
         tis = ci.get(f"{path}/taskInstances").json()["task_instances"]
         assert {t["task_id"] for t in tis} == {
-            "choose_target", "run_business_checks", "list_also_changed", "check_also_changed"}  # fmt: skip
+            "choose_target",
+            "run_business_checks",
+            "list_also_changed",
+            "check_also_changed",
+        }
         other_state = "failed" if state == "success" else "success"
         refused = {
             "delete the DAG": ci.delete("/dags/business_check"),
             "pause it": ci.patch("/dags/business_check", json={"is_paused": True}),
             "set a run's state": ci.patch(path, json={"state": other_state}),
-            "clear its tasks": ci.post("/dags/business_check/clearTaskInstances",
-                                       json={"dag_run_id": "ci-least-privilege", "dry_run": False,
-                                             "only_failed": False}),
-            "start a backfill": ci.post("/backfills", json={
-                "dag_id": "business_check", "from_date": "2026-01-01T00:00:00Z",
-                "to_date": "2026-01-02T00:00:00Z", "dag_run_conf": {}}),
+            "clear its tasks": ci.post(
+                "/dags/business_check/clearTaskInstances",
+                json={"dag_run_id": "ci-least-privilege", "dry_run": False, "only_failed": False},
+            ),
+            "start a backfill": ci.post(
+                "/backfills",
+                json={
+                    "dag_id": "business_check",
+                    "from_date": "2026-01-01T00:00:00Z",
+                    "to_date": "2026-01-02T00:00:00Z",
+                    "dag_run_conf": {},
+                },
+            ),
             "read another DAG": ci.get("/dags/baseline_schema_sync"),
             "trigger another DAG": ci.post("/dags/baseline_code_sync/dagRuns", json={"logical_date": None}),
             "read a variable": ci.get("/variables"),
             "read connections": ci.get("/connections"),
-        }  # fmt: skip
+        }
     assert {what: r.status_code for what, r in refused.items()} == dict.fromkeys(refused, 403)
     with stack.airflow_client("admin") as admin:  # nothing changed
         assert admin.get("/dags/business_check").json()["is_paused"] is False
@@ -316,15 +387,19 @@ def test_ci_may_trigger_and_read_the_ci_dags_and_nothing_else(stack: Stack) -> N
 def test_baseline_health_page_is_mounted_behind_airflow_auth_with_the_recorded_check(stack: Stack) -> None:
     for path in ("/baseline-guard/", "/baseline-guard/api/health"):
         assert httpx.get(stack.airflow + path, timeout=30).status_code == 401, path  # anonymous: refused
-    recorded = stack.query("baseline_guard", "SELECT trigger, passed, scenarios FROM check_run "
-                           "WHERE left(run_id, 4) = 'ci__' AND environment = 'baseline'")  # fmt: skip
+    recorded = stack.query(
+        "baseline_guard",
+        "SELECT trigger, passed, scenarios FROM check_run "
+        "WHERE left(run_id, 4) = 'ci__' AND environment = 'baseline'",
+    )
     assert recorded and all(t == "ci" and passed and n > 0 for t, passed, n in recorded), recorded
     token = httpx.post(
         f"{stack.airflow}/auth/token", json={"username": "admin", "password": "admin"}, timeout=30
     )
     token = token.json()["access_token"]
-    health = httpx.get(f"{stack.airflow}/baseline-guard/api/health", headers={"Authorization": f"Bearer {token}"},
-                       timeout=30)  # fmt: skip
+    health = httpx.get(
+        f"{stack.airflow}/baseline-guard/api/health", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
     assert health.status_code == 200, health.text
     assert "baseline" in {e["name"] for e in health.json()["environments"]}
     page = httpx.get(
@@ -334,7 +409,8 @@ def test_baseline_health_page_is_mounted_behind_airflow_auth_with_the_recorded_c
     with stack.airflow_client("admin") as client:
         views = [v for p in client.get("/plugins").json()["plugins"] for v in p["external_views"]]
     assert {"name": "Baseline health", "href": "/baseline-guard/"}.items() <= next(
-        v for v in views if v["name"] == "Baseline health").items()  # fmt: skip
+        v for v in views if v["name"] == "Baseline health"
+    ).items()
 
 
 def _changed_by_scheduled_code_sync(stack: Stack) -> list[str]:
@@ -360,8 +436,10 @@ def test_code_sync_brings_the_baseline_to_production_and_triggers_checks(stack: 
         changed = _changed_by_scheduled_code_sync(stack)
     assert changed == ["hotel-search", "quote"]
     with stack.api() as api:
-        versions = {s["name"]: {i["version"] for i in s["instances"]}
-                    for s in api.get("/environments/baseline/services").json()}  # fmt: skip
+        versions = {
+            s["name"]: {i["version"] for i in s["instances"]}
+            for s in api.get("/environments/baseline/services").json()
+        }
         sent = _admin_message_with(api, "2 changed, 0 failed")
     assert versions["hotel-search"] == {"1.1.0"} and versions["quote"] == {"1.2.0"}
     assert "2 changed, 0 failed" in sent  # one message: the summary task's success callback
@@ -427,8 +505,11 @@ def test_schema_sync_applies_safe_changes_and_waits_for_approval_of_destructive(
         assert {"latitude", "longitude"} <= stack.column_names("baseline_hotel_search", "hotels")
         # the health page shows it held on the baseline since it was asked, read from Airflow's
         # PostgreSQL metadata DB (the slots are read at most once a minute: wait for a fresh read)
-        held = _poll(lambda: (h := _held_schema_approvals(stack)) and pending_run in h["baseline"] and h,
-                     100, f"the health JSON never showed {pending_run} held")  # fmt: skip
+        held = _poll(
+            lambda: (h := _held_schema_approvals(stack)) and pending_run in h["baseline"] and h,
+            100,
+            f"the health JSON never showed {pending_run} held",
+        )
         since = datetime.fromisoformat(held["baseline"][pending_run])
         assert since == datetime.fromisoformat(detail["created_at"])  # since it was asked
         assert [name for name, runs in held.items() if runs and name != "baseline"] == []
@@ -456,8 +537,11 @@ def test_schema_sync_applies_safe_changes_and_waits_for_approval_of_destructive(
         )
         assert approval.json()["state"] in ("success", "skipped")
     assert "legacy_promo_code" not in stack.column_names("baseline_quote", "quotes")
-    _poll(lambda: (h := _held_schema_approvals(stack)) is not None and pending_run not in h["baseline"],
-          100, f"the health JSON still shows {pending_run} held after it was answered")  # fmt: skip
+    _poll(
+        lambda: (h := _held_schema_approvals(stack)) is not None and pending_run not in h["baseline"],
+        100,
+        f"the health JSON still shows {pending_run} held after it was answered",
+    )
 
 
 def test_config_sync_applies_test_configs_and_asks_on_call_about_production_only_changes(
@@ -499,8 +583,10 @@ def test_config_sync_applies_test_configs_and_asks_on_call_about_production_only
         assert detail["subject"].startswith("order:") and "smtp3" not in detail["body"]
         time.sleep(8)  # AIRFLOW3.md: an answer within ~5 s of entering awaiting input fails the task
         with stack.airflow_client("admin") as oncall:  # only the on-call group may answer
-            answer = oncall.patch(f"{base}/decide/0/hitlDetails",
-                                  json={"chosen_options": ["Not needed for the baseline"], "params_input": {}})  # fmt: skip
+            answer = oncall.patch(
+                f"{base}/decide/0/hitlDetails",
+                json={"chosen_options": ["Not needed for the baseline"], "params_input": {}},
+            )
         assert answer.status_code == 200, answer.text
         while (state := client.get(f"/dags/baseline_config_sync/dagRuns/{run_id}").json()["state"]) not in (
             "success",
@@ -555,17 +641,21 @@ def test_backup_then_restore_from_ci_puts_the_data_back(stack: Stack) -> None:
         "ON r.dag_id = c.dag_id AND r.run_id = c.run_id WHERE c.run_id = %s AND c.environment = 'baseline'"
     )
     assert stack.query("baseline_guard", history, restore["run_id"]) == [
-        ("test_data_restore", [restore["verify_restore"]], "environment_change", True)]  # fmt: skip
+        ("test_data_restore", [restore["verify_restore"]], "environment_change", True)
+    ]
     with stack.airflow_client("admin") as admin:
-        published = {dag: admin.get("/assets/events", params={"source_dag_id": dag}).json()["total_entries"]
-                     for dag in ("test_data_restore", "baseline_code_sync")}  # fmt: skip
+        published = {
+            dag: admin.get("/assets/events", params={"source_dag_id": dag}).json()["total_entries"]
+            for dag in ("test_data_restore", "baseline_code_sync")
+        }
     assert published["test_data_restore"] == 0 and published["baseline_code_sync"] > 0, published
 
     with stack.airflow_client() as client:  # the database password never reaches a task log
         logs = client.get(
             f"/dags/test_data_backup/dagRuns/{result['run_id']}/taskInstances/dump_database/logs/1",
-            params={"map_index": 0}, headers={"Accept": "application/x-ndjson"},
-        ).text  # fmt: skip
+            params={"map_index": 0},
+            headers={"Accept": "application/x-ndjson"},
+        ).text
     assert "dump uploaded" in logs
     assert stack.secrets["postgres_password"] not in logs
 
@@ -595,8 +685,10 @@ def test_an_environment_managers_deploy_is_checked_with_its_routing_key_and_the_
     name, deployed = "proj-e2e-deploy", [{"service": "hotel-detail", "version": "1.9.2-wrong"}]
     owners = f"json://127.0.0.1:{stack.run.env['BG_ENV_API_PORT']}/v1/notifications/owners-{name}"
     with stack.api() as api:
-        api.post("/environments", json={"name": name, "services": {"hotel-detail": "1.9.2-wrong"},
-                                        "owners_notify_url": owners}).raise_for_status()  # fmt: skip
+        api.post(
+            "/environments",
+            json={"name": name, "services": {"hotel-detail": "1.9.2-wrong"}, "owners_notify_url": owners},
+        ).raise_for_status()
         routing_key = api.get(f"/environments/{name}").json()["routing_key"]
         try:
             event = {"environment": name, "source": "env-manager", "changes": deployed}
@@ -606,19 +698,31 @@ def test_an_environment_managers_deploy_is_checked_with_its_routing_key_and_the_
                 posted = admin.post("/assets/events", json={"asset_id": asset["id"], "extra": event})
                 assert posted.status_code == 200, posted.text
             # (the hourly project checks may check it too: this is the check the event started)
-            checked = _poll(lambda: stack.query("baseline_guard", "SELECT routing_key, dag_id, passed, failed_modules "
-                                                "FROM check_run WHERE environment = %s AND trigger = 'environment_change'",
-                                                name), 300, "no check followed the event")  # fmt: skip
+            checked = _poll(
+                lambda: stack.query(
+                    "baseline_guard",
+                    "SELECT routing_key, dag_id, passed, failed_modules "
+                    "FROM check_run WHERE environment = %s AND trigger = 'environment_change'",
+                    name,
+                ),
+                300,
+                "no check followed the event",
+            )
             [(key, dag_id, passed, failed_modules)] = checked
             assert (key, dag_id, passed) == (routing_key, "business_check", False)
             assert "catalog" in failed_modules  # (a loaded machine may add a slow answer elsewhere)
             [(change, source, changes, changed_at)] = stack.query(
-                "baseline_guard", "SELECT id, source, changes, changed_at FROM environment_change WHERE environment = %s",
-                name)  # fmt: skip
+                "baseline_guard",
+                "SELECT id, source, changes, changed_at FROM environment_change WHERE environment = %s",
+                name,
+            )
             assert (source, changes) == ("env-manager", deployed)
             assert changed_at == datetime.fromisoformat(posted.json()["timestamp"])  # the event's own time
-            incidents = stack.query("baseline_guard", "SELECT module, cause, detected_at FROM incident "
-                                    "WHERE environment = %s ORDER BY module", name)  # fmt: skip
+            incidents = stack.query(
+                "baseline_guard",
+                "SELECT module, cause, detected_at FROM incident WHERE environment = %s ORDER BY module",
+                name,
+            )
             assert {("", change), ("catalog", change)} <= {(module, cause) for module, cause, _ in incidents}
             assert {cause for _, cause, _ in incidents} == {change}
             detect = (incidents[0][2] - changed_at).total_seconds()  # '' (the environment) sorts first
@@ -628,8 +732,11 @@ def test_an_environment_managers_deploy_is_checked_with_its_routing_key_and_the_
             [whole] = [i for i in shown["open_incidents"] if i["module"] is None]
             assert whole["cause"]["source"] == "env-manager" and whole["cause"]["changes"] == deployed
             assert whole["time_to_detect_s"] == pytest.approx(detect, abs=0.001)
-            told = _poll(lambda: api.get("/notifications", params={"channel": f"owners-{name}"}).json(), 90,
-                         "the owners were not told")  # fmt: skip
+            told = _poll(
+                lambda: api.get("/notifications", params={"channel": f"owners-{name}"}).json(),
+                90,
+                "the owners were not told",
+            )
             assert len(told) == 1 and "catalog" in json.dumps(told[0]), told
             assert name not in json.dumps(api.get("/notifications", params={"channel": "admins"}).json())
         finally:

@@ -111,11 +111,19 @@ def test_unknown_environment_is_refused_before_a_run_exists(stack: Stack) -> Non
 
 def test_decisions_per_service_assigned_users_pending_holds_nothing_timeout_is_red(stack: Stack) -> None:
     with stack.api() as api:
-        for service, prod in (("hotel-detail", {"cdn": "https://cdn2.prod.example"}),
-                              ("order", {"booking_mail": "smtp4.prod.example"})):  # fmt: skip
+        for service, prod in (
+            ("hotel-detail", {"cdn": "https://cdn2.prod.example"}),
+            ("order", {"booking_mail": "smtp4.prod.example"}),
+        ):
             # (smtp3 was decided in test_local_stack_airflow.py: a new value is a new change)
-            api.post("/releases", json={"service": service, "version": "1.0.0" if service == "order" else "1.1.0",
-                                        "production_config": prod}).raise_for_status()  # fmt: skip
+            api.post(
+                "/releases",
+                json={
+                    "service": service,
+                    "version": "1.0.0" if service == "order" else "1.1.0",
+                    "production_config": prod,
+                },
+            ).raise_for_status()
         api.delete("/notifications").raise_for_status()
 
     with stack.airflow_client("admin") as admin, stack.airflow_client("ci") as ci:
@@ -139,8 +147,14 @@ def test_decisions_per_service_assigned_users_pending_holds_nothing_timeout_is_r
 
         # While hotel-detail's question waits, a new test config is applied by a second run.
         with stack.api() as api:
-            api.post("/releases", json={"service": "quote", "version": "1.3.0", "test_config": {
-                "pricing_currency": "EUR", "db_url": DB_URL, "fx_source": INNOCENT_TOKEN}}).raise_for_status()  # fmt: skip
+            api.post(
+                "/releases",
+                json={
+                    "service": "quote",
+                    "version": "1.3.0",
+                    "test_config": {"pricing_currency": "EUR", "db_url": DB_URL, "fx_source": INNOCENT_TOKEN},
+                },
+            ).raise_for_status()
         run_b = _trigger(admin, "e2e-while-pending", {})
         assert _wait_run(admin, run_b) == "success"
         not_asked_again = admin.get(f"/dags/{DAG}/dagRuns/{run_b}/taskInstances/decide").json()

@@ -93,12 +93,22 @@ class CeleryStack:
         return answer.json()["task_instances"]
 
     def s3(self) -> Any:
-        return boto3.client("s3", endpoint_url=self.s3_url, region_name=REGION,
-                            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)  # fmt: skip
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3_url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
 
     def query(self, database: str, sql: str) -> list[tuple]:
-        conn = psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="postgres",
-                                password=self.secrets["postgres_password"], dbname=database)  # fmt: skip
+        conn = psycopg2.connect(
+            host="127.0.0.1",
+            port=self.pg_port,
+            user="postgres",
+            password=self.secrets["postgres_password"],
+            dbname=database,
+        )
         try:
             with conn, conn.cursor() as cur:
                 cur.execute(sql)
@@ -110,8 +120,12 @@ class CeleryStack:
         """``python -m local_stack ARGS`` against this stack, as an operator runs it in another terminal."""
         return subprocess.run(
             [sys.executable, "-m", "local_stack", "--state-dir", str(self.state_dir), *args],
-            env=self.run.env, capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
+            env=self.run.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
 
     def log(self, name: str) -> Path:
         return self.state_dir / "logs" / f"airflow-{name}.log"
@@ -158,12 +172,21 @@ def test_every_part_runs_as_its_own_process_with_the_shared_settings(stack: Cele
         assert secret not in out
     health = httpx.get(f"{stack.airflow}/api/v2/monitor/health", timeout=30).json()
     assert {c: health[c]["status"] for c in ("metadatabase", "scheduler", "triggerer", "dag_processor")} == {
-        "metadatabase": "healthy", "scheduler": "healthy", "triggerer": "healthy", "dag_processor": "healthy"
-    }  # fmt: skip
+        "metadatabase": "healthy",
+        "scheduler": "healthy",
+        "triggerer": "healthy",
+        "dag_processor": "healthy",
+    }
     parts = stack.airflow_processes()
     assert {name: len(procs) for name, procs in parts.items()} == {
-        "worker-1": 1, "worker-2": 1, "scheduler": 2, "api-server": 1, "dag-processor": 1, "triggerer": 1, "redis": 1
-    }  # fmt: skip
+        "worker-1": 1,
+        "worker-2": 1,
+        "scheduler": 2,
+        "api-server": 1,
+        "dag-processor": 1,
+        "triggerer": 1,
+        "redis": 1,
+    }
     shared = read_env_file()
     for name in ("worker-1", "worker-2", "scheduler", "dag-processor"):
         for proc in parts[name]:
@@ -204,8 +227,9 @@ def test_backup_restore_checks_and_code_sync_run_on_both_workers(stack: CelerySt
     )
     runs["business_check"] = stack.trigger("business_check", {"environment": "baseline"})
     assert {dag: stack.wait_run(dag, runs[dag]) for dag in ("test_data_backup", "business_check")} == {
-        "test_data_backup": "success", "business_check": "success"
-    }  # fmt: skip
+        "test_data_backup": "success",
+        "business_check": "success",
+    }
 
     orders = stack.query("baseline_booking", "SELECT count(*) FROM orders")[0][0]
     assert orders > 0
@@ -243,8 +267,12 @@ def _waiting_in_redis(client: redis.Redis) -> int:
 def _messages_left_for_finished_work(stack: CeleryStack, client: redis.Redis) -> list[str]:
     """Messages in Redis (waiting or unacknowledged) whose task instance is no longer queued or
     running: Redis would hand them out again (after the visibility timeout, for unacknowledged ones)."""
-    raw = [json.loads(m) for q in WORKER_QUEUES for key in client.scan_iter(match=f"{q}*", _type="list")
-           for m in client.lrange(key, 0, -1)]  # fmt: skip
+    raw = [
+        json.loads(m)
+        for q in WORKER_QUEUES
+        for key in client.scan_iter(match=f"{q}*", _type="list")
+        for m in client.lrange(key, 0, -1)
+    ]
     raw += [json.loads(entry)[0] for entry in client.hvals("unacked")]
     celery_ids = [message["headers"]["id"] for message in raw]
     if not celery_ids:
@@ -267,9 +295,19 @@ def _what_redis_kept(redis_dir: Path) -> tuple[int, int]:
         shutil.copytree(redis_dir, scratch, dirs_exist_ok=True)
         port = free_port()
         server = subprocess.Popen(
-            [redis_server_binary(), str(REDIS_CONF), "--bind", "127.0.0.1", "--port", str(port), "--dir", scratch],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                redis_server_binary(),
+                str(REDIS_CONF),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--dir",
+                scratch,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
         try:
             wait_for(lambda: redis_answers(port), 30, "scratch Redis", alive=lambda: server.poll() is None)
             client = redis.Redis(port=port, socket_timeout=10)
@@ -359,9 +397,11 @@ def test_redis_killed_for_30_s_queued_work_resumes_nothing_lost_or_run_twice(sta
         assert received == 1, (task_id, map_index, received)
     assert "Celery Task Timeout Error for Workload" in scheduler_logs  # sends during the outage: retried
     for failed_or_requeued in (
-        "Error sending Celery workload", "reported that the task instance", "Task stuck in queued",
+        "Error sending Celery workload",
+        "reported that the task instance",
+        "Task stuck in queued",
         "Task requeue attempts exceeded",
-    ):  # fmt: skip
+    ):
         assert failed_or_requeued not in scheduler_logs
 
     first_start = min(ti[5] for ti in tis if ti[5] > back_at)  # the work waiting in Redis, at least
@@ -393,7 +433,7 @@ def test_redis_killed_for_30_s_queued_work_resumes_nothing_lost_or_run_twice(sta
     after = stack.airflow_processes()
     assert {n: sorted(p.pid for p in ps) for n, ps in after.items() if n != "redis"} == {
         n: sorted(p.pid for p in ps) for n, ps in before.items() if n != "redis"
-    }  # fmt: skip
+    }
     [new_redis] = after["redis"]
     assert new_redis.pid != old_redis.pid and new_redis.cmdline() == redis_command
     out = stack.run.drain()
@@ -425,9 +465,13 @@ def test_a_worker_killed_mid_dump_the_dump_is_retried_on_the_other_and_the_backu
     )
     run_id = stack.trigger(
         "test_data_backup",
-        {"environment": "baseline", "phase": "manual", "databases": ["baseline_hotel_detail"],
-         "run_business_check": False},
-    )  # fmt: skip
+        {
+            "environment": "baseline",
+            "phase": "manual",
+            "databases": ["baseline_hotel_detail"],
+            "run_business_check": False,
+        },
+    )
     s3, path = stack.s3(), f"/dags/test_data_backup/dagRuns/{run_id}/taskInstances/dump_database/0"
     prefix = "backups/baseline/"
     with stack.client() as api:
@@ -456,8 +500,10 @@ def test_a_worker_killed_mid_dump_the_dump_is_retried_on_the_other_and_the_backu
     backup_id = manifest["backup_id"] if isinstance(manifest, dict) else manifest
     keys = _keys(s3, f"{prefix}{backup_id}/")
     assert sorted(k.rsplit("/", 1)[1] for k in keys) == [
-        "baseline_hotel_detail.dump", "baseline_hotel_detail.dump.json", "manifest.json"
-    ]  # fmt: skip
+        "baseline_hotel_detail.dump",
+        "baseline_hotel_detail.dump.json",
+        "manifest.json",
+    ]
     all_manifests = [k for k in _keys(s3, prefix) if k.endswith("manifest.json")]
     assert len(all_manifests) == len(manifests_at_kill) + 1  # exactly one new backup became visible
     assert f"{prefix}{backup_id}/manifest.json" not in manifests_at_kill  # none while the dump was cut

@@ -109,7 +109,10 @@ def test_shared_settings_file_refuses_what_compose_would_read_differently(
 def test_celery_mode_cannot_go_without_airflow(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "local_stack", "--state-dir", str(tmp_path), "up", "--celery", "--no-airflow"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 2
     assert "--celery runs Airflow on Celery workers: it cannot go with --no-airflow" in done.stderr

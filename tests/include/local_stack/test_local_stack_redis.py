@@ -125,8 +125,11 @@ def test_a_redis_that_cannot_start_again_stops_the_stack(
 def test_stop_redis_without_a_running_celery_stack_says_so(state_dir: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "local_stack", "--state-dir", str(state_dir), "stop", "redis", "--kill"],
-        capture_output=True, text=True, timeout=120, env={**os.environ, **free_port_env()},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **free_port_env()},
+    )
     assert done.returncode == 1
     assert f"error: no local stack is running from {state_dir.resolve()}" in done.stderr
     assert not (state_dir / "redis-stop-requested").exists()  # nothing left behind for a later stack

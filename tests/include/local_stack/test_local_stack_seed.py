@@ -25,10 +25,11 @@ def tables(pg: LocalPostgres, database: str) -> set[str]:
 
 def column(pg: LocalPostgres, database: str, table: str, name: str) -> dict[str, str] | None:
     rows = q(
-        pg, database,
+        pg,
+        database,
         "SELECT data_type, is_nullable, coalesce(column_default, '') FROM information_schema.columns "
         f"WHERE table_schema = 'public' AND table_name = '{table}' AND column_name = '{name}'",
-    )  # fmt: skip
+    )
     return dict(zip(("type", "nullable", "default"), rows[0], strict=True)) if rows else None
 
 
@@ -66,8 +67,15 @@ def test_eight_databases_with_the_expected_tables(seeded_postgres: LocalPostgres
 def test_every_database_has_realistic_data_and_schema_objects(seeded_postgres: LocalPostgres) -> None:
     total = 0
     for _, service_db, name in all_databases():
-        kinds = {r[0] for r in q(seeded_postgres, name, "SELECT DISTINCT contype FROM pg_constraint c JOIN "
-                                 "pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'public'")}  # fmt: skip
+        kinds = {
+            r[0]
+            for r in q(
+                seeded_postgres,
+                name,
+                "SELECT DISTINCT contype FROM pg_constraint c JOIN "
+                "pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'public'",
+            )
+        }
         assert {"p", "c", "u"} <= kinds, f"{name}: primary keys and check constraints expected"
         assert (
             q(seeded_postgres, name, "SELECT count(*) FROM pg_views WHERE schemaname = 'public'")[0][0] == "1"
@@ -95,8 +103,11 @@ def test_every_database_has_realistic_data_and_schema_objects(seeded_postgres: L
 def test_production_schema_is_ahead_by_safe_changes(seeded_postgres: LocalPostgres) -> None:
     pg = seeded_postgres
     # new nullable columns
-    assert column(pg, "prod_hotel_search", "hotels", "latitude") == {"type": "numeric", "nullable": "YES",
-                                                                     "default": ""}  # fmt: skip
+    assert column(pg, "prod_hotel_search", "hotels", "latitude") == {
+        "type": "numeric",
+        "nullable": "YES",
+        "default": "",
+    }
     assert column(pg, "baseline_hotel_search", "hotels", "latitude") is None
     # new enum values
     assert enum_values(pg, "prod_hotel_search", "hotel_category")[-1] == "boutique"
@@ -109,8 +120,11 @@ def test_production_schema_is_ahead_by_safe_changes(seeded_postgres: LocalPostgr
     assert view_columns(pg, "prod_booking", "order_summary")[-1] == "channel"
     assert "channel" not in view_columns(pg, "baseline_booking", "order_summary")
     # new column with a default
-    assert column(pg, "prod_booking", "orders", "channel") == {"type": "text", "nullable": "NO",
-                                                               "default": "'web'::text"}  # fmt: skip
+    assert column(pg, "prod_booking", "orders", "channel") == {
+        "type": "text",
+        "nullable": "NO",
+        "default": "'web'::text",
+    }
     assert column(pg, "baseline_booking", "orders", "channel") is None
     # new index
     assert "quotes_created_at_idx" in indexes(pg, "prod_quote")
@@ -194,17 +208,34 @@ def test_seed_command_seeds_a_server_named_by_pg_variables(seeded_postgres: Loca
     import subprocess
     import sys
 
-    env = {**os.environ, "PGHOST": "127.0.0.1", "PGPORT": str(seeded_postgres.port), "PGUSER": "postgres",
-           "PGPASSWORD": seeded_postgres.password}  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "local_stack.seed"], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)  # fmt: skip
+    env = {
+        **os.environ,
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(seeded_postgres.port),
+        "PGUSER": "postgres",
+        "PGPASSWORD": seeded_postgres.password,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "local_stack.seed"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "baseline_quote: already there, left alone" in done.stdout
     assert len(done.stdout.splitlines()) == 8
     assert seeded_postgres.password not in done.stdout + done.stderr
 
     env.pop("PGPASSWORD")
-    refused = subprocess.run([sys.executable, "-m", "local_stack.seed"], env=env, capture_output=True, text=True,
-                             timeout=120, check=False)  # fmt: skip
+    refused = subprocess.run(
+        [sys.executable, "-m", "local_stack.seed"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert refused.returncode == 2
     assert "PGPASSWORD not set" in refused.stderr

@@ -30,8 +30,12 @@ def env_exports(state_dir: Path, env: dict[str, str]) -> dict[str, str]:
     """What ``python -m local_stack env`` prints, parsed back into variables."""
     out = subprocess.run(
         [sys.executable, "-m", "local_stack", "--state-dir", str(state_dir), "env"],
-        env=env, capture_output=True, text=True, timeout=60, check=True,
-    ).stdout  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     exported = {}
     for line in out.splitlines():
         words = shlex.split(line)
@@ -145,8 +149,12 @@ def test_reference_api_answers_with_the_stack_token(running_stack: StackRun) -> 
 def test_stop_redis_needs_the_celery_mode(running_stack: StackRun) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "local_stack", "--state-dir", str(running_stack.state_dir), "stop", "redis"],
-        env=running_stack.env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        env=running_stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 1
     assert "is not in the Celery mode: only `up --celery` runs Redis" in done.stderr
     assert not (running_stack.state_dir / "redis-stop-requested").exists()
@@ -187,8 +195,12 @@ def test_start_after_kill_9_cleans_up_and_down_stops_the_stack(state_dir: Path) 
         procs = run.processes()
         down = subprocess.run(
             [sys.executable, "-m", "local_stack", "--state-dir", str(state_dir), "down"],
-            env=run.env, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+            env=run.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert down.returncode == 0, down.stdout + down.stderr
         assert run.wait_exit() == 0
         assert all_gone(procs) == []

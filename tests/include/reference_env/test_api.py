@@ -44,8 +44,12 @@ def test_health_and_openapi_publish_every_contract_path(refenv: ReferenceEnviron
     ids=["no-token", "wrong-token", "basic-auth"],
 )
 def test_every_v1_call_needs_the_bearer_token(refenv: ReferenceEnvironment, headers: dict[str, str]) -> None:
-    for method, path in [("GET", "/v1/environments"), ("GET", "/v1/catalog"), ("POST", "/v1/releases"),
-                         ("GET", "/v1/notifications")]:  # fmt: skip
+    for method, path in [
+        ("GET", "/v1/environments"),
+        ("GET", "/v1/catalog"),
+        ("POST", "/v1/releases"),
+        ("GET", "/v1/notifications"),
+    ]:
         response = httpx.request(method, f"{refenv.api_url}{path}", headers=headers, json={})
         assert response.status_code == 401, (method, path, response.text)
         assert response.headers["WWW-Authenticate"] == "Bearer"
@@ -69,8 +73,11 @@ def test_environments_services_and_databases(api: httpx.Client) -> None:
 
     baseline = [Service.model_validate(s) for s in api.get("/v1/environments/baseline/services").json()]
     assert {s.name: s.module for s in baseline} == {
-        "hotel-search": "search", "hotel-detail": "catalog", "quote": "pricing", "order": "booking",
-    }  # fmt: skip
+        "hotel-search": "search",
+        "hotel-detail": "catalog",
+        "quote": "pricing",
+        "order": "booking",
+    }
     for svc in baseline:
         assert [i.index for i in svc.instances] == [1, 2]
         assert all(i.state == "running" and i.url and i.in_rotation for i in svc.instances), svc
@@ -153,9 +160,13 @@ def test_release_records_test_config_and_production_config_digest(api: httpx.Cli
 
     created = api.post(
         "/v1/releases",
-        json={"service": "order", "version": "1.2.0", "test_config": {"booking_mail": "sink", "retries": "3"},
-              "production_config": {"booking_mail": "smtp2.prod.example", "secret_api_key": "prod-only-value"}},
-    )  # fmt: skip
+        json={
+            "service": "order",
+            "version": "1.2.0",
+            "test_config": {"booking_mail": "sink", "retries": "3"},
+            "production_config": {"booking_mail": "smtp2.prod.example", "secret_api_key": "prod-only-value"},
+        },
+    )
     assert created.status_code == 201, created.text
     release = Release.model_validate(created.json())
     assert release.test_config_ref == "order@1.2.0"

@@ -101,9 +101,23 @@ def test_a_sigkilled_server_leaves_no_orphans(tmp_path: Path) -> None:
 def test_start_fails_clearly_without_a_token_or_on_a_bad_topology(tmp_path: Path) -> None:
     environ = {k: v for k, v in os.environ.items() if k != "REFENV_TOKEN"}
     no_token = subprocess.run(
-        [sys.executable, "-m", "reference_env", "--state-dir", str(tmp_path / "s"), "--api-port", "1", "--gateway-port", "2"],
-        env=environ, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "reference_env",
+            "--state-dir",
+            str(tmp_path / "s"),
+            "--api-port",
+            "1",
+            "--gateway-port",
+            "2",
+        ],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert no_token.returncode == 2 and "REFENV_TOKEN" in no_token.stderr
 
     bad = tmp_path / "topology.yaml"

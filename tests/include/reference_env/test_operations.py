@@ -134,9 +134,10 @@ def test_soft_routing_sends_only_the_changed_service_to_the_project_environment(
         assert api.delete(f"/v1/environments/{name}").status_code == 204
     assert api.get(f"/v1/environments/{name}").status_code == 404
     fallback = gateway.post(
-        "/quote/quotes", json={"hotel_id": "h-1001", "room_type": "single", "nights": 1, "guests": 1},
+        "/quote/quotes",
+        json={"hotel_id": "h-1001", "room_type": "single", "nights": 1, "guests": 1},
         headers={"X-Route-Key": name},
-    )  # fmt: skip
+    )
     assert fallback.status_code == 201 and fallback.headers["X-Environment"] == "baseline"
 
 

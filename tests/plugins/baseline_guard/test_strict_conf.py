@@ -24,8 +24,11 @@ def test_a_typo_is_named_with_the_allowed_keys_and_a_suggestion() -> None:
 
 
 def test_a_dag_without_params_takes_no_conf() -> None:
-    with pytest.raises(InvalidInput, match=r"unknown conf key 'environment' for DAG baseline_schema_sync; "
-                                           r"allowed keys: none: this DAG takes no conf"):  # fmt: skip
+    with pytest.raises(
+        InvalidInput,
+        match=r"unknown conf key 'environment' for DAG baseline_schema_sync; "
+        r"allowed keys: none: this DAG takes no conf",
+    ):
         check_conf("baseline_schema_sync", {"environment": "proj-a"}, [])
 
 
@@ -41,14 +44,18 @@ def test_many_unknown_keys_are_listed_briefly() -> None:
 @pytest.mark.parametrize(
     ("conf", "expected"),
     [
-        ({"environment": "x" * (LIMITS.max_string_chars + 1)},
-         f"conf.environment is a string of {LIMITS.max_string_chars + 1} characters; at most 1024"),
-        ({"tags": ["smoke"] * (LIMITS.max_array_items + 1)},
-         f"conf.tags is an array of {LIMITS.max_array_items + 1} items; at most 200"),
+        (
+            {"environment": "x" * (LIMITS.max_string_chars + 1)},
+            f"conf.environment is a string of {LIMITS.max_string_chars + 1} characters; at most 1024",
+        ),
+        (
+            {"tags": ["smoke"] * (LIMITS.max_array_items + 1)},
+            f"conf.tags is an array of {LIMITS.max_array_items + 1} items; at most 200",
+        ),
         ({"tags": ["x" * 1000] * 20}, "bytes as JSON; at most 16384 bytes are accepted"),
         ({"deep": [[[[[[["x"]]]]]]]}, "conf.deep[0][0][0][0][0][0] is nested deeper than 6 levels"),
     ],
-)  # fmt: skip
+)
 def test_sizes_are_bounded_before_keys_are_looked_at(conf: dict, expected: str) -> None:
     with pytest.raises(InvalidInput) as err:
         check_conf("business_check", conf, ["environment", "tags", "deep"])

@@ -141,9 +141,21 @@ def test_pg_dump_dying_mid_stream_aborts_the_upload_and_keeps_the_password_out(
     assert "worker-secret" not in "".join(env.values())
     assert not [k for k in env if k.startswith("AIRFLOW")]
     assert set(env) - {"PWD", "SHLVL", "_", "OLDPWD"} <= {
-        "PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "PGHOST", "PGPORT", "PGUSER",
-        "PGDATABASE", "PGAPPNAME", "PGCONNECT_TIMEOUT", "PGPASSFILE", "PGPASSWORD",
-    }  # fmt: skip
+        "PATH",
+        "LANG",
+        "LC_ALL",
+        "LC_CTYPE",
+        "LC_MESSAGES",
+        "TZ",
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGDATABASE",
+        "PGAPPNAME",
+        "PGCONNECT_TIMEOUT",
+        "PGPASSFILE",
+        "PGPASSWORD",
+    }
 
 
 def test_a_real_pg_dump_error_is_reported_without_the_password(

@@ -61,8 +61,14 @@ def _value(postgres, database: str, sql: str) -> str:
 def test_environment_restore_swaps_nothing_when_one_dump_is_corrupt(
     postgres, s3_client, bucket, conn_info, make_db, database_names
 ):
-    sources = [make_db("srca", "CREATE TABLE t AS SELECT 'new a' AS v"), make_db("srcb", "CREATE TABLE t AS SELECT 'new b' AS v")]  # fmt: skip
-    targets = [make_db("tgta", "CREATE TABLE t AS SELECT 'old a' AS v"), make_db("tgtb", "CREATE TABLE t AS SELECT 'old b' AS v")]  # fmt: skip
+    sources = [
+        make_db("srca", "CREATE TABLE t AS SELECT 'new a' AS v"),
+        make_db("srcb", "CREATE TABLE t AS SELECT 'new b' AS v"),
+    ]
+    targets = [
+        make_db("tgta", "CREATE TABLE t AS SELECT 'old a' AS v"),
+        make_db("tgtb", "CREATE TABLE t AS SELECT 'old b' AS v"),
+    ]
     records = [_backup(s3_client, bucket, conn_info, s, f"env/x/{s}.dump") for s in sources]
     data = bytearray(s3_client.get_object(Bucket=bucket, Key=records[1].key)["Body"].read())
     data[len(data) // 2] ^= 0x01
@@ -83,8 +89,14 @@ def test_environment_restore_swaps_nothing_when_one_dump_is_corrupt(
 
 
 def test_all_verified_copies_are_swapped_in_together(postgres, s3_client, bucket, conn_info, make_db):
-    sources = [make_db("srca", "CREATE TABLE t AS SELECT 'new a' AS v"), make_db("srcb", "CREATE TABLE t AS SELECT 'new b' AS v")]  # fmt: skip
-    targets = [make_db("tgta", "CREATE TABLE t AS SELECT 'old a' AS v"), make_db("tgtb", "CREATE TABLE t AS SELECT 'old b' AS v")]  # fmt: skip
+    sources = [
+        make_db("srca", "CREATE TABLE t AS SELECT 'new a' AS v"),
+        make_db("srcb", "CREATE TABLE t AS SELECT 'new b' AS v"),
+    ]
+    targets = [
+        make_db("tgta", "CREATE TABLE t AS SELECT 'old a' AS v"),
+        make_db("tgtb", "CREATE TABLE t AS SELECT 'old b' AS v"),
+    ]
     for source, target in zip(sources, targets, strict=True):
         record = _backup(s3_client, bucket, conn_info, source, f"env/x/{source}.dump")
         _prepare(s3_client, bucket, conn_info, record, target, "0000bbbb")
@@ -335,12 +347,21 @@ def test_a_worker_killed_during_the_swap_leaves_the_database_whole_and_the_next_
     record = _backup(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
     target = make_db("crash", "CREATE TABLE old_data (v text); INSERT INTO old_data VALUES ('old');")
     args = {
-        "target": {"host": postgres.host, "port": postgres.port, "user": postgres.user, "database": target,
-                   "password": postgres.password},
+        "target": {
+            "host": postgres.host,
+            "port": postgres.port,
+            "user": postgres.user,
+            "database": target,
+            "password": postgres.password,
+        },
         "s3": _s3_kwargs(s3),
-        "bucket": bucket, "key": record.key, "record": record.model_dump_json(), "restore_id": "0000abcd",
-        "crash_at": crash_at, "bin": str(PG_BIN_DIR),
-    }  # fmt: skip
+        "bucket": bucket,
+        "key": record.key,
+        "record": record.model_dump_json(),
+        "restore_id": "0000abcd",
+        "crash_at": crash_at,
+        "bin": str(PG_BIN_DIR),
+    }
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "include")])}
     killed = subprocess.run(
         [sys.executable, "-c", _CRASHING_RESTORE, json.dumps(args)], env=env, capture_output=True, timeout=300
@@ -405,9 +426,16 @@ def test_a_session_the_swap_cannot_end_names_the_busy_database_and_keeps_the_old
     )
     as_role = PgConnectionInfo(postgres.host, postgres.port, role, target, "pw")
     prepare_restore(
-        s3_client, bucket=bucket, key=record.key, expected=ExpectedDump.from_record(record), target=as_role,
-        production=[], restore_id="0000b05e", no_owner=True, pg_bin_dir=PG_BIN_DIR,
-    )  # fmt: skip
+        s3_client,
+        bucket=bucket,
+        key=record.key,
+        expected=ExpectedDump.from_record(record),
+        target=as_role,
+        production=[],
+        restore_id="0000b05e",
+        no_owner=True,
+        pg_bin_dir=PG_BIN_DIR,
+    )
     superuser_in_copy = conn_info(target).connect(copy_name(target, "0000b05e"))
 
     with pytest.raises(
@@ -441,9 +469,15 @@ def test_pg_restore_stopping_early_on_a_sound_streamed_dump_is_not_called_tamper
 
     with pytest.raises(PgToolFailed) as caught:
         restore_database(
-            s3_client, bucket=bucket, key=record.key, expected=ExpectedDump.from_record(record),
-            target=conn_info(target), production=[], pg_bin_dir=bin_dir, spool=False,
-        )  # fmt: skip
+            s3_client,
+            bucket=bucket,
+            key=record.key,
+            expected=ExpectedDump.from_record(record),
+            target=conn_info(target),
+            production=[],
+            pg_bin_dir=bin_dir,
+            spool=False,
+        )
 
     message = str(caught.value) + "".join(getattr(caught.value, "__notes__", []))
     assert "out of shared memory" in message and "exited with status 1" in message

@@ -108,8 +108,11 @@ def test_html_marks_the_broken_module_and_escapes_responses(failed_run: CheckRun
         r'<div class="box (\w+)"[^>]*><span class="mod">(\w+)</span><span class="ifc mono">([^<]+)',
         quote_paris,
     )
-    assert boxes == [("passed", "search", "GET /hotels"), ("failed", "pricing", "POST /quotes"),
-                     ("not_run", "pricing", "GET /quotes/{id}")]  # fmt: skip
+    assert boxes == [
+        ("passed", "search", "GET /hotels"),
+        ("failed", "pricing", "POST /quotes"),
+        ("not_run", "pricing", "GET /quotes/{id}"),
+    ]
     assert "$.total is 130.0, expected 390.0" in quote_paris and "&quot;total&quot;:130.0" in quote_paris
     module_map = page[page.index('<section class="map">') :].split("</section>")[0]
     assert re.search(r'class="box bad"><span class="mod">pricing', module_map)
@@ -129,8 +132,11 @@ def test_summary_table(failed_run: CheckRun) -> None:
     )
     rows = [line for line in lines if line.startswith(("pricing ", "search "))]
     assert [r.split()[1:3] for r in rows] == [
-        ["quote-paris", "FAIL"], ["quote-rome", "FAIL"], ["hostile-body", "FAIL"], ["cities", "PASS"],
-    ]  # fmt: skip
+        ["quote-paris", "FAIL"],
+        ["quote-rome", "FAIL"],
+        ["hostile-body", "FAIL"],
+        ["cities", "PASS"],
+    ]
     assert "1/3" in rows[0] and "pricing · POST /quotes: $.total is 130.0, expected 390.0" in rows[0]
     assert all(len(line) <= 140 for line in lines)
 

@@ -130,8 +130,12 @@ def test_wrong_total_is_localised_to_module_interface_and_instance(
     assert failure.request is not None and failure.request.body["nights"] == 3
     assert failure.response is not None and '"total":130.0' in failure.response.body_excerpt
     assert [s.status for s in scenario.steps] == [
-        StepStatus.PASSED, StepStatus.PASSED, StepStatus.FAILED, StepStatus.NOT_RUN, StepStatus.NOT_RUN,
-    ]  # fmt: skip
+        StepStatus.PASSED,
+        StepStatus.PASSED,
+        StepStatus.FAILED,
+        StepStatus.NOT_RUN,
+        StepStatus.NOT_RUN,
+    ]
     assert result.broken_modules() == {"pricing": {"POST /quotes": ["book-paris-double"]}}
     assert sandbox.state.orders == {}  # the scenario stopped: no order placed
 
@@ -269,8 +273,15 @@ def test_status_header_and_body_assertions(tmp_path: Path, sandbox: BusinessSand
         ("headers: [{name: X-Nope, exists: true}]", "header X-Nope exists"),
         ("body_contains: nowhere", "body contains"),
     ]:
-        failure = run(tmp_path, one_step(f"{{module: m, interface: i, path: /test/echo, assert: {{{bad}}}}}"),
-                      sandbox.url).scenarios[0].failure  # fmt: skip
+        failure = (
+            run(
+                tmp_path,
+                one_step(f"{{module: m, interface: i, path: /test/echo, assert: {{{bad}}}}}"),
+                sandbox.url,
+            )
+            .scenarios[0]
+            .failure
+        )
         assert failure is not None and failure.check == check
 
 

@@ -19,8 +19,12 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "XDG_RUNTIME_DIR": os.environ.get("XDG_RUNTIME_DIR", "/tmp/runtime-0")}
     return subprocess.run(
         [sys.executable, "-m", "baseline_guard.checks", *args],
-        capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_all_passed_exits_0_and_prints_the_table(sandbox: BusinessSandbox) -> None:
@@ -33,9 +37,21 @@ def test_all_passed_exits_0_and_prints_the_table(sandbox: BusinessSandbox) -> No
 def test_failures_exit_1_and_write_reports(sandbox: BusinessSandbox, tmp_path: Path) -> None:
     sandbox.state.faults["order"] = Fault("fails_health")
     result = cli(
-        "--base-url", sandbox.url, "--environment", "proj-a", "--routing-key", "rk-a", "--tags", "booking",
-        "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml"), "--html", str(tmp_path / "r.html"),
-    )  # fmt: skip
+        "--base-url",
+        sandbox.url,
+        "--environment",
+        "proj-a",
+        "--routing-key",
+        "rk-a",
+        "--tags",
+        "booking",
+        "--json",
+        str(tmp_path / "r.json"),
+        "--junit",
+        str(tmp_path / "r.xml"),
+        "--html",
+        str(tmp_path / "r.html"),
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     # 10 bookings and 2 bad-order scenarios (a 500 where a 404/400 was expected); 1 read of an unknown order
     assert "BROKEN  booking · POST /orders (12 scenarios)" in result.stdout

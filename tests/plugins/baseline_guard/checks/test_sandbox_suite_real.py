@@ -108,8 +108,9 @@ def test_project_environment_is_checked_through_its_routing_key(
     assert created.status_code == 201, created.text
     key: Any = created.json()["routing_key"]
     try:
-        project = run_checks(SUITES, reference_env.gateway_url, environment="proj-checks", routing_key=key,
-                             tags=["pricing"])  # fmt: skip
+        project = run_checks(
+            SUITES, reference_env.gateway_url, environment="proj-checks", routing_key=key, tags=["pricing"]
+        )
         baseline = run_checks(SUITES, reference_env.gateway_url, environment="baseline", tags=["pricing"])
     finally:
         api.delete("/v1/environments/proj-checks")

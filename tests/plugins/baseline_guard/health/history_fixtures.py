@@ -21,13 +21,22 @@ from baseline_guard.health.records import CheckRecord, EnvironmentChange, Scenar
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 END = T0 + timedelta(hours=4)
-SCENARIOS = {"search_hotels": ("search", "GET /search"), "quote_price": ("pricing", "POST /quotes"),
-             "book_room": ("pricing", "POST /quotes")}  # fmt: skip
+SCENARIOS = {
+    "search_hotels": ("search", "GET /search"),
+    "quote_price": ("pricing", "POST /quotes"),
+    "book_room": ("pricing", "POST /quotes"),
+}
 CHANGE = EnvironmentChange("baseline", T0 + timedelta(minutes=50), "baseline_code_sync", ["quote 1.9.2"])
 
 
-def check(at: timedelta, failed: tuple[str, ...] = (), *, environment: str = "baseline",
-          trigger: Trigger = Trigger.HOURLY, run_id: str | None = None) -> CheckRecord:  # fmt: skip
+def check(
+    at: timedelta,
+    failed: tuple[str, ...] = (),
+    *,
+    environment: str = "baseline",
+    trigger: Trigger = Trigger.HOURLY,
+    run_id: str | None = None,
+) -> CheckRecord:
     started = T0 + at
     return CheckRecord(
         environment=environment,

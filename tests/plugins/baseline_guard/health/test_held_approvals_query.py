@@ -40,10 +40,17 @@ def make_run() -> Iterator[Callable[[str, str], Any]]:
             dags[dag_id] = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(bag.dags[dag_id]))
         with create_session() as session:
             dags[dag_id].create_dagrun(
-                run_id=run_id, logical_date=None, data_interval=None, run_after=datetime.now(UTC), conf={},
-                run_type=DagRunType.MANUAL, state=DagRunState.RUNNING, triggered_by=DagRunTriggeredByType.TEST,
-                triggering_user_name="test", session=session,
-            )  # fmt: skip
+                run_id=run_id,
+                logical_date=None,
+                data_interval=None,
+                run_after=datetime.now(UTC),
+                conf={},
+                run_type=DagRunType.MANUAL,
+                state=DagRunState.RUNNING,
+                triggered_by=DagRunTriggeredByType.TEST,
+                triggering_user_name="test",
+                session=session,
+            )
         return run_id
 
     yield make
@@ -85,8 +92,9 @@ def test_an_approval_is_held_while_its_task_waits_for_an_answer_and_only_then(
     waiting = make_run("baseline_schema_sync", "manual__waiting")
     ask("baseline_schema_sync", waiting, "approve_destructive", state="awaiting_input", created_at=t0)
     answered = make_run("baseline_schema_sync", "manual__answered")
-    ask("baseline_schema_sync", answered, "approve_destructive", state="success", created_at=t0,
-        answered=True)  # fmt: skip
+    ask(
+        "baseline_schema_sync", answered, "approve_destructive", state="success", created_at=t0, answered=True
+    )
     # the run was marked failed while it waited: the detail keeps no answer, but nobody is asked anymore
     abandoned = make_run("baseline_schema_sync", "manual__abandoned")
     ask("baseline_schema_sync", abandoned, "approve_destructive", state="failed", created_at=t0)
@@ -96,9 +104,17 @@ def test_an_approval_is_held_while_its_task_waits_for_an_answer_and_only_then(
 
     details = list(pending_schema_hitl())
 
-    assert details == [{
-        "subject": "manual__waiting: apply destructive changes?", "created_at": t0, "response_received": False,
-        "task_instance": {"dag_id": "baseline_schema_sync", "dag_run_id": waiting, "task_id": "approve_destructive"},
-    }]  # fmt: skip
+    assert details == [
+        {
+            "subject": "manual__waiting: apply destructive changes?",
+            "created_at": t0,
+            "response_received": False,
+            "task_instance": {
+                "dag_id": "baseline_schema_sync",
+                "dag_run_id": waiting,
+                "task_id": "approve_destructive",
+            },
+        }
+    ]
     held = held_schema_approvals(details)
     assert [(h.run_id, h.since) for h in held] == [(waiting, t0)]

@@ -11,8 +11,10 @@ from history_fixtures import CHANGE, END, HISTORY, T0, m
 
 
 def observations() -> list[RunObservation]:
-    return [RunObservation(n, c.started_at, c.finished_at, c.passed, tuple(c.modules), tuple(c.failed_modules))
-            for n, c in enumerate(HISTORY, 1)]  # fmt: skip
+    return [
+        RunObservation(n, c.started_at, c.finished_at, c.passed, tuple(c.modules), tuple(c.failed_modules))
+        for n, c in enumerate(HISTORY, 1)
+    ]
 
 
 def test_incidents_per_environment_and_module() -> None:
@@ -67,8 +69,11 @@ def test_a_change_before_the_previous_check_is_not_the_cause() -> None:
 
 
 def scenario_observations() -> list[ScenarioObservation]:
-    return [ScenarioObservation(c.environment, s.scenario, c.started_at, s.passed, s.module, s.interface)
-            for c in HISTORY for s in c.scenarios]  # fmt: skip
+    return [
+        ScenarioObservation(c.environment, s.scenario, c.started_at, s.passed, s.module, s.interface)
+        for c in HISTORY
+        for s in c.scenarios
+    ]
 
 
 def test_flaky_is_a_failure_that_passes_on_an_immediate_recheck() -> None:

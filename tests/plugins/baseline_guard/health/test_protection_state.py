@@ -24,8 +24,14 @@ from history_fixtures import check, m
 from local_stack.ports import free_port
 from local_stack.postgres import LocalPostgres
 
-CONFIG_RECORDS = {"quote": {"digest": "sha256:aa", "status": "asked", "seen_at": "2026-11-30T08:00:00+00:00",
-                            "asked_at": "2026-11-30T08:01:00+00:00"}}  # fmt: skip
+CONFIG_RECORDS = {
+    "quote": {
+        "digest": "sha256:aa",
+        "status": "asked",
+        "seen_at": "2026-11-30T08:00:00+00:00",
+        "asked_at": "2026-11-30T08:01:00+00:00",
+    }
+}
 
 
 def reader(env_api_conn_id: str = "baseline_env_api", reads: list[datetime] | None = None) -> Any:
@@ -54,8 +60,11 @@ def test_slots_show_drift_the_committed_backup_and_an_unproven_restore(
     backup_id = commit_test_backup(backup_store, postgres, ["bg_slots_orders"], at=backup_at)
     hook = EnvironmentHook()
     production = {r.service: r.version for r in hook.list_releases()}
-    differing = sorted(s.name for s in hook.list_services("baseline")
-                       if {i.version for i in s.instances} != {production[s.name]})  # fmt: skip
+    differing = sorted(
+        s.name
+        for s in hook.list_services("baseline")
+        if {i.version for i in s.instances} != {production[s.name]}
+    )
     now = datetime.now(UTC)
 
     report = build_report(store, now, providers=[CachedProtectionState(reader())])
@@ -88,8 +97,10 @@ def test_environment_api_down_leaves_the_slots_not_available_and_is_not_asked_ag
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     port = free_port()  # nothing listens there
-    monkeypatch.setenv("AIRFLOW_CONN_DOWN_ENV_API", json.dumps({"conn_type": "http", "host": "127.0.0.1",
-                                                                "port": port, "password": "t"}))  # fmt: skip
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DOWN_ENV_API",
+        json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": port, "password": "t"}),
+    )
     store.record(check(m(0)))
     reads: list[datetime] = []
     provider = CachedProtectionState(reader("down_env_api", reads), ttl=timedelta(seconds=60))
@@ -105,11 +116,21 @@ def test_environment_api_down_leaves_the_slots_not_available_and_is_not_asked_ag
 
 
 def _baseline(**backups: Any) -> EnvironmentProtection:
-    proof = {"last_backup_id": "b2", "last_backup_at": NOON, "last_pre_test_backup_id": "b1",
-             "last_proven_restore_at": NOON - timedelta(hours=30), "last_proven_backup_id": "b1",
-             "last_drill_passed": True, "restore_proof_stale": True}  # fmt: skip
-    return EnvironmentProtection(environment="baseline", kind=EnvironmentKind.BASELINE, drift=[],
-                                 backups=BackupProof(**{**proof, **backups}))  # fmt: skip
+    proof = {
+        "last_backup_id": "b2",
+        "last_backup_at": NOON,
+        "last_pre_test_backup_id": "b1",
+        "last_proven_restore_at": NOON - timedelta(hours=30),
+        "last_proven_backup_id": "b1",
+        "last_drill_passed": True,
+        "restore_proof_stale": True,
+    }
+    return EnvironmentProtection(
+        environment="baseline",
+        kind=EnvironmentKind.BASELINE,
+        drift=[],
+        backups=BackupProof(**{**proof, **backups}),
+    )
 
 
 NOON = datetime(2026, 11, 30, 12, tzinfo=UTC)
@@ -119,16 +140,24 @@ NOON = datetime(2026, 11, 30, 12, tzinfo=UTC)
     ("backups", "status", "summary"),
     [
         ({}, "attention", "backup b1 restored, but older than 25 h"),
-        ({"last_drill_passed": False, "restore_proof_stale": False}, "attention",
-         "backup b1 restored, but the last drill failed"),
+        (
+            {"last_drill_passed": False, "restore_proof_stale": False},
+            "attention",
+            "backup b1 restored, but the last drill failed",
+        ),
         ({"restore_proof_stale": False}, "ok", "backup b1 restored and verified"),
     ],
-)  # fmt: skip
+)
 def test_a_proven_restore_needs_attention_when_stale_or_the_last_drill_failed(
     backups: dict[str, Any], status: str, summary: str
 ) -> None:
-    state = ProtectionState(as_of=NOON, environments=[_baseline(**backups)], held_schema_approvals=[],
-                            pending_config_decisions=[], approvals_known=False)  # fmt: skip
+    state = ProtectionState(
+        as_of=NOON,
+        environments=[_baseline(**backups)],
+        held_schema_approvals=[],
+        pending_config_decisions=[],
+        approvals_known=False,
+    )
 
     slots = protection_slots(state)["baseline"]
 

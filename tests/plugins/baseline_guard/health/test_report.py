@@ -42,8 +42,14 @@ def test_report_of_a_failing_baseline_and_a_healthy_project(store: HistoryStore)
         1.0,
         [],
     )
-    assert proj["protection"]["last_proven_restore"] == {"status": "not_available", "summary": None, "since": None,
-                                                         "at": None, "link": None, "details": []}  # fmt: skip
+    assert proj["protection"]["last_proven_restore"] == {
+        "status": "not_available",
+        "summary": None,
+        "since": None,
+        "at": None,
+        "link": None,
+        "details": [],
+    }
 
 
 def test_recovered_history_measures_and_protection_slots_from_a_provider(store: HistoryStore) -> None:

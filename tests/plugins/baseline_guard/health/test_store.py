@@ -15,9 +15,17 @@ from history_fixtures import CHANGE, END, HISTORY, T0, check, m
 
 
 def _summary(store: HistoryStore) -> list[tuple]:
-    return [(s.environment, s.incident.scope, s.incident.started_at - T0,
-             s.incident.ended_at - T0 if s.incident.ended_at else None, s.incident.failed_checks,
-             s.cause.source if s.cause else None) for s in store.incidents(T0 - m(1))]  # fmt: skip
+    return [
+        (
+            s.environment,
+            s.incident.scope,
+            s.incident.started_at - T0,
+            s.incident.ended_at - T0 if s.incident.ended_at else None,
+            s.incident.failed_checks,
+            s.cause.source if s.cause else None,
+        )
+        for s in store.incidents(T0 - m(1))
+    ]
 
 
 EXPECTED = [
@@ -31,12 +39,18 @@ EXPECTED = [
 def test_migrate_cli_brings_an_empty_database_to_head(postgres, history_dsn: str) -> None:
     name = "bg_history_cli"
     postgres.create_database(name, drop_existing=True)
-    out = subprocess.run([sys.executable, "-m", "baseline_guard.health", "migrate", "--url", postgres.uri(name)],
-                         capture_output=True, text=True, check=False)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "baseline_guard.health", "migrate", "--url", postgres.uri(name)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     assert f"at revision {migrate.head_revision()}" in out.stdout
-    tables = postgres.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
-                           "WHERE schemaname = 'public';", name).strip()  # fmt: skip
+    tables = postgres.psql(
+        "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public';",
+        name,
+    ).strip()
     assert (
         tables
         == "alembic_version,check_result,check_run,environment_change,environment_state,incident,module_state"
@@ -72,8 +86,14 @@ def test_a_change_recorded_again_by_a_retry_of_the_run_that_made_it_changes_noth
     store: HistoryStore,
 ) -> None:
     """A restore's check step records the restore at its own start: each try would give another time."""
-    restored = EnvironmentChange("baseline", T0 + m(59), "test_data_restore", [{"backup_id": "b1"}],
-                                 dag_id="test_data_restore", run_id="ci__r1")  # fmt: skip
+    restored = EnvironmentChange(
+        "baseline",
+        T0 + m(59),
+        "test_data_restore",
+        [{"backup_id": "b1"}],
+        dag_id="test_data_restore",
+        run_id="ci__r1",
+    )
     first, retry = (
         check(m(60), ("quote_price",), run_id="ci__r1"),
         check(m(62), ("quote_price",), run_id="ci__r1"),
@@ -114,7 +134,9 @@ def test_current_state_of_environments_and_modules(store: HistoryStore) -> None:
     modules = {(s.environment, s.module): s for s in store.modules()}
     assert modules["baseline", "pricing"].passed is False
     assert (modules["baseline", "pricing"].interface, modules["baseline", "pricing"].instance) == (
-        "POST /quotes", "baseline/pricing/1")  # fmt: skip
+        "POST /quotes",
+        "baseline/pricing/1",
+    )
     assert modules["baseline", "search"].passed is True and modules["proj-a", "pricing"].passed is True
     [open_incident] = [s for s in store.incidents(T0) if s.incident.scope == ENVIRONMENT]
     assert open_incident.incident.is_open and open_incident.incident.failed_checks == 2

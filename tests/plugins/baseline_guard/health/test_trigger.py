@@ -26,11 +26,22 @@ def test_trigger_reason_from_run_type_events_and_conf() -> None:
 
 
 def _event(extra: dict, source_dag_id: str | None = "baseline_code_sync") -> AssetEventDagRunReference:
-    return AssetEventDagRunReference.model_validate({
-        "asset": {"name": "environment_changed", "uri": "x-baseline-guard://environment/changed", "extra": {}},
-        "extra": extra, "source_task_id": "t", "source_dag_id": source_dag_id, "source_run_id": "r",
-        "source_map_index": -1, "source_aliases": [], "timestamp": datetime(2026, 11, 30, 10, 5, tzinfo=UTC),
-    })  # fmt: skip
+    return AssetEventDagRunReference.model_validate(
+        {
+            "asset": {
+                "name": "environment_changed",
+                "uri": "x-baseline-guard://environment/changed",
+                "extra": {},
+            },
+            "extra": extra,
+            "source_task_id": "t",
+            "source_dag_id": source_dag_id,
+            "source_run_id": "r",
+            "source_map_index": -1,
+            "source_aliases": [],
+            "timestamp": datetime(2026, 11, 30, 10, 5, tzinfo=UTC),
+        }
+    )
 
 
 def test_environment_changes_from_consumed_asset_events() -> None:

@@ -45,8 +45,13 @@ def run_task(
 ) -> TaskOutcome:
     """Run ``tries`` tries of ``operator`` (each after the previous one failed), then its callbacks once."""
     ti = TryingTaskInstance(task_id=operator.task_id, run_id=run_id)
-    context: dict[str, Any] = {"ti": ti, "task_instance": ti, "run_id": run_id, "task": operator,
-                               "data_interval_end": as_of or datetime.now(UTC)}  # fmt: skip
+    context: dict[str, Any] = {
+        "ti": ti,
+        "task_instance": ti,
+        "run_id": run_id,
+        "task": operator,
+        "data_interval_end": as_of or datetime.now(UTC),
+    }
     result, error = None, None
     for number in range(1, tries + 1):
         ti.try_number, ti.xcoms = number, {}

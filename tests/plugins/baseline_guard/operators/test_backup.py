@@ -61,8 +61,12 @@ def _record(dumped: dict, **changes: object) -> dict:
 
 def _adhoc_dump(setup: dict[str, str]) -> dict:
     return PgDumpToS3Operator(
-        task_id="dump", postgres_conn_id="bg_source_pg", key="adhoc/source.dump", compression="none", sse="none",
-    ).execute(context={})  # fmt: skip
+        task_id="dump",
+        postgres_conn_id="bg_source_pg",
+        key="adhoc/source.dump",
+        compression="none",
+        sse="none",
+    ).execute(context={})
 
 
 def test_dump_commit_and_restore_with_no_password_in_logs(
@@ -222,8 +226,11 @@ def test_a_target_that_is_a_production_database_is_refused_whatever_its_label(
     for kind in ("baseline", None):
         with pytest.raises(ProductionWriteRefused, match=f"is production database {prod}"):
             RestoreFromBackupOperator(
-                task_id="restore", record=_record(dumped), postgres_conn_id="bg_mislabelled", target_kind=kind,
-            ).execute(context={})  # fmt: skip
+                task_id="restore",
+                record=_record(dumped),
+                postgres_conn_id="bg_mislabelled",
+                target_kind=kind,
+            ).execute(context={})
 
     assert postgres.psql("SELECT v FROM precious", prod).strip() == "prod data"
     assert postgres.psql("SELECT datname FROM pg_database ORDER BY 1") == databases_before
@@ -247,9 +254,12 @@ def test_the_swap_step_swaps_nothing_when_a_database_has_no_verified_copy(
     dumped = _adhoc_dump(setup)
     context = {"run_id": "manual__swap", "dag": SimpleNamespace(dag_id="test_data_restore")}
     prepared = RestoreFromBackupOperator(
-        task_id="restore", record=_record(dumped), postgres_conn_id="bg_target_pg", target_kind="baseline",
+        task_id="restore",
+        record=_record(dumped),
+        postgres_conn_id="bg_target_pg",
+        target_kind="baseline",
         swap=False,
-    ).execute(context=context)  # fmt: skip
+    ).execute(context=context)
     targets = [
         {"postgres_conn_id": "bg_target_pg", "database": setup["target"]},
         {"postgres_conn_id": "bg_source_pg", "database": setup["source"]},  # its restore never ran

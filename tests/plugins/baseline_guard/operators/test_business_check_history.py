@@ -36,15 +36,22 @@ def sandbox(
     make_env_api: Callable[[], ReferenceEnvironment], monkeypatch: pytest.MonkeyPatch
 ) -> ReferenceEnvironment:
     env = make_env_api()
-    for key, value in env_api_connections(env.api_port, env.token, gateway_port=env.gateway_port,
-                                          conn_id="history_env_api").items():  # fmt: skip
+    for key, value in env_api_connections(
+        env.api_port, env.token, gateway_port=env.gateway_port, conn_id="history_env_api"
+    ).items():
         monkeypatch.setenv(key, value)
     return env
 
 
 def _operator(**kwargs: object) -> BusinessCheckOperator:
-    return BusinessCheckOperator(task_id="checks", env_api_conn_id="history_env_api", aws_conn_id=None,
-                                 history_conn_id="check_history", notify_on_failure=False, **kwargs)  # type: ignore[arg-type]  # fmt: skip
+    return BusinessCheckOperator(
+        task_id="checks",
+        env_api_conn_id="history_env_api",
+        aws_conn_id=None,
+        history_conn_id="check_history",
+        notify_on_failure=False,
+        **kwargs,
+    )  # type: ignore[arg-type]
 
 
 def _query(dsn: str, sql: str) -> list[tuple]:
@@ -55,7 +62,9 @@ def _query(dsn: str, sql: str) -> list[tuple]:
     return rows
 
 
-def test_a_failed_check_is_recorded_with_the_broken_module_and_instance(sandbox: ReferenceEnvironment, history: str) -> None:  # fmt: skip
+def test_a_failed_check_is_recorded_with_the_broken_module_and_instance(
+    sandbox: ReferenceEnvironment, history: str
+) -> None:
     hook = EnvironmentHook("history_env_api")
     for inst in hook.get_service("baseline", "quote").instances:
         op = hook.deploy("baseline", "quote", inst.index, "1.9.2-wrong")
@@ -86,8 +95,14 @@ def test_a_failed_check_is_recorded_with_the_broken_module_and_instance(sandbox:
 def test_a_history_that_cannot_be_written_does_not_fail_the_check(
     sandbox: ReferenceEnvironment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    closed = {"conn_type": "postgres", "host": "127.0.0.1", "port": free_port(), "login": "x", "password": "y",
-              "schema": "baseline_guard"}  # fmt: skip
+    closed = {
+        "conn_type": "postgres",
+        "host": "127.0.0.1",
+        "port": free_port(),
+        "login": "x",
+        "password": "y",
+        "schema": "baseline_guard",
+    }
     monkeypatch.setenv("AIRFLOW_CONN_CHECK_HISTORY", json.dumps(closed))
     result = _operator(tags=["smoke"]).execute(context={})
     assert result["passed"] is True and result["scenarios"] > 0

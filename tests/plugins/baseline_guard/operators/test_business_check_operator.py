@@ -29,14 +29,20 @@ def sandbox(
 
 def _operator(prefix: str, **kwargs: object) -> BusinessCheckOperator:
     return BusinessCheckOperator(
-        task_id="checks", env_api_conn_id="check_env_api", aws_conn_id="check_s3", report_prefix=prefix,
+        task_id="checks",
+        env_api_conn_id="check_env_api",
+        aws_conn_id="check_s3",
+        report_prefix=prefix,
         **kwargs,
-    )  # type: ignore[arg-type]  # fmt: skip
+    )  # type: ignore[arg-type]
 
 
 def _notifications(env: ReferenceEnvironment) -> list[dict]:
-    r = httpx.get(f"{env.api_url}/v1/notifications", params={"channel": "admins"},
-                  headers={"Authorization": f"Bearer {env.token}"})  # fmt: skip
+    r = httpx.get(
+        f"{env.api_url}/v1/notifications",
+        params={"channel": "admins"},
+        headers={"Authorization": f"Bearer {env.token}"},
+    )
     r.raise_for_status()
     return r.json()
 

@@ -58,9 +58,13 @@ def _sent(env: ReferenceEnvironment, channel: str) -> list[dict]:
 
 def _check(environment: str, run: str, *, tries: int = 1) -> TaskOutcome:
     operator = BusinessCheckOperator(
-        task_id="checks", env_api_conn_id=CONN, aws_conn_id="owners_s3", environment=environment,
-        report_prefix=f"reports/{environment}/{run}", tags=["catalog"],
-    )  # fmt: skip
+        task_id="checks",
+        env_api_conn_id=CONN,
+        aws_conn_id="owners_s3",
+        environment=environment,
+        report_prefix=f"reports/{environment}/{run}",
+        tags=["catalog"],
+    )
     return run_task(operator, run_id=run, tries=tries)
 
 
@@ -124,8 +128,13 @@ def test_the_outcome_keeps_when_it_started_failing_as_of_the_run(
     deploy_everywhere("baseline", "hotel-detail", "1.9.2-wrong", CONN)
     first, later = datetime(2026, 11, 1, 10, tzinfo=UTC), datetime(2026, 11, 1, 11, tzinfo=UTC)
     for run, as_of in (("scheduled__10", first), ("scheduled__11", later)):
-        operator = BusinessCheckOperator(task_id="checks", env_api_conn_id=CONN, aws_conn_id="owners_s3",
-                                         report_prefix=f"reports/{run}", tags=["catalog"])  # fmt: skip
+        operator = BusinessCheckOperator(
+            task_id="checks",
+            env_api_conn_id=CONN,
+            aws_conn_id="owners_s3",
+            report_prefix=f"reports/{run}",
+            tags=["catalog"],
+        )
         run_task(operator, run_id=run, as_of=as_of)
     stored = load_outcome(s3.client(), bucket, "baseline", "catalog")
     assert stored is not None and stored.since == first and not stored.passed

@@ -77,14 +77,26 @@ def test_new_release_config_applied_with_secrets_masked_by_value(
 ) -> None:
     _sync()
     with _api(sandbox) as api:
-        api.post("/releases", json={"service": "quote", "version": "1.3.0",
-                                    "test_config": {"pricing_currency": "EUR", **SECRETS}}).raise_for_status()  # fmt: skip
+        api.post(
+            "/releases",
+            json={
+                "service": "quote",
+                "version": "1.3.0",
+                "test_config": {"pricing_currency": "EUR", **SECRETS},
+            },
+        ).raise_for_status()
     result = _sync()
     assert result["applied"] == [
-        {"service": "quote", "ref": "quote@1.3.0", "previous_ref": "quote@1.2.0", "keys": 5, "changed": 5,
-         "changed_keys": ["db_pwd", "db_url", "encryption_key", "fx_source", "pricing_fx_source"],
-         "secret_keys": 4}
-    ]  # fmt: skip
+        {
+            "service": "quote",
+            "ref": "quote@1.3.0",
+            "previous_ref": "quote@1.2.0",
+            "keys": 5,
+            "changed": 5,
+            "changed_keys": ["db_pwd", "db_url", "encryption_key", "fx_source", "pricing_fx_source"],
+            "secret_keys": 4,
+        }
+    ]
     assert _applied("quote")["values"]["db_url"] == SECRETS["db_url"]  # the baseline got the real value
     out, err = capsys.readouterr()
     logs = out + err + caplog.text
@@ -103,8 +115,10 @@ def test_oversized_config_is_refused_others_applied_and_logs_stay_small(
         api.post(
             "/releases", json={"service": "quote", "version": "1.3.0", "test_config": huge}
         ).raise_for_status()
-        api.post("/releases", json={"service": "order", "version": "1.1.0",
-                                    "test_config": {"booking_mail": "sink2"}}).raise_for_status()  # fmt: skip
+        api.post(
+            "/releases",
+            json={"service": "order", "version": "1.1.0", "test_config": {"booking_mail": "sink2"}},
+        ).raise_for_status()
     capsys.readouterr()
     result = _sync()
     assert [a["service"] for a in result["applied"]] == ["order"]
@@ -132,8 +146,14 @@ def test_re_recorded_version_keeps_its_test_config_and_warns_nothing(
 ) -> None:
     _sync()
     with _api(sandbox) as api:  # production config change recorded as a release of the running version
-        api.post("/releases", json={"service": "quote", "version": "1.2.0",
-                                    "production_config": {"pricing_fx_source": "https://fx2.prod.example"}}).raise_for_status()  # fmt: skip
+        api.post(
+            "/releases",
+            json={
+                "service": "quote",
+                "version": "1.2.0",
+                "production_config": {"pricing_fx_source": "https://fx2.prod.example"},
+            },
+        ).raise_for_status()
     capsys.readouterr()
     assert _sync() == {"applied": [], "without_test_config": [], "refused": []}
     out, err = capsys.readouterr()

@@ -25,14 +25,18 @@ def test_an_incident_is_told_down_once_still_down_hourly_and_recovered_once() ->
     incidents, told = _run(incidents, {}, 135)
     told_kinds += [title.split(": ", 1)[1] for title, _, _ in messages(told)]
     assert told_kinds == [
-        "1 instance(s) down", "1 instance(s) still down", "1 instance(s) still down", "1 instance(s) recovered"
-    ]  # fmt: skip
+        "1 instance(s) down",
+        "1 instance(s) still down",
+        "1 instance(s) still down",
+        "1 instance(s) recovered",
+    ]
     assert incidents == {}
 
 
 def test_vanished_environment_drops_its_incidents_and_unchecked_ones_are_kept() -> None:
-    previous, _ = _run({}, {"proj-a/quote#1": "restart failed", KEY: "restart failed"}, 0,
-                       checked=("baseline", "proj-a"))  # fmt: skip
+    previous, _ = _run(
+        {}, {"proj-a/quote#1": "restart failed", KEY: "restart failed"}, 0, checked=("baseline", "proj-a")
+    )
     incidents, told = _run(previous, {}, 5, checked=(), vanished=("proj-a",))
     assert told.dropped == ["proj-a/quote#1"] and messages(told) == []
     assert list(incidents) == [KEY]  # baseline not looked at this run: unchanged, not "recovered"

@@ -13,22 +13,50 @@ from local_stack.postgres import PG_BIN_DIR
 
 # What Airflow 3.3 answers on GET /api/v2/dags/~/dagRuns/~/hitlDetails (abridged to the fields used)
 HITL_DETAILS = [
-    {"subject": "Baseline schema sync: apply destructive changes?", "created_at": "2026-03-01T10:05:00Z",
-     "response_received": False, "options": ["Approve", "Reject"],
-     "task_instance": {"dag_id": "baseline_schema_sync", "dag_run_id": "scheduled__2026-03-01T10:00:00+00:00",
-                       "task_id": "approve_destructive", "map_index": -1, "state": "deferred"}},
-    {"subject": "Baseline schema sync: apply destructive changes?", "created_at": "2026-03-01T09:05:00Z",
-     "response_received": True, "options": ["Approve", "Reject"],
-     "task_instance": {"dag_id": "baseline_schema_sync", "dag_run_id": "scheduled__2026-03-01T09:00:00+00:00",
-                       "task_id": "approve_destructive", "map_index": -1, "state": "success"}},
-    {"subject": "Production config changed", "created_at": "2026-03-01T10:10:00Z", "response_received": False,
-     "options": ["a"], "task_instance": {"dag_id": "baseline_config_sync", "dag_run_id": "r", "task_id": "decide"}},
-]  # fmt: skip
+    {
+        "subject": "Baseline schema sync: apply destructive changes?",
+        "created_at": "2026-03-01T10:05:00Z",
+        "response_received": False,
+        "options": ["Approve", "Reject"],
+        "task_instance": {
+            "dag_id": "baseline_schema_sync",
+            "dag_run_id": "scheduled__2026-03-01T10:00:00+00:00",
+            "task_id": "approve_destructive",
+            "map_index": -1,
+            "state": "deferred",
+        },
+    },
+    {
+        "subject": "Baseline schema sync: apply destructive changes?",
+        "created_at": "2026-03-01T09:05:00Z",
+        "response_received": True,
+        "options": ["Approve", "Reject"],
+        "task_instance": {
+            "dag_id": "baseline_schema_sync",
+            "dag_run_id": "scheduled__2026-03-01T09:00:00+00:00",
+            "task_id": "approve_destructive",
+            "map_index": -1,
+            "state": "success",
+        },
+    },
+    {
+        "subject": "Production config changed",
+        "created_at": "2026-03-01T10:10:00Z",
+        "response_received": False,
+        "options": ["a"],
+        "task_instance": {"dag_id": "baseline_config_sync", "dag_run_id": "r", "task_id": "decide"},
+    },
+]
 CONFIG_RECORDS = {
-    "quote": {"digest": "sha256:aa", "seen_at": "2026-03-01T08:00:00+00:00", "status": "asked",
-              "asked_at": "2026-03-01T08:01:00+00:00", "expires_at": "2026-03-01T09:01:00+00:00"},
+    "quote": {
+        "digest": "sha256:aa",
+        "seen_at": "2026-03-01T08:00:00+00:00",
+        "status": "asked",
+        "asked_at": "2026-03-01T08:01:00+00:00",
+        "expires_at": "2026-03-01T09:01:00+00:00",
+    },
     "booking": {"digest": "sha256:bb", "status": "decided", "decision": "Not needed for the baseline"},
-}  # fmt: skip
+}
 
 
 def test_protection_state_of_the_sandbox(env_api, s3_client, bucket, conn_info, make_db, take_backup) -> None:
@@ -39,9 +67,16 @@ def test_protection_state_of_the_sandbox(env_api, s3_client, bucket, conn_info, 
     orders = make_db("orders", "CREATE TABLE t AS SELECT generate_series(1, 40) AS i;")
     old = take_backup("baseline", [orders], at=datetime.now(UTC) - timedelta(days=3))
     drilled = drill_environment(
-        s3_client, bucket=bucket, environment="baseline", backup_id=old, targets={orders: conn_info(orders)},
-        production=[], restore_id="0000dd11", drill_id=make_drill_id(datetime.now(UTC), "r1"), pg_bin_dir=PG_BIN_DIR,
-    )  # fmt: skip
+        s3_client,
+        bucket=bucket,
+        environment="baseline",
+        backup_id=old,
+        targets={orders: conn_info(orders)},
+        production=[],
+        restore_id="0000dd11",
+        drill_id=make_drill_id(datetime.now(UTC), "r1"),
+        pg_bin_dir=PG_BIN_DIR,
+    )
     record_drill(s3_client, bucket, drilled)
     newest = take_backup("baseline", [orders], phase="post_test")
     as_of = datetime.now(UTC) + timedelta(minutes=1)

@@ -40,12 +40,30 @@ def _hourly(environment: str, start: datetime, hours: int, down: range = range(0
         failed = h in down
         scenarios = (
             ScenarioRecord("search_hotels", "search", True, 80.0, "search", "GET /search"),
-            ScenarioRecord("quote_price", "pricing", not failed, 95.0, "pricing", "POST /quotes",
-                           f"{environment}/quote/1", "1.1.0"),
-        )  # fmt: skip
-        records.append(CheckRecord(environment, at, at + timedelta(seconds=20), Trigger.HOURLY, scenarios,
-                                   dag_id="business_check", run_id=f"scheduled__{at:%Y%m%dT%H%M}",
-                                   task_id="run_business_checks", try_number=1))  # fmt: skip
+            ScenarioRecord(
+                "quote_price",
+                "pricing",
+                not failed,
+                95.0,
+                "pricing",
+                "POST /quotes",
+                f"{environment}/quote/1",
+                "1.1.0",
+            ),
+        )
+        records.append(
+            CheckRecord(
+                environment,
+                at,
+                at + timedelta(seconds=20),
+                Trigger.HOURLY,
+                scenarios,
+                dag_id="business_check",
+                run_id=f"scheduled__{at:%Y%m%dT%H%M}",
+                task_id="run_business_checks",
+                try_number=1,
+            )
+        )
     return records
 
 
@@ -90,8 +108,9 @@ def history_dsn(postgres: LocalPostgres, ui_env_api: ReferenceEnvironment) -> It
     migrate.upgrade(dsn)
     env = ui_env_api
     saved = dict(os.environ)
-    os.environ.update(env_api_connections(env.api_port, env.token, gateway_port=env.gateway_port,
-                                          conn_id="ui_env_api"))  # fmt: skip
+    os.environ.update(
+        env_api_connections(env.api_port, env.token, gateway_port=env.gateway_port, conn_id="ui_env_api")
+    )
     store = HistoryStore.connect(dsn)
     try:
         start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=72)
@@ -107,8 +126,13 @@ def history_dsn(postgres: LocalPostgres, ui_env_api: ReferenceEnvironment) -> It
 
 
 @pytest.fixture(scope="session")
-def page_server(history_dsn: str, postgres: LocalPostgres, ui_env_api: ReferenceEnvironment, s3: LocalS3,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[PageServer]:  # fmt: skip
+def page_server(
+    history_dsn: str,
+    postgres: LocalPostgres,
+    ui_env_api: ReferenceEnvironment,
+    s3: LocalS3,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[PageServer]:
     home = tmp_path_factory.mktemp("airflow-home")
     bucket = f"bg-ui-{secrets.token_hex(4)}"  # empty: no backup yet
     s3.client().create_bucket(Bucket=bucket)
@@ -132,8 +156,12 @@ def page_server(history_dsn: str, postgres: LocalPostgres, ui_env_api: Reference
     port = free_port()
     log = home / "server.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "baseline_guard.ui.standalone", "--port", str(port)],
-                                env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "baseline_guard.ui.standalone", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 240  # importing Airflow takes a while on a busy machine
     while True:

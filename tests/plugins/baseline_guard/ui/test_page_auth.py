@@ -27,8 +27,11 @@ def test_a_forged_token_is_refused(page_server: PageServer) -> None:
 
 def test_signed_in_users_get_the_json(page_server: PageServer) -> None:
     for user in ("admin", "viewer"):
-        r = httpx.get(f"{page_server.base}/baseline-guard/api/health",
-                      headers={"Authorization": f"Bearer {page_server.token(user)}"}, timeout=30)  # fmt: skip
+        r = httpx.get(
+            f"{page_server.base}/baseline-guard/api/health",
+            headers={"Authorization": f"Bearer {page_server.token(user)}"},
+            timeout=30,
+        )
         assert r.status_code == 200, r.text
     envs = {e["name"]: e for e in r.json()["environments"]}
     assert envs["baseline"]["state"] == "failing" and "pricing" in envs["baseline"]["failing_modules"]

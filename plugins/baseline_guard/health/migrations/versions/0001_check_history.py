@@ -65,8 +65,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("run", "suite", "scenario"),
     )
     op.create_index("check_result_scenario_time", "check_result", ["environment", "scenario", "checked_at"])
-    op.create_index("check_result_failures", "check_result", ["checked_at"],
-                    postgresql_where=sa.text("NOT passed"))  # fmt: skip
+    op.create_index(
+        "check_result_failures", "check_result", ["checked_at"], postgresql_where=sa.text("NOT passed")
+    )
 
     op.create_table(
         "environment_change",
@@ -120,6 +121,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("module_state", "environment_state", "incident", "environment_change", "check_result",
-                  "check_run"):  # fmt: skip
+    for table in (
+        "module_state",
+        "environment_state",
+        "incident",
+        "environment_change",
+        "check_result",
+        "check_run",
+    ):
         op.drop_table(table)

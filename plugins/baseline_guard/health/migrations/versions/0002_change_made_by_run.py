@@ -23,8 +23,13 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("environment_change", sa.Column("dag_id", sa.Text, comment="the Airflow run that made it"))
     op.add_column("environment_change", sa.Column("run_id", sa.Text))
-    op.create_index("environment_change_per_run", "environment_change", ["environment", "source", "dag_id", "run_id"],
-                    unique=True, postgresql_where=sa.text("run_id IS NOT NULL"))  # fmt: skip
+    op.create_index(
+        "environment_change_per_run",
+        "environment_change",
+        ["environment", "source", "dag_id", "run_id"],
+        unique=True,
+        postgresql_where=sa.text("run_id IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
