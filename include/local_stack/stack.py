@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from local_stack.processes import (
 )
 from local_stack.s3 import ACCESS_KEY, REGION, SECRET_KEY
 from local_stack.seed import SERVICE_DATABASES, seed_all
+from local_stack.standalone_gate import GATE_ENV, PASSWORDS_ENV, access_args, fab_perms_marker
 
 AIRFLOW_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 READY_BANNER = "Baseline Guard local stack is up"
@@ -144,18 +146,45 @@ class LocalStack:
     # --- start ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start every part in order; on any failure stop what started and raise."""
+        """Start every part; on any failure stop what started and raise.
+
+        PostgreSQL first; then, at the same time: Airflow standalone (it migrates its database and
+        syncs its users, then waits for the gate), the databases' seed, the S3 endpoint and the
+        reference environment. Once those three are up the gate opens and Airflow's components start,
+        so no DAG run meets a half-started stack.
+        """
         t0 = time.monotonic()
         self._claim_state_dir()
         self._start_postgres()
-        self._start_s3()
-        self._start_reference_env()
+        standalone = self.with_airflow and self.celery is None
+        if standalone:
+            self._launch_airflow_standalone()
+        parts: list[tuple[str, Callable[[], None]]] = [
+            ("seeding the databases", self._seed),
+            ("starting the S3 endpoint", self._start_s3),
+            ("starting the reference environment", self._start_reference_env),
+        ]
         if self.celery is not None:
+            celery = self.celery
+            parts.append(("preparing Airflow on Celery", lambda: self._prepare_airflow_celery(celery)))
+        self._in_parallel(*parts)
+        if standalone:
+            self._open_airflow_gate()
+            self._wait_for_airflow_standalone()
+        elif self.celery is not None:
             self._start_airflow_celery(self.celery)
-        elif self.with_airflow:
-            self._start_airflow()
         self.started_in_s = time.monotonic() - t0
         record_tree(self.config.processes_file, os.getpid())
+
+    def _in_parallel(self, *parts: tuple[str, Callable[[], None]]) -> None:
+        """Run the parts in threads; when any fails, raise the first failure (after all have ended)."""
+        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="stack") as pool:
+            futures = [(what, pool.submit(part)) for what, part in parts]
+        for what, future in futures:
+            if (error := future.exception()) is not None:
+                if isinstance(error, StackError):
+                    raise error
+                raise StackError(f"{what} failed: {error}") from error
 
     def _claim_state_dir(self) -> None:
         cfg = self.config
@@ -192,6 +221,10 @@ class LocalStack:
     def _start_postgres(self) -> None:
         self.out(f"Starting PostgreSQL on {self.config.host}:{self.config.ports.pg_port} ...")
         self.postgres.start()
+        if self.with_airflow:
+            self.postgres.create_database(AIRFLOW_METADATA_DB)
+
+    def _seed(self) -> None:
         results = seed_all(self.postgres)
         seeded = [r.database for r in results if r.seeded]
         kept = len(results) - len(seeded)
@@ -248,12 +281,22 @@ class LocalStack:
             cfg.env_api_state_dir, cfg.ports.env_api_port, cfg.ports.gateway_port, cfg.secrets.env_api_token
         ).start()
 
-    def _start_airflow(self) -> None:
+    @property
+    def _airflow_gate(self) -> Path:
+        return self.config.state_dir / "airflow.gate"
+
+    def _launch_airflow_standalone(self) -> None:
+        """Start standalone: it migrates, syncs users and the CI role, then waits for the gate."""
         cfg = self.config
         self.out(f"Starting Airflow standalone on {cfg.airflow_url} (first start migrates its database) ...")
-        write_airflow_passwords(cfg)
-        self.postgres.create_database(AIRFLOW_METADATA_DB)
-        env = {**os.environ, **airflow_env(cfg)}
+        passwords = write_airflow_passwords(cfg)
+        self._airflow_gate.unlink(missing_ok=True)
+        env = {
+            **os.environ,
+            **airflow_env(cfg),
+            GATE_ENV: str(self._airflow_gate),
+            PASSWORDS_ENV: str(passwords),
+        }
         self.airflow = ManagedProcess(
             name="airflow",
             # standalone, keeping the configured (FAB-based) auth manager instead of forcing the simple one
@@ -261,21 +304,30 @@ class LocalStack:
             env=env,
             log_file=cfg.log_dir / "airflow.log",
         ).start()
+
+    def _open_airflow_gate(self) -> None:
+        self._airflow_gate.touch()
+
+    def _wait_for_airflow_standalone(self) -> None:
+        cfg = self.config
+        assert self.airflow is not None
         try:
             wait_for(
                 lambda: airflow_is_healthy(cfg.airflow_url),
                 self.airflow_timeout,
                 "Airflow (every component healthy)",
-                interval=1.0,
+                interval=0.25,
                 alive=self._airflow_alive,
             )
         except (TimeoutError, RuntimeError) as exc:
             raise StackError(
                 f"{exc}; last lines of {self.airflow.log_file}:\n{self.airflow.log_tail()}"
             ) from None
-        self._sync_airflow_users(env)
+        self.out(f"  Airflow users {', '.join(AIRFLOW_USERS)} and the CI role are in place")
 
-    def _start_airflow_celery(self, celery: CeleryAirflow) -> None:
+    def _prepare_airflow_celery(self, celery: CeleryAirflow) -> None:
+        """Redis, the migrated metadata database, the users and the CI role (before the API server, so
+        its own role sync finds them; run while the rest of the stack starts)."""
         cfg = self.config
         self.out(f"Starting Redis (the Celery broker) on {cfg.host}:{cfg.ports.redis_port} ...")
         try:
@@ -284,11 +336,14 @@ class LocalStack:
             raise StackError(str(exc)) from None
         self.out(f"Starting Airflow on Celery at {cfg.airflow_url} (first start migrates its database) ...")
         write_airflow_passwords(cfg)
-        self.postgres.create_database(AIRFLOW_METADATA_DB)
         try:
             celery.migrate()
         except CeleryModeError as exc:
             raise StackError(str(exc)) from None
+        self._sync_airflow_users(celery.env)
+
+    def _start_airflow_celery(self, celery: CeleryAirflow) -> None:
+        cfg = self.config
         celery.start_api_server()
         try:
             wait_for(
@@ -318,18 +373,16 @@ class LocalStack:
             )
         except (TimeoutError, RuntimeError) as exc:
             raise StackError(f"{exc}; last lines of the logs:\n{celery.log_tail()}") from None
-        self._sync_airflow_users(celery.env)
 
     def _sync_airflow_users(self, env: dict[str, str], attempts: int = 3) -> None:
-        """The CI role and the users admin and ci (``baseline_guard.access``); retried because the
-        API server syncs FAB's built-in roles when it starts, maybe at the same moment."""
+        """The CI role and the users admin and ci (``baseline_guard.access``), in a process of their
+        own (retried: a database that has just been migrated may still be busy)."""
         cfg = self.config
         argv = [
             sys.executable,
             "-m",
             "baseline_guard.access",
-            "--passwords-file",
-            str(cfg.airflow_passwords_file),
+            *access_args(str(cfg.airflow_passwords_file), cfg.airflow_home),
         ]
         for attempt in range(1, attempts + 1):
             with (cfg.log_dir / "airflow-access.log").open("ab") as log:
@@ -337,6 +390,7 @@ class LocalStack:
                     argv, env=env, stdout=log, stderr=subprocess.STDOUT, check=False, timeout=300
                 )
             if done.returncode == 0:
+                fab_perms_marker(cfg.airflow_home).touch()
                 self.out(f"  Airflow users {', '.join(AIRFLOW_USERS)} and the CI role are in place")
                 return
             if attempt < attempts:

@@ -96,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m baseline_guard.access", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--passwords-file", type=Path, required=True, help="JSON {username: password}")
+    parser.add_argument(
+        "--sync-fab-perms",
+        action="store_true",
+        help="also sync FAB's permissions and built-in roles, as the API server does at its start when "
+        "[fab] update_fab_perms is on (the local stack turns that off and syncs here once per version)",
+    )
     args = parser.parse_args(argv)
     try:
         passwords = read_passwords(args.passwords_file)
@@ -106,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
 
     with get_application_builder() as appbuilder:
         sm = appbuilder.sm
-        if sm.find_role(ADMIN_ROLE) is None:  # before the API server's first start (docker-compose)
+        if args.sync_fab_perms:
+            appbuilder.add_permissions(update_perms=True)
+            sm.sync_roles()
+        elif sm.find_role(ADMIN_ROLE) is None:  # before the API server's first start (docker-compose)
             sm.sync_roles()  # FAB's built-in roles (Admin, Viewer, ...), as the API server makes them
         sync_role(sm, CI_ROLE, ci_role_permissions())
         users = sync_users(sm, passwords)
