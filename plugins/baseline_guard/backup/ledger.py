@@ -11,12 +11,15 @@ maintenance database, so the ledger always says whether a swap happened.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 
 from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 
 from baseline_guard.errors import BackupError
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "baseline_guard"
 _SETUP_LOCK = 0x42474C4544474552  # "BGLEDGER"
@@ -95,6 +98,17 @@ def database_oid(admin: PgConnection, name: str) -> int | None:
 
 
 def record_copy(admin: PgConnection, copy: str, target: str, restore_id: str) -> None:
+    """Record the copy about to be created; refused when a database of that name exists already.
+
+    The row gets the copy's OID only once this restore created it (:func:`set_copy_state`); a row
+    without an OID never drops anything, so a name that was taken stays someone else's.
+    """
+    if database_oid(admin, copy) is not None:
+        raise BackupError(
+            f"database {copy} already exists and the restore ledger did not create it: refusing to "
+            "restore into that name (a restore id is fresh for each run; drop or rename that database "
+            "if it is a leftover)"
+        )
     with admin.cursor() as cur:
         cur.execute(
             f"INSERT INTO {SCHEMA}.restore_ledger (database_name, role, target, restore_id, state) "
@@ -149,9 +163,13 @@ def forget_blocked(admin: PgConnection, oids: list[int]) -> None:
 
 
 def drop_recorded(admin: PgConnection, name: str, oid: int | None) -> bool:
-    """Drop ``name`` only if it is still the database the ledger recorded (same OID). True if dropped."""
+    """Drop ``name`` only if it is still the database the ledger recorded (same OID). True if dropped.
+
+    Fails closed: without a recorded OID nothing is dropped (the ledger cannot tell that database
+    is the one it created).
+    """
     current = database_oid(admin, name)
-    if current is None or (oid is not None and current != oid):
+    if oid is None or current != oid:
         return False
     with admin.cursor() as cur:
         cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
@@ -196,8 +214,10 @@ def _reopen_recorded(admin: PgConnection) -> list[str]:
 def clean_up_target(admin: PgConnection, target: str) -> list[str]:
     """Undo what earlier restores of ``target`` left: drop recorded copies and old databases.
 
-    Copies already swapped in (state swapped/done) are the target now: only their rows go.
-    Returns the databases dropped.
+    Copies already swapped in (state swapped/done) are the target now: only their rows go. A row
+    without an OID whose database exists is kept, and the database too: only a kill between
+    ``CREATE DATABASE`` and recording its OID leaves one, and the ledger cannot prove it is ours
+    (a person drops it). Returns the databases dropped.
     """
     with admin.cursor() as cur:
         cur.execute(
@@ -207,6 +227,13 @@ def clean_up_target(admin: PgConnection, target: str) -> list[str]:
         rows = cur.fetchall()
     dropped = []
     for name, oid, role, state in rows:
+        if oid is None and database_oid(admin, name) is not None:
+            log.warning(
+                "Restore ledger: %s exists but its OID was never recorded: not dropped, "
+                "a person must check and drop it",
+                name,
+            )
+            continue
         if (role == "old" or state not in (SWAPPED, DONE)) and drop_recorded(
             admin, name, None if oid is None else int(oid)
         ):
