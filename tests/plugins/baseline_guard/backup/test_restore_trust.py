@@ -8,13 +8,14 @@ database back its own previous connection state.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from pathlib import Path
 
 import pytest
 from baseline_guard.backup import ExpectedDump, backup_database, ledger
 from baseline_guard.backup.restore import prepare_restore
-from baseline_guard.backup.swap import copy_name
-from baseline_guard.errors import BackupError
+from baseline_guard.backup.swap import copy_name, swap_restored
+from baseline_guard.errors import BackupError, InvalidInput
 from local_stack.postgres import PG_BIN_DIR
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -98,3 +99,42 @@ def test_the_restore_id_of_a_run_is_not_derived_from_its_run_id():
 
     ids = {new_restore_id() for _ in range(64)}
     assert len(ids) == 64 and all(len(i) == 8 and int(i, 16) >= 0 for i in ids)
+
+
+# --- 2. derived names stay distinct after shortening -------------------------------------------
+
+
+def test_derived_names_of_long_names_that_share_a_prefix_differ_and_fit_63_bytes():
+    from baseline_guard.backup.names import MAX_NAME_BYTES, derived_name
+    from baseline_guard.protection.drill import scratch_database
+
+    shared = "booking_inventory_reconciliation_ledger_archive_"  # 49 characters
+    names = [shared + "2024", shared + "2025", "x" * 63, "x" * 62 + "y"]
+    for derive in (lambda n: copy_name(n, "0000abcd"), lambda n: scratch_database(n, "0000abcd")):
+        derived = [derive(n) for n in names]
+        assert len(set(derived)) == len(names), derived
+        assert all(len(d.encode()) <= MAX_NAME_BYTES for d in derived)
+    assert copy_name("orders", "0000abcd") == "orders__restore_0000abcd"  # short names keep their form
+    with pytest.raises(InvalidInput, match="letters, digits"):  # names are ASCII: bytes = characters
+        derived_name("é" * 40, "old", "0000abcd")
+
+
+def test_two_databases_sharing_their_first_50_characters_are_restored_together(
+    postgres, s3_client, bucket, conn_info, make_db
+):
+    shared = "collide_" + secrets.token_hex(4) + "_" + "p" * 33  # 50 characters
+    targets = [shared + "_alpha", shared + "_bravo"]
+    for target in targets:
+        postgres.create_database(target)
+        postgres.psql("CREATE TABLE t AS SELECT 'old' AS v", target)
+    sources = [
+        make_db("srca", "CREATE TABLE t AS SELECT 'new alpha' AS v"),
+        make_db("srcb", "CREATE TABLE t AS SELECT 'new bravo' AS v"),
+    ]
+    for source, target in zip(sources, targets, strict=True):
+        record = _backup(s3_client, bucket, conn_info, source, f"env/x/{source}.dump")
+        _prepare(s3_client, bucket, conn_info, record, target, "0000c4c4")
+
+    swap_restored([conn_info(t) for t in targets], "0000c4c4", production=[])
+
+    assert [_value(postgres, t, "SELECT v FROM t") for t in targets] == ["new alpha", "new bravo"]
