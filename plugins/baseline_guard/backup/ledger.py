@@ -2,7 +2,9 @@
 
 A small table in the server's maintenance database (schema ``baseline_guard``) records, *before*
 the change is made, every database a restore creates (its copy), every database it sets aside
-(the old one after a swap) and every database it closes to connections. Clean-up acts only on
+(the old one after a swap) and every database it closes to connections, with its connection
+state before (``datallowconn``, connection limit), which is what reopening gives back: a database
+an admin had closed stays closed. Clean-up acts only on
 what is recorded here (name and OID must both match), never on a name pattern, so a person's
 ``mydb__old_20250101`` is never touched. Renames and ledger updates share one transaction in the
 maintenance database, so the ledger always says whether a swap happened.
@@ -44,6 +46,8 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.blocked_connections (
     restore_id text NOT NULL,
     recorded_at timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE {SCHEMA}.blocked_connections ADD COLUMN IF NOT EXISTS allowed_before boolean;
+ALTER TABLE {SCHEMA}.blocked_connections ADD COLUMN IF NOT EXISTS connection_limit_before integer;
 """
 
 # copy states: creating -> verified | failed; verified -> swapped -> done
@@ -148,13 +152,60 @@ def record_old(admin: PgConnection, old: str, oid: int, target: str, restore_id:
         )
 
 
-def record_blocked(admin: PgConnection, name: str, oid: int, restore_id: str) -> None:
+@dataclass(frozen=True)
+class ConnectionState:
+    """A database's connection settings before a swap closed it."""
+
+    allowed: bool
+    connection_limit: int | None  # None: unknown, left as it is
+
+
+def connection_state(admin: PgConnection, oid: int) -> ConnectionState | None:
+    with admin.cursor() as cur:
+        cur.execute("SELECT datallowconn, datconnlimit FROM pg_database WHERE oid = %s", (oid,))
+        row = cur.fetchone()
+    return None if row is None else ConnectionState(bool(row[0]), int(row[1]))
+
+
+def record_blocked(
+    admin: PgConnection, name: str, oid: int, restore_id: str, before: ConnectionState
+) -> None:
+    """Record ``name`` as closed by ``restore_id``, with its state before (the first record wins)."""
     with admin.cursor() as cur:
         cur.execute(
-            f"INSERT INTO {SCHEMA}.blocked_connections (database_oid, database_name, restore_id) "
-            "VALUES (%s, %s, %s) ON CONFLICT (database_oid) DO NOTHING",
-            (oid, name, restore_id),
+            f"INSERT INTO {SCHEMA}.blocked_connections "
+            "(database_oid, database_name, restore_id, allowed_before, connection_limit_before) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (database_oid) DO NOTHING",
+            (oid, name, restore_id, before.allowed, before.connection_limit),
         )
+
+
+def blocked_state(admin: PgConnection, oid: int) -> ConnectionState | None:
+    """The state recorded for ``oid`` before it was closed; None when not recorded as closed.
+
+    A row written by an older version without the state reads as open (what that version restored).
+    """
+    with admin.cursor() as cur:
+        cur.execute(
+            f"SELECT allowed_before, connection_limit_before FROM {SCHEMA}.blocked_connections "
+            "WHERE database_oid = %s",
+            (oid,),
+        )
+        row = cur.fetchone()
+    if row is None:
+        return None
+    return ConnectionState(True if row[0] is None else bool(row[0]), None if row[1] is None else int(row[1]))
+
+
+def give_back_state(admin: PgConnection, name: str, state: ConnectionState) -> None:
+    """Set ``name``'s connection settings to ``state`` exactly (inside the caller's transaction)."""
+    statement = sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
+        sql.Identifier(name), sql.SQL("true" if state.allowed else "false")
+    )
+    if state.connection_limit is not None:
+        statement += sql.SQL(" CONNECTION LIMIT {}").format(sql.Literal(state.connection_limit))
+    with admin.cursor() as cur:
+        cur.execute(statement)
 
 
 def forget_blocked(admin: PgConnection, oids: list[int]) -> None:
@@ -179,35 +230,45 @@ def drop_recorded(admin: PgConnection, name: str, oid: int | None) -> bool:
 def reopen_blocked(admin: PgConnection) -> list[str]:
     """Give back connections to every database a crashed swap closed (by OID, whatever its name now).
 
-    Skipped while a swap is running on this server (it holds :data:`SWAP_LOCK` and reopens its own).
+    Each database gets the state recorded before it was closed (one an admin had closed stays
+    closed). Skipped while a swap is running on this server (it holds :data:`SWAP_LOCK` and
+    reopens its own).
     """
     with admin.cursor() as cur:
         cur.execute("SELECT pg_try_advisory_lock(%s)", (SWAP_LOCK,))
         if not cur.fetchone()[0]:
             return []
     try:
-        return _reopen_recorded(admin)
+        return reopen_recorded(admin)
     finally:
         with admin.cursor() as cur:
             cur.execute("SELECT pg_advisory_unlock(%s)", (SWAP_LOCK,))
 
 
-def _reopen_recorded(admin: PgConnection) -> list[str]:
+def reopen_recorded(admin: PgConnection, restore_id: str | None = None) -> list[str]:
+    """Give each recorded database (of ``restore_id``, or all) its state before, and forget the row."""
     with admin.cursor() as cur:
         cur.execute(
             f"SELECT b.database_oid, d.datname FROM {SCHEMA}.blocked_connections b "
-            "LEFT JOIN pg_database d ON d.oid = b.database_oid"
+            "LEFT JOIN pg_database d ON d.oid = b.database_oid WHERE %(id)s::text IS NULL OR b.restore_id = %(id)s",
+            {"id": restore_id},
         )
         rows = cur.fetchall()
     reopened = []
     for oid, name in rows:
-        if name is not None:
-            with admin.cursor() as cur:
-                cur.execute(
-                    sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(sql.Identifier(name))
-                )
-            reopened.append(name)
-        forget_blocked(admin, [int(oid)])
+        admin.autocommit = False
+        try:
+            state = blocked_state(admin, int(oid))
+            if name is not None and state is not None:
+                give_back_state(admin, name, state)
+                reopened.append(name)
+            forget_blocked(admin, [int(oid)])
+            admin.commit()
+        except BaseException:
+            admin.rollback()
+            raise
+        finally:
+            admin.autocommit = True
     return reopened
 
 

@@ -8,9 +8,14 @@ database back its own previous connection state.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 
+import psycopg2
 import pytest
 from baseline_guard.backup import ExpectedDump, backup_database, ledger
 from baseline_guard.backup.restore import prepare_restore
@@ -138,3 +143,143 @@ def test_two_databases_sharing_their_first_50_characters_are_restored_together(
     swap_restored([conn_info(t) for t in targets], "0000c4c4", production=[])
 
     assert [_value(postgres, t, "SELECT v FROM t") for t in targets] == ["new alpha", "new bravo"]
+
+
+# --- 3. a swap that fails or is killed gives back each database's own connection state ---------
+
+
+def _allowed(postgres, database: str) -> str:
+    return _value(postgres, "postgres", f"SELECT datallowconn FROM pg_database WHERE datname = '{database}'")
+
+
+def _two_prepared_targets(postgres, s3_client, bucket, conn_info, seeded_db, make_db, restore_id):
+    """An open target and one an admin closed on purpose, each with a verified copy of ``restore_id``."""
+    record = _backup(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
+    opened = make_db("open", "CREATE TABLE old_data (v text); INSERT INTO old_data VALUES ('old');")
+    closed = make_db("closed", "CREATE TABLE old_data (v text); INSERT INTO old_data VALUES ('old');")
+    postgres.psql(f'ALTER DATABASE "{closed}" WITH ALLOW_CONNECTIONS false')
+    for target in (opened, closed):
+        _prepare(s3_client, bucket, conn_info, record, target, restore_id)
+    return record, opened, closed
+
+
+def test_a_swap_failing_after_the_close_gives_back_each_database_s_previous_state(
+    postgres, s3_client, bucket, conn_info, seeded_db, make_db
+):
+    _, opened, closed = _two_prepared_targets(
+        postgres, s3_client, bucket, conn_info, seeded_db, make_db, "0000d1d1"
+    )
+
+    def fail(step: str) -> None:
+        if step == "closed":
+            raise RuntimeError("worker lost its slot")
+
+    with pytest.raises(RuntimeError, match="worker lost its slot"):
+        swap_restored([conn_info(opened), conn_info(closed)], "0000d1d1", production=[], on_step=fail)
+
+    assert [_allowed(postgres, opened), _allowed(postgres, closed)] == ["t", "f"]
+    assert _allowed(postgres, copy_name(opened, "0000d1d1")) == "t"
+    assert _value(postgres, "postgres", "SELECT count(*) FROM baseline_guard.blocked_connections") == "0"
+    swap_restored([conn_info(opened), conn_info(closed)], "0000d1d1", production=[])  # a retry swaps
+    assert _value(postgres, opened, "SELECT count(*) FROM shop.orders") == "4000"
+    assert [_allowed(postgres, opened), _allowed(postgres, closed)] == ["t", "f"]  # closed on purpose: stays
+
+
+def test_a_swap_whose_server_session_is_killed_reopens_through_a_new_session(
+    postgres, s3_client, bucket, conn_info, seeded_db, make_db
+):
+    record = _backup(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
+    target = make_db("lost", "CREATE TABLE old_data (v text); INSERT INTO old_data VALUES ('old');")
+    _prepare(s3_client, bucket, conn_info, record, target, "0000d2d2")
+
+    def kill_the_swap_session(step: str) -> None:
+        if step == "closed":  # the session holding the swap lock: the one that closed the databases
+            postgres.psql(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                f"AND ((classid::bigint << 32) | objid::bigint) = {ledger.SWAP_LOCK}"
+            )
+
+    with pytest.raises(psycopg2.Error):
+        swap_restored([conn_info(target)], "0000d2d2", production=[], on_step=kill_the_swap_session)
+
+    assert _allowed(postgres, target) == "t"
+    assert _value(postgres, target, "SELECT v FROM old_data") == "old"
+
+
+_KILLED_SWAP = """
+import json, os, signal, sys
+from baseline_guard.backup.pgtools import PgConnectionInfo
+from baseline_guard.backup.swap import swap_restored
+
+args = json.loads(sys.argv[1])
+
+def crash(step):
+    if step == "closed":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+swap_restored([PgConnectionInfo(**t) for t in args["targets"]], args["restore_id"], production=[], on_step=crash)
+"""
+
+
+def test_a_swap_killed_with_the_databases_closed_is_undone_by_its_retry_to_each_previous_state(
+    postgres, s3_client, bucket, conn_info, seeded_db, make_db
+):
+    _, opened, closed = _two_prepared_targets(
+        postgres, s3_client, bucket, conn_info, seeded_db, make_db, "0000d3d3"
+    )
+    targets = [
+        {
+            "host": postgres.host,
+            "port": postgres.port,
+            "user": postgres.user,
+            "database": d,
+            "password": postgres.password,
+        }
+        for d in (opened, closed)
+    ]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "include")])}
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_SWAP, json.dumps({"targets": targets, "restore_id": "0000d3d3"})],
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    assert [_allowed(postgres, opened), _allowed(postgres, closed)] == ["f", "f"]  # killed: nothing ran
+
+    swap_restored([conn_info(opened), conn_info(closed)], "0000d3d3", production=[])  # the task's retry
+
+    assert [_allowed(postgres, opened), _allowed(postgres, closed)] == ["t", "f"]
+    assert _value(postgres, opened, "SELECT count(*) FROM shop.orders") == "4000"
+
+
+def test_a_later_restore_on_the_server_reopens_only_what_a_killed_swap_closed(
+    postgres, s3_client, bucket, conn_info, seeded_db, make_db
+):
+    record, opened, closed = _two_prepared_targets(
+        postgres, s3_client, bucket, conn_info, seeded_db, make_db, "0000d4d4"
+    )
+    targets = [
+        {
+            "host": postgres.host,
+            "port": postgres.port,
+            "user": postgres.user,
+            "database": d,
+            "password": postgres.password,
+        }
+        for d in (opened, closed)
+    ]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "include")])}
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_SWAP, json.dumps({"targets": targets, "restore_id": "0000d4d4"})],
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+
+    other = make_db("other", "CREATE TABLE t (v int)")
+    _prepare(s3_client, bucket, conn_info, record, other, "0000d5d5")  # another restore on that server
+
+    assert [_allowed(postgres, opened), _allowed(postgres, closed)] == ["t", "f"]
+    assert _value(postgres, opened, "SELECT v FROM old_data") == "old"
