@@ -44,10 +44,17 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.blocked_connections (
     database_oid oid PRIMARY KEY,
     database_name text NOT NULL,
     restore_id text NOT NULL,
-    recorded_at timestamptz NOT NULL DEFAULT now()
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    allowed_before boolean,
+    connection_limit_before integer
 );
-ALTER TABLE {SCHEMA}.blocked_connections ADD COLUMN IF NOT EXISTS allowed_before boolean;
-ALTER TABLE {SCHEMA}.blocked_connections ADD COLUMN IF NOT EXISTS connection_limit_before integer;
+DO $$ BEGIN  -- a ledger made by an older version: add the columns (only its owner may, only then)
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{SCHEMA}.blocked_connections'::regclass
+                   AND attname = 'allowed_before') THEN
+        ALTER TABLE {SCHEMA}.blocked_connections
+            ADD COLUMN allowed_before boolean, ADD COLUMN connection_limit_before integer;
+    END IF;
+END $$;
 """
 
 # copy states: creating -> verified | failed; verified -> swapped -> done

@@ -283,3 +283,21 @@ def test_a_later_restore_on_the_server_reopens_only_what_a_killed_swap_closed(
 
     assert [_allowed(postgres, opened), _allowed(postgres, closed)] == ["t", "f"]
     assert _value(postgres, opened, "SELECT v FROM old_data") == "old"
+
+
+def test_a_ledger_made_by_an_older_version_gets_the_state_columns(postgres, conn_info, make_db):
+    maintenance = make_db("oldledger")
+    postgres.psql(
+        "CREATE SCHEMA baseline_guard; CREATE TABLE baseline_guard.blocked_connections ("
+        "database_oid oid PRIMARY KEY, database_name text NOT NULL, restore_id text NOT NULL, "
+        "recorded_at timestamptz NOT NULL DEFAULT now()); "
+        "INSERT INTO baseline_guard.blocked_connections VALUES (1, 'x', '00000000')",
+        maintenance,
+    )
+    admin = conn_info(maintenance).connect()
+    admin.autocommit = True
+    ledger.ensure_ledger(admin)
+    ledger.ensure_ledger(admin)  # twice: nothing to add the second time
+
+    assert ledger.blocked_state(admin, 1) == ledger.ConnectionState(allowed=True, connection_limit=None)
+    admin.close()
