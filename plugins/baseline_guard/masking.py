@@ -233,6 +233,7 @@ NON_SECRET_KEY_KINDS = frozenset(
         "primary",
         "foreign",
         "routing",
+        "route",
         "shard",
         "lookup",
         "group",

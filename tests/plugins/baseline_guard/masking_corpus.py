@@ -219,6 +219,7 @@ NOT_SECRET: list[tuple[str, str]] = [
     ("public_key", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHh0b3N0 ops@example"),
     ("cache_key", "search:v2:eur"),
     ("partition_key", "tenant_id"),
+    ("X-Route-Key", "proj-a"),  # the gateway's routing key header: names an environment
     ("oauth_token_url", "https://login.example.com/oauth2/token"),
     ("auth_mode", "oidc"),
     ("client_id", "baseline-guard"),
