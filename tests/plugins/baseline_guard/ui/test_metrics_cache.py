@@ -1,0 +1,114 @@
+"""The metrics' cache (one history read per cache period) and the background refresher of the page's
+protection slots (the first request finds them read)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from baseline_guard.health.protection_state import CachedProtectionState
+from baseline_guard.protection.state import ProtectionState
+from baseline_guard.ui.metrics import CachedSnapshot, change_kind
+from baseline_guard.ui.refresher import Refresher
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_one_read_per_cache_period_whatever_the_scrapes() -> None:
+    clock, reads = Clock(), []
+    cache = CachedSnapshot(
+        lambda: reads.append(clock.now) or len(reads), ttl=timedelta(seconds=30), clock=clock
+    )  # type: ignore[arg-type,func-returns-value]
+    for t in range(0, 90, 5):  # a scrape every 5 s for 90 s
+        clock.now = float(t)
+        cache()
+    assert reads == [0.0, 30.0, 60.0]
+
+
+def test_concurrent_scrapes_wait_for_one_read() -> None:
+    reads = []
+
+    def slow() -> int:
+        reads.append(1)
+        time.sleep(0.3)
+        return len(reads)
+
+    cache = CachedSnapshot(slow, ttl=timedelta(seconds=30))  # type: ignore[arg-type]
+    threads = [threading.Thread(target=cache) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(reads) == 1
+
+
+def test_a_failed_read_is_remembered_for_the_period() -> None:
+    clock, calls = Clock(), []
+
+    def down() -> None:
+        calls.append(1)
+        raise ConnectionError("history down")
+
+    cache = CachedSnapshot(down, ttl=timedelta(seconds=30), clock=clock)  # type: ignore[arg-type]
+    for _ in range(3):
+        with pytest.raises(ConnectionError):
+            cache()
+    assert len(calls) == 1
+
+
+def test_the_refresher_reads_the_slots_before_any_request() -> None:
+    reads: list[datetime] = []
+
+    def read(as_of: datetime) -> ProtectionState:
+        reads.append(as_of)
+        return ProtectionState(
+            as_of=as_of, environments=[], held_schema_approvals=[], pending_config_decisions=[]
+        )
+
+    provider = CachedProtectionState(read, ttl=timedelta(seconds=60))
+    refresher = Refresher(provider.refresh, provider.ttl)
+    refresher.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not refresher.refreshed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(reads) == 1
+        assert provider(["baseline"], datetime.now(UTC)) == {}  # served from the refresher's read
+        assert len(reads) == 1
+    finally:
+        refresher.stop()
+    assert not any(t.name == "baseline-guard-refresher" for t in threading.enumerate())
+
+
+def test_a_failing_refresh_is_retried_at_the_next_tick() -> None:
+    calls = []
+
+    def flaky() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("environment API down")
+
+    refresher = Refresher(flaky, timedelta(seconds=0.1))
+    refresher.start()
+    try:
+        deadline = time.monotonic() + 10
+        while refresher.refreshed < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        refresher.stop()
+    assert len(calls) >= 2 and refresher.refreshed >= 1
+
+
+def test_change_sources_fold_into_a_few_label_values() -> None:
+    assert change_kind("baseline_code_sync") == "code_sync"
+    assert change_kind("baseline_schema_sync") == "schema_sync"
+    assert change_kind("test_data_restore") == "restore"
+    assert change_kind("envmgr-deploy-7f3a") == "other"
