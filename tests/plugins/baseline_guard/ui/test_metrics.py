@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 import jwt
 import psycopg2
+from baseline_guard.ui import token_file
 from prometheus_client.parser import text_string_to_metric_families
-from ui_page_server import PageServer
+from ui_page_server import USERS, PageServer
 
 METRICS = "/baseline-guard/metrics"
 
@@ -137,3 +140,21 @@ def test_scrapes_within_the_cache_period_read_the_history_once(page_server: Page
     first, second = scrape(page_server), scrape(page_server)
     generated = ("baseline_guard_report_generated_timestamp_seconds", ())
     assert first[generated] == second[generated]
+
+
+def test_the_token_file_keeper_signs_in_and_its_token_scrapes(
+    page_server: PageServer, tmp_path: Path
+) -> None:
+    passwords = tmp_path / "passwords.json"
+    passwords.write_text(json.dumps(USERS))
+    out = tmp_path / "metrics-token"
+    argv = ["--url", page_server.base, "--username", "viewer", "--passwords-file", str(passwords)]
+    assert token_file.main([*argv, "--out", str(out), "--once"]) == 0
+    assert out.stat().st_mode & 0o777 == 0o600
+    r = httpx.get(
+        page_server.base + METRICS, headers={"Authorization": f"Bearer {out.read_text()}"}, timeout=60
+    )
+    assert r.status_code == 200 and "baseline_guard_environment_failing" in r.text
+    passwords.write_text(json.dumps({"viewer": "wrong"}))
+    assert token_file.main([*argv, "--out", str(tmp_path / "other"), "--once"]) == 1
+    assert not (tmp_path / "other").exists()
