@@ -2,8 +2,9 @@
 
 A custom collector (:class:`HealthCollector`) turns one :class:`MetricsSnapshot` (the page's health
 report, the history's running totals and the syncs' last outcomes) into metric families; the
-snapshot is read at most once per cache period (:class:`CachedSnapshot`), so scrapes by several
-Prometheus servers, or a short scrape interval, cost no more history queries. Nothing is kept in
+snapshot is read at most once per cache period, in the background once one exists
+(:class:`CachedSnapshot`), so scrapes by several Prometheus servers, or a short scrape interval, cost
+no more history queries, and no scrape waits for one. Nothing is kept in
 global mutable metrics: every scrape renders what the snapshot says.
 
 Labels are bounded: ``environment``, ``module``, ``interface`` (from the scenario suites),
@@ -57,36 +58,65 @@ SnapshotReader = Callable[[], MetricsSnapshot]
 
 
 class CachedSnapshot:
-    """The snapshot ``read`` returns, read at most once per ``ttl`` (a failure is remembered as long,
-    so a history database that is down is not asked again on every scrape)."""
+    """The snapshot ``read`` returns, read at most once per ``ttl``, and never while a scrape waits once one
+    was read: a scrape that finds the snapshot older than ``ttl`` gets it as it is and starts one read in
+    the background for the next scrape (with Prometheus scraping every ``ttl``, no scrape pays the read).
+    A snapshot older than ``max_age`` (nobody scraped for a while) is read again before answering. A
+    failed read is kept like a snapshot (the endpoint answers 503), so a history database that is down is
+    not asked again on every scrape.
+    """
 
     def __init__(
         self,
         read: SnapshotReader,
         *,
         ttl: timedelta = CACHE_PERIOD,
+        max_age: timedelta | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._read = read
         self._ttl = ttl.total_seconds()
+        self._max_age = (max_age or 3 * ttl).total_seconds()
         self._clock = clock
         self._lock = threading.Lock()
         self._cached: tuple[float, MetricsSnapshot | Exception] | None = None
+        self._refresh: threading.Thread | None = None
         self.reads = 0
+
+    def _read_now(self) -> tuple[float, MetricsSnapshot | Exception]:
+        self.reads += 1
+        started = self._clock()
+        try:
+            return started, self._read()
+        except Exception as exc:
+            return started, exc
+
+    def _read_in_background(self) -> None:
+        found = self._read_now()
+        with self._lock:
+            self._cached = found
+            self._refresh = None
 
     def __call__(self) -> MetricsSnapshot:
         with self._lock:  # concurrent scrapes wait for one read instead of repeating it
-            if self._cached is None or self._clock() - self._cached[0] >= self._ttl:
-                self.reads += 1
-                try:
-                    result: MetricsSnapshot | Exception = self._read()
-                except Exception as exc:
-                    result = exc
-                self._cached = (self._clock(), result)
+            age = None if self._cached is None else self._clock() - self._cached[0]
+            if age is None or age >= self._max_age:
+                self._cached = self._read_now()
+            elif age >= self._ttl and self._refresh is None:
+                self._refresh = threading.Thread(
+                    target=self._read_in_background, name="baseline-guard-metrics", daemon=True
+                )
+                self._refresh.start()
             found = self._cached[1]
         if isinstance(found, Exception):
             raise found
         return found
+
+    def join(self, timeout: float = 30.0) -> None:
+        """Wait for a background read to end (tests, shutdown)."""
+        thread = self._refresh
+        if thread is not None:
+            thread.join(timeout)
 
 
 def _ts(at: datetime | None) -> float | None:

@@ -24,13 +24,48 @@ class Clock:
 
 def test_one_read_per_cache_period_whatever_the_scrapes() -> None:
     clock, reads = Clock(), []
-    cache = CachedSnapshot(
-        lambda: reads.append(clock.now) or len(reads), ttl=timedelta(seconds=30), clock=clock
-    )  # type: ignore[arg-type,func-returns-value]
+
+    def read() -> float:
+        reads.append(clock.now)
+        return clock.now
+
+    cache = CachedSnapshot(read, ttl=timedelta(seconds=30), clock=clock)  # type: ignore[arg-type]
+    served = []
     for t in range(0, 90, 5):  # a scrape every 5 s for 90 s
         clock.now = float(t)
-        cache()
+        served.append(cache())
+        cache.join()
     assert reads == [0.0, 30.0, 60.0]
+    # the scrape that finds the snapshot expired gets it as it is; the next one gets the new read
+    assert served[6] == 0.0 and served[7] == 30.0
+
+
+def test_no_scrape_waits_for_a_read_once_a_snapshot_exists() -> None:
+    clock, release = Clock(), threading.Event()
+    values = iter([1, 2])
+
+    def read() -> int:
+        if clock.now:
+            assert release.wait(10)
+        return next(values)
+
+    cache = CachedSnapshot(read, ttl=timedelta(seconds=30), clock=clock)  # type: ignore[arg-type]
+    assert cache() == 1
+    clock.now = 31.0
+    t0 = time.monotonic()
+    assert cache() == 1 and cache() == 1  # the read runs in the background, blocked
+    assert time.monotonic() - t0 < 1 and cache.reads == 2
+    release.set()
+    cache.join()
+    assert cache() == 2
+
+
+def test_a_snapshot_nobody_scraped_for_long_is_read_before_answering() -> None:
+    clock = Clock()
+    cache = CachedSnapshot(lambda: clock.now, ttl=timedelta(seconds=30), clock=clock)  # type: ignore[arg-type,return-value]
+    assert cache() == 0.0
+    clock.now = 3600.0
+    assert cache() == 3600.0
 
 
 def test_concurrent_scrapes_wait_for_one_read() -> None:
