@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from baseline_guard.health.protection_state import CachedProtectionState
 from baseline_guard.protection.state import ProtectionState
-from baseline_guard.ui.metrics import CachedSnapshot, change_kind
+from baseline_guard.health.report import HealthReport
+from baseline_guard.ui.metrics import CachedSnapshot, MetricsSnapshot, change_kind
 from baseline_guard.ui.refresher import Refresher
 
 
@@ -147,3 +148,37 @@ def test_change_sources_fold_into_a_few_label_values() -> None:
     assert change_kind("baseline_schema_sync") == "schema_sync"
     assert change_kind("test_data_restore") == "restore"
     assert change_kind("envmgr-deploy-7f3a") == "other"
+
+
+def test_the_app_starts_the_refresher_with_its_lifespan_and_guards_metrics_apart() -> None:
+    from baseline_guard.ui.app import create_app
+    from fastapi import Depends, HTTPException
+    from fastapi.testclient import TestClient
+
+    refreshed = threading.Event()
+    refresher = Refresher(refreshed.set, timedelta(seconds=60))
+
+    def page_only() -> None:  # a user who may read the page but not the metrics
+        return None
+
+    def no_metrics() -> None:
+        raise HTTPException(403, "Forbidden")
+
+    def no_history() -> HealthReport:
+        raise LookupError("no history database configured")
+
+    def not_to_be_read() -> MetricsSnapshot:
+        raise AssertionError("the metrics were read for a caller without the right")
+
+    app = create_app(
+        no_history,
+        dependencies=(Depends(page_only),),
+        metrics=not_to_be_read,
+        metrics_dependencies=(Depends(no_metrics),),
+        refresher=refresher,
+    )
+    with TestClient(app) as client:
+        assert refreshed.wait(10)  # before any request
+        assert client.get("/metrics").status_code == 403
+        assert client.get("/api/health").status_code == 503  # the page's own guard let it through
+    assert refresher._thread is None  # stopped with the app
