@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from baseline_guard.health.protection_state import CachedProtectionState
-from baseline_guard.protection.state import ProtectionState
 from baseline_guard.health.report import HealthReport
+from baseline_guard.protection.state import ProtectionState
 from baseline_guard.ui.metrics import CachedSnapshot, MetricsSnapshot, change_kind
 from baseline_guard.ui.refresher import Refresher
 
