@@ -60,11 +60,12 @@ def test_every_alert_has_a_case() -> None:
 
 def test_a_wrong_threshold_fails_the_rule_tests(tmp_path: Path) -> None:
     rules = (DEPLOY / "rules.yml").read_text()
-    assert "baseline_guard:failing_for_seconds > 10 * 60" in rules
+    assert "baseline_guard_environment_failing_since_timestamp_seconds > 10 * 60" in rules
     (tmp_path / "deploy" / "prometheus").mkdir(parents=True)
     (tmp_path / "deploy" / "prometheus" / "rules.yml").write_text(
         rules.replace(
-            "baseline_guard:failing_for_seconds > 10 * 60", "baseline_guard:failing_for_seconds > 20 * 60"
+            "baseline_guard_environment_failing_since_timestamp_seconds > 10 * 60",
+            "baseline_guard_environment_failing_since_timestamp_seconds > 20 * 60",
         )
     )
     (tmp_path / "tests" / "deploy").mkdir(parents=True)
