@@ -163,18 +163,26 @@ class CachedProtectionState:
         return timedelta(seconds=self._ttl)
 
     def refresh(self, now: datetime | None = None) -> None:
-        """Read the state now and cache it (a background refresher calls this): the read happens outside
-        the lock, so requests meanwhile are served from the previous read."""
-        try:
-            result: dict[str, dict[Slot, ProtectionItem]] | Exception = protection_slots(
-                self._read(now or datetime.now(UTC))
-            )
-        except Exception as exc:
-            result = exc
-        with self._lock:
-            self._cached = (self._clock(), result)
+        """Read the state now and cache it (a background refresher calls this). The first read holds the
+        lock, so a request arriving meanwhile waits for it rather than reading too; later reads happen
+        outside it, and requests meanwhile are served from the previous read."""
+        if self._cached is None:
+            with self._lock:
+                if self._cached is None:
+                    self._cached = (self._clock(), self._slots(now))
+                result = self._cached[1]
+        else:
+            result = self._slots(now)
+            with self._lock:
+                self._cached = (self._clock(), result)
         if isinstance(result, Exception):
             raise result
+
+    def _slots(self, now: datetime | None) -> dict[str, dict[Slot, ProtectionItem]] | Exception:
+        try:
+            return protection_slots(self._read(now or datetime.now(UTC)))
+        except Exception as exc:
+            return exc
 
     def __call__(
         self, environments: Sequence[str], now: datetime

@@ -182,3 +182,25 @@ def test_the_app_starts_the_refresher_with_its_lifespan_and_guards_metrics_apart
         assert client.get("/metrics").status_code == 403
         assert client.get("/api/health").status_code == 503  # the page's own guard let it through
     assert refresher._thread is None  # stopped with the app
+
+
+def test_a_request_during_the_first_background_read_waits_for_it_instead_of_reading_again() -> None:
+    reads, started = [], threading.Event()
+
+    def slow(as_of: datetime) -> ProtectionState:
+        reads.append(as_of)
+        started.set()
+        time.sleep(0.5)
+        return ProtectionState(
+            as_of=as_of, environments=[], held_schema_approvals=[], pending_config_decisions=[]
+        )
+
+    provider = CachedProtectionState(slow, ttl=timedelta(seconds=60))
+    refresher = Refresher(provider.refresh, provider.ttl)
+    refresher.start()
+    try:
+        assert started.wait(10)
+        assert provider(["baseline"], datetime.now(UTC)) == {}
+        assert len(reads) == 1
+    finally:
+        refresher.stop()
