@@ -204,3 +204,22 @@ def test_a_request_during_the_first_background_read_waits_for_it_instead_of_read
         assert len(reads) == 1
     finally:
         refresher.stop()
+
+
+def test_metrics_answer_503_while_the_history_cannot_be_read() -> None:
+    import psycopg2
+    from baseline_guard.ui.app import create_app
+    from fastapi.testclient import TestClient
+
+    def history_down() -> MetricsSnapshot:
+        raise psycopg2.OperationalError("connection refused")
+
+    app = create_app(
+        lambda: None,  # type: ignore[arg-type,return-value]
+        dependencies=(),
+        metrics=CachedSnapshot(history_down),
+        metrics_dependencies=(),
+    )
+    with TestClient(app) as client:
+        r = client.get("/metrics")
+    assert r.status_code == 503 and "OperationalError" in r.text and "refused" not in r.text
