@@ -7,8 +7,9 @@ already imported) migrates the metadata database and syncs the users and the CI 
 (``baseline_guard.access``): no second interpreter, no race with the API server's own role sync.
 
 The stack starts this process while it seeds the databases and starts S3 and the reference
-environment; with ``BG_AIRFLOW_GATE`` set, the components wait for that file to exist (the rest of the
-stack is up), so no DAG run starts against a half-started stack.
+environment; with ``BG_AIRFLOW_GATE`` set, the scheduler waits for that file to exist (the rest of the
+stack is up), so no DAG run starts against a half-started stack, while the API server, the
+dag-processor and the triggerer start at once (their start is most of Airflow's).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+from airflow.cli.commands import standalone_command
 from airflow.cli.commands.standalone_command import StandaloneCommand
 
 from local_stack.standalone_gate import (
@@ -26,6 +28,17 @@ from local_stack.standalone_gate import (
     fab_perms_marker,
     wait_for_gate,
 )
+
+
+class SchedulerBehindTheGate(standalone_command.SubCommand):
+    """A component of standalone; the scheduler's starts once the stack opens the gate."""
+
+    def run(self) -> None:
+        gate = os.environ.get(GATE_ENV)
+        if self.name == "scheduler" and gate:
+            self.parent.print_output("standalone", "The scheduler waits for the rest of the stack")
+            wait_for_gate(Path(gate))
+        super().run()
 
 
 class StandaloneWithConfiguredAuth(StandaloneCommand):
@@ -47,13 +60,10 @@ class StandaloneWithConfiguredAuth(StandaloneCommand):
             if sync_access(access_args(passwords, home)) != 0:
                 raise SystemExit("could not sync the Airflow users and the CI role (see above)")
             fab_perms_marker(home).touch()
-        gate = os.environ.get(GATE_ENV)
-        if gate:
-            self.print_output("standalone", "Waiting for the rest of the stack")
-            wait_for_gate(Path(gate))
 
 
 if __name__ == "__main__":
+    standalone_command.SubCommand = SchedulerBehindTheGate  # type: ignore[misc]  # run() builds them by this name
     try:
         StandaloneWithConfiguredAuth().run()
     except SystemExit as exc:

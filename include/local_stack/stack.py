@@ -148,26 +148,36 @@ class LocalStack:
     def start(self) -> None:
         """Start every part; on any failure stop what started and raise.
 
-        PostgreSQL first; then, at the same time: Airflow standalone (it migrates its database and
-        syncs its users, then waits for the gate), the databases' seed, the S3 endpoint and the
-        reference environment. Once those three are up the gate opens and Airflow's components start,
-        so no DAG run meets a half-started stack.
+        PostgreSQL first; then, at the same time: Airflow (standalone migrates its database and syncs
+        its users, then waits for the gate; on Celery, Redis, then the migration and the users), the
+        databases' seed, the S3 endpoint and the reference environment. Once those are up the gate
+        opens and Airflow's components start, so no DAG run meets a half-started stack.
         """
         t0 = time.monotonic()
         self._claim_state_dir()
         self._start_postgres()
+        # Long-lived processes are spawned from this thread only: each is told to stop when the
+        # thread that spawned it ends (PR_SET_PDEATHSIG), and a pool thread ends early.
         standalone = self.with_airflow and self.celery is None
         if standalone:
             self._launch_airflow_standalone()
-        parts: list[tuple[str, Callable[[], None]]] = [
-            ("seeding the databases", self._seed),
-            ("starting the S3 endpoint", self._start_s3),
-            ("starting the reference environment", self._start_reference_env),
-        ]
         if self.celery is not None:
-            celery = self.celery
-            parts.append(("preparing Airflow on Celery", lambda: self._prepare_airflow_celery(celery)))
-        self._in_parallel(*parts)
+            self._start_redis(self.celery)
+        self._spawn_s3()
+        self._spawn_reference_env()
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stack") as pool:
+            background = [("seeding the databases", pool.submit(self._seed))]
+            if self.celery is not None:
+                prepare = pool.submit(self._prepare_airflow_celery, self.celery)
+                background.append(("preparing Airflow on Celery", prepare))
+            self._wait_for_s3()
+            self._wait_for_reference_env()
+        for what, future in background:
+            if (error := future.exception()) is not None:
+                if isinstance(error, StackError):
+                    raise error
+                raise StackError(f"{what} failed: {error}") from error
+        self.out(f"  the stack around Airflow is up after {time.monotonic() - t0:.1f} s")
         if standalone:
             self._open_airflow_gate()
             self._wait_for_airflow_standalone()
@@ -175,16 +185,6 @@ class LocalStack:
             self._start_airflow_celery(self.celery)
         self.started_in_s = time.monotonic() - t0
         record_tree(self.config.processes_file, os.getpid())
-
-    def _in_parallel(self, *parts: tuple[str, Callable[[], None]]) -> None:
-        """Run the parts in threads; when any fails, raise the first failure (after all have ended)."""
-        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="stack") as pool:
-            futures = [(what, pool.submit(part)) for what, part in parts]
-        for what, future in futures:
-            if (error := future.exception()) is not None:
-                if isinstance(error, StackError):
-                    raise error
-                raise StackError(f"{what} failed: {error}") from error
 
     def _claim_state_dir(self) -> None:
         cfg = self.config
@@ -239,7 +239,7 @@ class LocalStack:
         migrate.upgrade(self.postgres.uri(HISTORY_DB))
         self.out(f"  check history: database {HISTORY_DB} at schema revision {migrate.head_revision()}")
 
-    def _start_s3(self) -> None:
+    def _spawn_s3(self) -> None:
         cfg = self.config
         self.out(f"Starting the S3 endpoint (moto) on {cfg.s3_endpoint_url} ...")
         self.moto = ManagedProcess(
@@ -248,6 +248,10 @@ class LocalStack:
             env=dict(os.environ),
             log_file=cfg.log_dir / "moto.log",
         ).start()
+
+    def _wait_for_s3(self) -> None:
+        cfg = self.config
+        assert self.moto is not None
         wait_for(
             lambda: port_answers(cfg.ports.s3_port, cfg.host),
             30,
@@ -267,7 +271,7 @@ class LocalStack:
             s3.create_bucket(Bucket=BACKUP_BUCKET)
         self.out(f"  bucket: {BACKUP_BUCKET}")
 
-    def _start_reference_env(self) -> None:
+    def _spawn_reference_env(self) -> None:
         cfg = self.config
         if not reference_env_available():
             self.out("  (the reference environment API is not installed in this checkout: skipped)")
@@ -279,7 +283,11 @@ class LocalStack:
         )
         self.reference_env = ReferenceEnvironment(
             cfg.env_api_state_dir, cfg.ports.env_api_port, cfg.ports.gateway_port, cfg.secrets.env_api_token
-        ).start()
+        ).spawn()
+
+    def _wait_for_reference_env(self) -> None:
+        if self.reference_env is not None:
+            self.reference_env.wait_until_ready()
 
     @property
     def _airflow_gate(self) -> Path:
@@ -325,15 +333,18 @@ class LocalStack:
             ) from None
         self.out(f"  Airflow users {', '.join(AIRFLOW_USERS)} and the CI role are in place")
 
-    def _prepare_airflow_celery(self, celery: CeleryAirflow) -> None:
-        """Redis, the migrated metadata database, the users and the CI role (before the API server, so
-        its own role sync finds them; run while the rest of the stack starts)."""
+    def _start_redis(self, celery: CeleryAirflow) -> None:
         cfg = self.config
         self.out(f"Starting Redis (the Celery broker) on {cfg.host}:{cfg.ports.redis_port} ...")
         try:
             celery.start_redis()
         except CeleryModeError as exc:
             raise StackError(str(exc)) from None
+
+    def _prepare_airflow_celery(self, celery: CeleryAirflow) -> None:
+        """The migrated metadata database, the users and the CI role (before the API server, so its own
+        role sync finds them; run while the rest of the stack starts). Starts no lasting process."""
+        cfg = self.config
         self.out(f"Starting Airflow on Celery at {cfg.airflow_url} (first start migrates its database) ...")
         write_airflow_passwords(cfg)
         try:

@@ -74,6 +74,7 @@ class ReferenceEnvironment:
         self.lightweight_instances = lightweight_instances
         self._token = token
         self._process: subprocess.Popen[bytes] | None = None
+        self._spawned_at = 0.0
 
     @property
     def token(self) -> str:
@@ -122,6 +123,14 @@ class ReferenceEnvironment:
 
     def start(self) -> ReferenceEnvironment:
         """Spawn the server and wait until ``/health`` answers 200; raise with the log tail if not."""
+        return self.spawn().wait_until_ready()
+
+    def spawn(self) -> ReferenceEnvironment:
+        """Start the server process and return at once (``wait_until_ready`` waits for it).
+
+        Call it from a thread that lives as long as the server should: the server is told to stop
+        when the thread that spawned it ends (``PR_SET_PDEATHSIG``), so a killed parent leaves no orphan.
+        """
         if self.is_running():
             return self
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -135,7 +144,14 @@ class ReferenceEnvironment:
                 env=env,
                 preexec_fn=die_with_parent,
             )
-        deadline = time.monotonic() + self.startup_timeout
+        self._spawned_at = time.monotonic()
+        return self
+
+    def wait_until_ready(self) -> ReferenceEnvironment:
+        """Wait until the spawned server answers ``/health`` (then warm it up); stop it and raise if not."""
+        if self._process is None:
+            raise ReferenceEnvironmentError("the reference environment was not spawned")
+        deadline = self._spawned_at + self.startup_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 code = self._process.returncode
