@@ -189,6 +189,7 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
             trigger=InstancesReadyTrigger(
                 instances=[instance],
                 timeout_s=self.deploy_timeout_s + self.health_timeout_s,
+                health_timeout_s=self.health_timeout_s,
                 poll_interval_s=self.poll_interval_s,
                 env_api_conn_id=self.env_api_conn_id,
                 trace_id=self.env_api.trace_id,

@@ -27,6 +27,9 @@ class InstancesReadyTrigger(BaseTrigger):
     :param instances: ``{"environment", "service", "index"}`` plus optional ``"operation_id"`` (an
         operation to finish first) and ``"version"`` (the version the health check must report)
     :param timeout_s: how long to wait, for all instances together
+    :param health_timeout_s: how long an instance may take to become healthy once its operation has
+        finished (within ``timeout_s``); None: until ``timeout_s``. A version that deploys but never
+        gets healthy is told after this, not after the whole deploy budget.
     :param poll_interval_s: polling interval
     :param env_api_conn_id: Airflow connection id of the environment API
     :param trace_id: ``X-Trace-Id`` of the calls (the task's)
@@ -39,6 +42,7 @@ class InstancesReadyTrigger(BaseTrigger):
         *,
         instances: list[dict[str, Any]],
         timeout_s: float,
+        health_timeout_s: float | None = None,
         poll_interval_s: float = 1.0,
         env_api_conn_id: str = EnvironmentHook.default_conn_name,
         trace_id: str | None = None,
@@ -47,6 +51,7 @@ class InstancesReadyTrigger(BaseTrigger):
         super().__init__()
         self.instances = instances
         self.timeout_s = timeout_s
+        self.health_timeout_s = health_timeout_s
         self.poll_interval_s = poll_interval_s
         self.env_api_conn_id = env_api_conn_id
         self.trace_id = trace_id
@@ -58,6 +63,7 @@ class InstancesReadyTrigger(BaseTrigger):
             {
                 "instances": self.instances,
                 "timeout_s": self.timeout_s,
+                "health_timeout_s": self.health_timeout_s,
                 "poll_interval_s": self.poll_interval_s,
                 "env_api_conn_id": self.env_api_conn_id,
                 "trace_id": self.trace_id,
@@ -93,19 +99,23 @@ class InstancesReadyTrigger(BaseTrigger):
                 return f"{op.kind} still {op.state} after {self.timeout_s:.0f} s"
             if op.state != OperationState.SUCCEEDED:
                 return f"{op.kind} {op.state}: {op.message or 'no message'}"
+        budget = _left(deadline)
+        if self.health_timeout_s is not None:
+            budget = min(budget, self.health_timeout_s)
         report = await hook.await_healthy(
             inst["environment"],
             inst["service"],
             inst["index"],
             version=inst.get("version"),
-            timeout_s=_left(deadline),
+            timeout_s=budget,
             poll_interval_s=self.poll_interval_s,
         )
         if healthy_at(report, inst.get("version")):
             return None
-        return (
-            f"not healthy within {self.timeout_s:.0f} s (last health: {report.health}{_at(report.version)})"
+        waited = (
+            self.timeout_s if self.health_timeout_s is None else min(self.timeout_s, self.health_timeout_s)
         )
+        return f"not healthy within {waited:.0f} s (last health: {report.health}{_at(report.version)})"
 
 
 def _left(deadline: float) -> float:
