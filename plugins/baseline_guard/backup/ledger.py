@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 
+from baseline_guard.backup.pgtools import fetch_value
 from baseline_guard.errors import BackupError
 
 SCHEMA = "baseline_guard"
@@ -83,7 +84,7 @@ def lock_key(database: str) -> int:
 def take_lock(admin: PgConnection, database: str) -> None:
     with admin.cursor() as cur:
         cur.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(database),))
-        if not cur.fetchone()[0]:
+        if not fetch_value(cur):
             raise BackupError(f"another restore of database {database} is running on this server")
 
 
@@ -165,7 +166,7 @@ def reopen_blocked(admin: PgConnection) -> list[str]:
     """
     with admin.cursor() as cur:
         cur.execute("SELECT pg_try_advisory_lock(%s)", (SWAP_LOCK,))
-        if not cur.fetchone()[0]:
+        if not fetch_value(cur):
             return []
     try:
         return _reopen_recorded(admin)

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from os import PathLike
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
@@ -71,6 +71,9 @@ from baseline_guard.errors import (
     RestoreVerificationFailed,
     ToolVersionError,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 READ_CHUNK = 1 * MIB
 RESTORE_ID_RE = re.compile(r"[0-9a-f]{8}")
@@ -163,7 +166,7 @@ def refuse_production(target_kind: EnvironmentKind | str | None, database: str) 
 
 
 def restore_database(
-    client: Any,
+    client: S3Client,
     *,
     bucket: str,
     key: str,
@@ -230,7 +233,7 @@ def restore_database(
 
 
 def prepare_restore(
-    client: Any,
+    client: S3Client,
     *,
     bucket: str,
     key: str,
@@ -353,7 +356,7 @@ def _restore_jobs(jobs: int | None) -> int:
     return jobs
 
 
-def _check_object(client: Any, bucket: str, key: str, expected: ExpectedDump) -> int:
+def _check_object(client: S3Client, bucket: str, key: str, expected: ExpectedDump) -> int:
     """The object's size, once it exists with the size the manifest records."""
     head = head_or_none(client, bucket, key)
     if head is None:
@@ -417,7 +420,7 @@ def _create_database(admin: PgConnection, name: str, like: dict[str, str] | None
 
 def _spool_verified(
     stack: contextlib.ExitStack,
-    client: Any,
+    client: S3Client,
     bucket: str,
     key: str,
     expected: ExpectedDump,
@@ -515,7 +518,7 @@ def _file_restore(
 
 
 def _stream_restore(
-    client: Any,
+    client: S3Client,
     bucket: str,
     key: str,
     expected: ExpectedDump,
