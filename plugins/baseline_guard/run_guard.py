@@ -15,16 +15,19 @@ an upstream task that fetched what it maps over, which refuses first.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from baseline_guard.strict_conf import check_conf
 
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
 PreExecuteHook = Callable[[Any], Any]
 
 
-def refuse_unknown_conf(context: Any) -> None:
+def refuse_unknown_conf(context: Context) -> None:
     """Raise ``InvalidInput`` when the run's conf has keys that are not params of its DAG."""
     dag = context["dag"]
     conf = getattr(context.get("dag_run"), "conf", None) or {}
@@ -36,7 +39,7 @@ def with_conf_check(previous: PreExecuteHook | None) -> PreExecuteHook:
     if getattr(previous, "checks_conf", False):
         return previous  # type: ignore[return-value]  # already wrapped (the policy ran twice)
 
-    def hook(context: Any) -> None:
+    def hook(context: Context) -> None:
         refuse_unknown_conf(context)
         if previous is not None:
             previous(context)

@@ -7,9 +7,12 @@ send, not at DAG parse.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from baseline_guard.errors import NotificationFailed
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 ADMINS_CONN_ID = "apprise_admins"
 ONCALL_CONN_ID = "apprise_oncall"
@@ -41,7 +44,7 @@ def send_to_url(
         raise NotificationFailed(f"{label} refused the message")
 
 
-def task_label(context: Any) -> str:
+def task_label(context: Context) -> str:
     """``dag_id.task_id[map]`` of the context's task instance, for people."""
     ti = context.get("ti") or context.get("task_instance")
     if ti is None:
@@ -53,7 +56,7 @@ def task_label(context: Any) -> str:
     return f"{ti.dag_id}.{ti.task_id}{suffix}"
 
 
-def failure_reason(context: Any, limit: int = 600) -> str:
+def failure_reason(context: Context, limit: int = 600) -> str:
     """The failed task's error, as a person reads it: the exception's message, bounded."""
     exc = context.get("exception")
     if exc is None:
