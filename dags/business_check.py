@@ -77,7 +77,7 @@ def business_check() -> None:
         """The environment named by the latest asset event that triggered the run, else the params."""
         return check_target(params, triggering_asset_events)
 
-    target = choose_target()  # type: ignore[call-arg]  # Airflow passes params from the run context
+    target = choose_target()  # type: ignore[call-arg,misc]  # Airflow passes params from the run context
     BusinessCheckOperator(
         task_id="run_business_checks",
         environment=target["environment"],
