@@ -36,16 +36,23 @@ def refuse_unknown_conf(context: Context) -> None:
 
 def with_conf_check(previous: PreExecuteHook | None) -> PreExecuteHook:
     """A pre-execute hook that checks the conf, then runs ``previous`` (a task's own hook), if any."""
-    if getattr(previous, "checks_conf", False):
-        return previous  # type: ignore[return-value]  # already wrapped (the policy ran twice)
+    if previous is not None and getattr(previous, "checks_conf", False):
+        return previous  # already wrapped (the policy ran twice)
+    return _ConfCheckHook(previous)
 
-    def hook(context: Context) -> None:
+
+class _ConfCheckHook:
+    """The hook :func:`with_conf_check` makes: checks the conf, then runs ``previous``, if any."""
+
+    checks_conf = True
+
+    def __init__(self, previous: PreExecuteHook | None) -> None:
+        self.previous = previous
+
+    def __call__(self, context: Context) -> None:
         refuse_unknown_conf(context)
-        if previous is not None:
-            previous(context)
-
-    hook.checks_conf = True  # type: ignore[attr-defined]
-    return hook
+        if self.previous is not None:
+            self.previous(context)
 
 
 def task_policy(task: Any) -> None:

@@ -373,8 +373,9 @@ class DataOffsetFinder:
         """An int of the archive at ``data[i:]`` (it may continue in the next bytes fed): (index, value)."""
         if not self._field:
             self._field_at = self._pos + i
-        i = self._take_field(data, i, 1 + self._head.int_size)  # type: ignore[union-attr]
-        if len(self._field) <= self._head.int_size:  # type: ignore[union-attr]
+        assert self._head is not None
+        i = self._take_field(data, i, 1 + self._head.int_size)
+        if len(self._field) <= self._head.int_size:
             return i, None
         sign, value = self._field[0], int.from_bytes(self._field[1:], "little")
         self._field.clear()

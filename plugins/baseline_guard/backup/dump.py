@@ -441,7 +441,8 @@ def _stream_dump(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            proc.stdout.close()  # type: ignore[union-attr]
+            if proc.stdout is not None:
+                proc.stdout.close()
     if returncode != 0:
         raise tool_failed(
             f"pg_dump {format_version(version)} of {source.database}", returncode, tail.text(source)

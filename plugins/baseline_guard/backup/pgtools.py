@@ -269,7 +269,10 @@ def resolve_compression(spec: str, pg_dump: str, tool_ver: tuple[int, ...]) -> C
             f"{pg_dump} ({format_version(tool_ver)}) was built without {method} support: "
             "use compression 'auto', 'zstd[:level]', 'gzip[:level]' or 'none'"
         )
-    return Compression(method, level)  # type: ignore[arg-type]
+    match method:
+        case "none" | "gzip" | "zstd" | "lz4":
+            return Compression(method, level)
+    raise InvalidInput(f"compression method {method!r}: expected auto, none, gzip, zstd or lz4")
 
 
 @dataclass(frozen=True)

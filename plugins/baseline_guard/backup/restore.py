@@ -541,7 +541,9 @@ def _stream_restore(
             tail,
         ),
     ):
-        widen_pipe(proc.stdin)
+        stdin = proc.stdin
+        assert stdin is not None  # stdin=PIPE
+        widen_pipe(stdin)
         stopped_early = False
         while block := (stored.read(READ_CHUNK) if stopped_early else archive.read(READ_CHUNK)):
             meter.add(stored.size - meter.bytes_done)
@@ -550,13 +552,13 @@ def _stream_restore(
                 break
             if not stopped_early:
                 try:
-                    proc.stdin.write(block)  # type: ignore[union-attr]
+                    stdin.write(block)
                 except BrokenPipeError:
                     # pg_restore stopped early (its status and stderr say why); the rest of the
                     # object is still read and hashed so the checksum verdict is about all of it
                     stopped_early = True
         with contextlib.suppress(BrokenPipeError):
-            proc.stdin.close()  # type: ignore[union-attr]
+            stdin.close()
         returncode = proc.wait()
     mismatch = _stored_mismatch(f"s3://{bucket}/{key}", stored, expected)
     if mismatch is not None:

@@ -280,10 +280,11 @@ def _rename_all(
         with admin.cursor() as cur:
             for database, copy in copies.items():
                 copy_oid = ledger.database_oid(admin, copy)
-                if existing[database] is not None:
+                existing_oid = existing[database]
+                if existing_oid is not None:
                     old = old_name(database, restore_id)
                     cur.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(database), ident(old)))
-                    ledger.record_old(admin, old, existing[database], database, restore_id)  # type: ignore[arg-type]
+                    ledger.record_old(admin, old, existing_oid, database, restore_id)
                 cur.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(copy), ident(database)))
                 cur.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(ident(database)))
                 ledger.set_copy_state(admin, copy, ledger.SWAPPED)
