@@ -18,6 +18,7 @@ from baseline_guard.hooks.environment import EnvironmentHook
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from baseline_guard.backup.dump import Progress, ProgressCallback
     from baseline_guard.hooks.backup_store import BackupStoreHook
     from baseline_guard.hooks.postgres import PgToolsHook
 
@@ -104,10 +105,10 @@ class PgToolsOperator(BaseOperator):
 
         return tools_dir(self.pg_bin_dir)
 
-    def progress_logger(self, event: str, **fields: Any) -> Any:
+    def progress_logger(self, event: str, **fields: Any) -> ProgressCallback:
         """A callback for the engines' streaming progress, logging ``event`` with bytes and rate."""
 
-        def log_progress(progress: Any) -> None:
+        def log_progress(progress: Progress) -> None:
             self.log.info(event, bytes=progress.bytes_done, mib_per_s=round(progress.rate_mib_s, 1), **fields)
 
         return log_progress
