@@ -101,7 +101,7 @@ def baseline_code_sync() -> None:
     outcome >> summary
 
 
-dag = baseline_code_sync()
+baseline_code_sync_dag = baseline_code_sync()
 
 if __name__ == "__main__":
-    dag.test()
+    baseline_code_sync_dag.test()

@@ -123,7 +123,7 @@ def baseline_config_sync() -> None:
     report_refused(synced.output)
 
 
-dag = baseline_config_sync()
+baseline_config_sync_dag = baseline_config_sync()
 
 if __name__ == "__main__":
-    dag.test()
+    baseline_config_sync_dag.test()

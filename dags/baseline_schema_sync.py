@@ -123,7 +123,7 @@ def baseline_schema_sync() -> None:
     publish_change(summary, applied_after_approval.output)
 
 
-dag = baseline_schema_sync()
+baseline_schema_sync_dag = baseline_schema_sync()
 
 if __name__ == "__main__":
-    dag.test()
+    baseline_schema_sync_dag.test()

@@ -77,7 +77,7 @@ def business_check() -> None:
         """The environment named by the latest asset event that triggered the run, else the params."""
         return check_target(params, triggering_asset_events)
 
-    target = choose_target()
+    target = choose_target()  # type: ignore[call-arg,misc]  # Airflow passes params from the run context
     BusinessCheckOperator(
         task_id="run_business_checks",
         environment=target["environment"],
@@ -100,7 +100,7 @@ def business_check() -> None:
     ).expand_kwargs(others)
 
 
-dag = business_check()
+business_check_dag = business_check()
 
 if __name__ == "__main__":
-    dag.test()
+    business_check_dag.test()

@@ -57,7 +57,7 @@ def env_patrol() -> None:
     )
 
 
-dag = env_patrol()
+env_patrol_dag = env_patrol()
 
 if __name__ == "__main__":
-    dag.test()
+    env_patrol_dag.test()

@@ -49,7 +49,7 @@ def project_environment_checks() -> None:
     ).expand_kwargs(environments.output)
 
 
-dag = project_environment_checks()
+project_environment_checks_dag = project_environment_checks()
 
 if __name__ == "__main__":
-    dag.test()
+    project_environment_checks_dag.test()

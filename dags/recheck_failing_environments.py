@@ -55,7 +55,7 @@ def recheck_failing_environments() -> None:
     ).expand_kwargs(failing.output)
 
 
-dag = recheck_failing_environments()
+recheck_failing_environments_dag = recheck_failing_environments()
 
 if __name__ == "__main__":
-    dag.test()
+    recheck_failing_environments_dag.test()

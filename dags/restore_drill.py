@@ -77,7 +77,7 @@ def restore_drill() -> None:
     drills >> flags
 
 
-dag = restore_drill()
+restore_drill_dag = restore_drill()
 
 if __name__ == "__main__":
-    dag.test()
+    restore_drill_dag.test()

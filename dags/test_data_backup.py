@@ -103,7 +103,7 @@ def test_data_backup() -> None:
     manifest >> checks_wanted(plan.output["run_business_checks"]) >> checks
 
 
-dag = test_data_backup()
+test_data_backup_dag = test_data_backup()
 
 if __name__ == "__main__":
-    dag.test()
+    test_data_backup_dag.test()

@@ -129,7 +129,7 @@ def test_data_restore() -> None:
     restored >> swapped >> report >> checks
 
 
-dag = test_data_restore()
+test_data_restore_dag = test_data_restore()
 
 if __name__ == "__main__":
-    dag.test()
+    test_data_restore_dag.test()

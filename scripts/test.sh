@@ -27,6 +27,9 @@ echo "== ruff"
 uv run --frozen ruff check .
 uv run --frozen ruff format --check .
 
+echo "== mypy"
+uv run --frozen mypy
+
 echo "== pytest"
 # Two lanes (pytest-xdist): one worker runs the whole-Airflow-stack modules one after another, the
 # other the rest of the suite, folder by folder (tests/conftest.py makes the scopes). The stacks

@@ -284,7 +284,7 @@ class CeleryAirflow:
                 return
             delay = REDIS_RESTART_DELAYS_S[self._redis_restarts]
             self.out(
-                f"  Redis exited (code {redis.popen.returncode}); starting it again in {delay:.0f} s "
+                f"  Redis exited (code {redis.returncode}); starting it again in {delay:.0f} s "
                 "(its append-only file keeps the queued work)"
             )
             self._redis_restart_at = time.monotonic() + delay
@@ -326,9 +326,7 @@ class CeleryAirflow:
                 return f"Airflow {name} exited; see {proc.log_file}"
             if name not in self._reported_dead:
                 self._reported_dead.add(name)
-                self.out(
-                    f"  Airflow {name} exited (code {proc.popen.returncode}); the other {group} carries on"
-                )
+                self.out(f"  Airflow {name} exited (code {proc.returncode}); the other {group} carries on")
             if not any(p.is_running() for n, p in self.components.items() if n.startswith(f"{group}-")):
                 return f"every Airflow {group} exited; see {self.config.log_dir}"
         return None

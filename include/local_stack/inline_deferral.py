@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -37,4 +38,4 @@ class DeferrableRun:
                 event = asyncio.run(first_event(deferred.trigger))
                 resume = getattr(operator, deferred.method_name)
                 kwargs = deferred.kwargs or {}
-                step = lambda r=resume, k=kwargs, e=event: r(context, event=e.payload, **k)  # noqa: E731
+                step = functools.partial(resume, context, event=event.payload, **kwargs)

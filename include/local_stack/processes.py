@@ -56,6 +56,10 @@ class ManagedProcess:
     def pid(self) -> int | None:
         return self.popen.pid if self.popen else None
 
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode if self.popen else None
+
     def is_running(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 

@@ -6,6 +6,7 @@ order, stopped in the reverse order."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import json
 import os
@@ -19,6 +20,7 @@ from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
@@ -45,6 +47,9 @@ from local_stack.processes import (
 from local_stack.s3 import ACCESS_KEY, REGION, SECRET_KEY
 from local_stack.seed import SERVICE_DATABASES, seed_all
 from local_stack.standalone_gate import GATE_ENV, PASSWORDS_ENV, access_args, fab_perms_marker
+
+if TYPE_CHECKING:
+    from reference_env.launcher import ReferenceEnvironment
 
 AIRFLOW_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 READY_BANNER = "Baseline Guard local stack is up"
@@ -138,7 +143,7 @@ class LocalStack:
             pgdata=config.pgdata, port=config.ports.pg_port, password=config.secrets.postgres_password
         )
         self.moto: ManagedProcess | None = None
-        self.reference_env = None  # reference_env.launcher.ReferenceEnvironment once started
+        self.reference_env: ReferenceEnvironment | None = None  # once started
         self.airflow: ManagedProcess | None = None
         self._airflow_seen: set[str] = set()
         self.started_in_s: float | None = None
@@ -202,8 +207,8 @@ class LocalStack:
         withdraw_redis_stop_request(cfg)  # a new stack starts Redis whatever the last one was asked
         self._check_ports_free()
         me = psutil.Process()
-        running = {"pid": me.pid, "create_time": me.create_time(), "celery": self.celery is not None}
-        write_private(cfg.pid_file, json.dumps(running))
+        record = {"pid": me.pid, "create_time": me.create_time(), "celery": self.celery is not None}
+        write_private(cfg.pid_file, json.dumps(record))
 
     def _check_ports_free(self) -> None:
         airflow_only = {"BG_AIRFLOW_PORT", "BG_AIRFLOW_WORKER_LOG_PORT", "BG_AIRFLOW_TRIGGER_LOG_PORT"}
@@ -415,8 +420,9 @@ class LocalStack:
         if self.airflow is None or not self.airflow.is_running():
             return False
         with contextlib.suppress(psutil.Error):
-            names = {airflow_component(p) for p in psutil.Process(self.airflow.pid).children()}
-            self._airflow_seen |= names - {None}
+            found = {airflow_component(p) for p in psutil.Process(self.airflow.pid).children()}
+            names = {name for name in found if name is not None}
+            self._airflow_seen |= names
             missing = self._airflow_seen - names
             if missing:
                 self.out(f"  Airflow {', '.join(sorted(missing))} exited")
@@ -455,7 +461,7 @@ class LocalStack:
         if self.reference_env is not None:
             steps.append(("reference environment API", self.reference_env.stop))
         if self.moto is not None:
-            steps.append(("S3 endpoint", lambda: self.moto.stop(timeout=10)))
+            steps.append(("S3 endpoint", functools.partial(self.moto.stop, timeout=10)))
         steps.append(("PostgreSQL", self.postgres.stop))
         for name, stop in steps:
             self.out(f"Stopping {name} ...")

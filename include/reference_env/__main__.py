@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _server(app: object, host: str, port: int) -> _SharedLoopServer:
+def _server(app: Callable[..., Awaitable[None]], host: str, port: int) -> _SharedLoopServer:  # app: ASGI
     config = uvicorn.Config(
         app,
         host=host,

@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from reference_env.procutil import die_with_parent
 from reference_env.service import KEY_ENV
@@ -129,7 +130,19 @@ def wait_for_port(process: subprocess.Popen[bytes], log_path: Path, timeout_s: f
     return int(words[1])
 
 
-def stop(process: subprocess.Popen[bytes] | None, grace_s: float = 3.0) -> None:
+class Stoppable(Protocol):
+    """What :func:`stop` uses of a process: a ``subprocess.Popen`` or a lightweight instance."""
+
+    def poll(self) -> int | None: ...
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> int | None: ...
+
+
+def stop(process: Stoppable | None, grace_s: float = 3.0) -> None:
     """SIGTERM, wait up to ``grace_s``, then SIGKILL; always reaps the process."""
     if process is None:
         return

@@ -129,7 +129,9 @@ class Sandbox:
 
     async def service(self, env: str, service: str) -> Service:
         self.store.check_env_service(env, service)
-        module = self.topology.service(service).module  # type: ignore[union-attr]
+        spec = self.topology.service(service)
+        assert spec is not None  # check_env_service found it
+        module = spec.module
         if env == PRODUCTION:
             instances = self._production_instances(service)
         else:

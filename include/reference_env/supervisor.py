@@ -84,9 +84,10 @@ class Supervisor:
         inst.state = InstanceState.DEPLOYING
         spec = self.spec(inst, fail_start=fail_start)
         try:
+            process: subprocess.Popen[bytes] | LightweightInstance
             if self.lightweight:
-                process: subprocess.Popen[bytes] | LightweightInstance = LightweightInstance(spec)
-                port = await process.start()
+                process = instance = LightweightInstance(spec)
+                port = await instance.start()
             else:
                 process = processes.launch(spec, self._signing_key)
                 port = await asyncio.to_thread(

@@ -15,16 +15,19 @@ an upstream task that fetched what it maps over, which refuses first.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from baseline_guard.strict_conf import check_conf
 
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
 PreExecuteHook = Callable[[Any], Any]
 
 
-def refuse_unknown_conf(context: Any) -> None:
+def refuse_unknown_conf(context: Context) -> None:
     """Raise ``InvalidInput`` when the run's conf has keys that are not params of its DAG."""
     dag = context["dag"]
     conf = getattr(context.get("dag_run"), "conf", None) or {}
@@ -33,16 +36,23 @@ def refuse_unknown_conf(context: Any) -> None:
 
 def with_conf_check(previous: PreExecuteHook | None) -> PreExecuteHook:
     """A pre-execute hook that checks the conf, then runs ``previous`` (a task's own hook), if any."""
-    if getattr(previous, "checks_conf", False):
-        return previous  # type: ignore[return-value]  # already wrapped (the policy ran twice)
+    if previous is not None and getattr(previous, "checks_conf", False):
+        return previous  # already wrapped (the policy ran twice)
+    return _ConfCheckHook(previous)
 
-    def hook(context: Any) -> None:
+
+class _ConfCheckHook:
+    """The hook :func:`with_conf_check` makes: checks the conf, then runs ``previous``, if any."""
+
+    checks_conf = True
+
+    def __init__(self, previous: PreExecuteHook | None) -> None:
+        self.previous = previous
+
+    def __call__(self, context: Context) -> None:
         refuse_unknown_conf(context)
-        if previous is not None:
-            previous(context)
-
-    hook.checks_conf = True  # type: ignore[attr-defined]
-    return hook
+        if self.previous is not None:
+            self.previous(context)
 
 
 def task_policy(task: Any) -> None:

@@ -118,7 +118,7 @@ class _Reader:
         value = int.from_bytes(self.take(self.int_size), "little")
         return -value if sign else value
 
-    def str(self) -> bytes | None:
+    def string(self) -> bytes | None:
         at = self.pos
         length = self.int()
         if length == -1:
@@ -128,7 +128,7 @@ class _Reader:
         return self.take(length)
 
     def text(self) -> str:
-        value = self.str()
+        value = self.string()
         return "" if value is None else value.decode("utf-8", errors="replace")
 
 
@@ -161,9 +161,9 @@ def _read_header(r: _Reader) -> tuple[tuple[int, int, int], int, str, tuple[int,
     for _ in range(7):  # tm_sec, tm_min, tm_hour, tm_mday, tm_mon, tm_year, tm_isdst
         r.int()
     created_span = (created_from, r.pos)
-    r.str()  # database name
-    r.str()  # server version
-    r.str()  # pg_dump version
+    r.string()  # database name
+    r.string()  # server version
+    r.string()  # pg_dump version
     return version, off_size, compression, created_span
 
 
@@ -174,23 +174,23 @@ def _read_entry(r: _Reader, minor: int, off_size: int) -> TocEntry:
     had_dumper = r.int()
     if dump_id <= 0 or had_dumper not in (0, 1):
         raise NotPatchable(f"TOC entry at byte {at}: dump id {dump_id}, data dumper flag {had_dumper}")
-    r.str()  # catalog table OID (1.8+: always here)
-    r.str()  # OID
+    r.string()  # catalog table OID (1.8+: always here)
+    r.string()  # OID
     tag = r.text()
     desc = r.text()
     r.int()  # section (1.11+)
-    r.str()  # definition
-    r.str()  # drop statement
-    r.str()  # copy statement
-    r.str()  # namespace
-    r.str()  # tablespace (1.10+)
+    r.string()  # definition
+    r.string()  # drop statement
+    r.string()  # copy statement
+    r.string()  # namespace
+    r.string()  # tablespace (1.10+)
     if minor >= 14:
-        r.str()  # table access method
+        r.string()  # table access method
     if minor >= 16:
         r.int()  # relkind
-    r.str()  # owner
-    r.str()  # "with OIDs" (1.9+)
-    while r.str() is not None:  # dependencies, ending with a NULL string
+    r.string()  # owner
+    r.string()  # "with OIDs" (1.9+)
+    while r.string() is not None:  # dependencies, ending with a NULL string
         pass
     offset_field = r.pos
     flag = r.byte()
@@ -373,8 +373,9 @@ class DataOffsetFinder:
         """An int of the archive at ``data[i:]`` (it may continue in the next bytes fed): (index, value)."""
         if not self._field:
             self._field_at = self._pos + i
-        i = self._take_field(data, i, 1 + self._head.int_size)  # type: ignore[union-attr]
-        if len(self._field) <= self._head.int_size:  # type: ignore[union-attr]
+        assert self._head is not None
+        i = self._take_field(data, i, 1 + self._head.int_size)
+        if len(self._field) <= self._head.int_size:
             return i, None
         sign, value = self._field[0], int.from_bytes(self._field[1:], "little")
         self._field.clear()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from typing import BinaryIO, Literal, Protocol
+from typing import IO, Literal, Protocol
 
 import zstandard
 
@@ -40,11 +40,11 @@ class CorruptDump(ChecksumMismatch):
 def check_codec(codec: str) -> Codec:
     if codec not in CODECS:
         raise InvalidInput(f"dump codec {codec!r} is not known: expected one of {', '.join(CODECS)}")
-    return codec  # type: ignore[return-value]
+    return codec
 
 
 def zstd_chunks(
-    archive: BinaryIO,
+    archive: IO[bytes],
     level: int | None = DEFAULT_ZSTD_LEVEL,
     threads: int = DEFAULT_ZSTD_THREADS,
     read_size: int = READ_SIZE,
@@ -86,7 +86,12 @@ class _ZstdArchiveReader:
     """The archive inside a zstd object; a damaged frame raises :class:`CorruptDump`, not ZstdError."""
 
     def __init__(self, raw: Readable, name: str, read_size: int) -> None:
-        self._reader = zstandard.ZstdDecompressor().stream_reader(raw, read_size=read_size, closefd=False)
+        # zstandard reads from any object with read(); its stub asks for IO[bytes]
+        self._reader = zstandard.ZstdDecompressor().stream_reader(
+            raw,  # type: ignore[arg-type]
+            read_size=read_size,
+            closefd=False,
+        )
         self._name = name
 
     def read(self, size: int = -1, /) -> bytes:

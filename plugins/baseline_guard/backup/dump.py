@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import ClientError
 
@@ -40,6 +40,7 @@ from baseline_guard.backup.pgtools import (
     StderrTail,
     TableStats,
     client_env,
+    fetch_value,
     format_version,
     major_of_server,
     require_tool_for_server,
@@ -60,6 +61,10 @@ from baseline_guard.backup.s3io import (
     sse_args,
 )
 from baseline_guard.errors import BackupError, BackupExists, ChecksumMismatch, InvalidInput
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, HeadObjectOutputTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +116,28 @@ class DumpOutcome:
     reused: bool
 
 
+_PartChecksum = Literal[
+    "ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME", "ChecksumSHA1", "ChecksumSHA256"
+]
+_PART_CHECKSUMS: tuple[_PartChecksum, ...] = (
+    "ChecksumCRC32",
+    "ChecksumCRC32C",
+    "ChecksumCRC64NVME",
+    "ChecksumSHA1",
+    "ChecksumSHA256",
+)
+
+
 class _MultipartUpload:
     """One multipart upload with at most ``in_flight`` parts uploading while the next is read."""
 
-    def __init__(self, client: Any, bucket: str, key: str, sse: ServerSideEncryption | None, in_flight: int):
+    def __init__(
+        self, client: S3Client, bucket: str, key: str, sse: ServerSideEncryption | None, in_flight: int
+    ):
         self._client, self._bucket, self._key = client, bucket, key
         self._pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="bg-upload")
         self._slots = threading.BoundedSemaphore(in_flight)
-        self._futures: list[Future[dict[str, Any]]] = []
+        self._futures: list[Future[CompletedPartTypeDef]] = []
         created = client.create_multipart_upload(
             Bucket=bucket, Key=key, ContentType="application/octet-stream", **sse_args(sse)
         )
@@ -129,8 +148,9 @@ class _MultipartUpload:
         if number > MAX_PARTS:
             raise BackupError(f"dump needs more than {MAX_PARTS} parts: raise part_size")
         for done in self._futures:  # surface a failed part early instead of after the whole dump
-            if done.done() and done.exception() is not None:
-                raise done.exception()  # type: ignore[misc]
+            failure = done.exception() if done.done() else None
+            if failure is not None:
+                raise failure
         self._slots.acquire()
         try:
             future = self._pool.submit(self._upload, number, body)
@@ -140,18 +160,16 @@ class _MultipartUpload:
         future.add_done_callback(lambda _f: self._slots.release())
         self._futures.append(future)
 
-    def _upload(self, number: int, body: bytes | bytearray) -> dict[str, Any]:
+    def _upload(self, number: int, body: bytes | bytearray) -> CompletedPartTypeDef:
         answer = self._client.upload_part(
-            Bucket=self._bucket, Key=self._key, UploadId=self.upload_id, PartNumber=number, Body=body
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=body,  # type: ignore[arg-type]  # botocore takes any bytes-like body; the stub lists bytes only
         )
-        part = {"PartNumber": number, "ETag": answer["ETag"]}
-        for name in (
-            "ChecksumCRC32",
-            "ChecksumCRC32C",
-            "ChecksumCRC64NVME",
-            "ChecksumSHA1",
-            "ChecksumSHA256",
-        ):
+        part: CompletedPartTypeDef = {"PartNumber": number, "ETag": answer["ETag"]}
+        for name in _PART_CHECKSUMS:
             if answer.get(name):
                 part[name] = answer[name]
         return part
@@ -238,7 +256,7 @@ def _parts(chunks: Iterable[bytes], part_size: int) -> Iterator[bytearray]:
         yield part
 
 
-def hash_object(client: Any, bucket: str, key: str, chunk: int = 8 * MIB) -> tuple[str, int]:
+def hash_object(client: S3Client, bucket: str, key: str, chunk: int = 8 * MIB) -> tuple[str, int]:
     """SHA-256 and size of an object, streamed."""
     body = client.get_object(Bucket=bucket, Key=key)["Body"]
     digest, size = hashlib.sha256(), 0
@@ -250,7 +268,7 @@ def hash_object(client: Any, bucket: str, key: str, chunk: int = 8 * MIB) -> tup
 
 
 def _reuse_existing(
-    client: Any, bucket: str, key: str, head: dict[str, Any], database: str, verify: bool
+    client: S3Client, bucket: str, key: str, head: HeadObjectOutputTypeDef, database: str, verify: bool
 ) -> DumpOutcome:
     record = load_record(client, bucket, key)
     where = f"s3://{bucket}/{key}"
@@ -275,7 +293,7 @@ def _reuse_existing(
 
 
 def backup_database(
-    client: Any,
+    client: S3Client,
     *,
     source: PgConnectionInfo,
     bucket: str,
@@ -329,7 +347,7 @@ def backup_database(
         properties = read_properties(conn, source.database)
         with conn.cursor() as cur:
             cur.execute("SELECT pg_export_snapshot()")
-            snapshot = cur.fetchone()[0]
+            snapshot = fetch_value(cur)
         counter = _SnapshotCounter(source, snapshot, exact_row_counts)
         upload = _MultipartUpload(client, bucket, key, sse, parts_in_flight)
         try:
@@ -407,7 +425,8 @@ def _stream_dump(
         drain = threading.Thread(target=tail.drain, args=(proc.stderr,), daemon=True)
         drain.start()
         try:
-            stdout: Any = proc.stdout
+            stdout = proc.stdout
+            assert stdout is not None  # stdout=PIPE
             if compression.codec == "zstd":
                 chunks: Iterable[bytes] = zstd_chunks(stdout, compression.level, read_size=READ_CHUNK)
             else:
@@ -422,7 +441,8 @@ def _stream_dump(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            proc.stdout.close()  # type: ignore[union-attr]
+            if proc.stdout is not None:
+                proc.stdout.close()
     if returncode != 0:
         raise tool_failed(
             f"pg_dump {format_version(version)} of {source.database}", returncode, tail.text(source)

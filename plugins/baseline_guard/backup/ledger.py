@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 
+from baseline_guard.backup.pgtools import fetch_value
 from baseline_guard.errors import BackupError
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def lock_key(database: str) -> int:
 def take_lock(admin: PgConnection, database: str) -> None:
     with admin.cursor() as cur:
         cur.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(database),))
-        if not cur.fetchone()[0]:
+        if not fetch_value(cur):
             raise BackupError(f"another restore of database {database} is running on this server")
 
 
@@ -243,7 +244,7 @@ def reopen_blocked(admin: PgConnection) -> list[str]:
     """
     with admin.cursor() as cur:
         cur.execute("SELECT pg_try_advisory_lock(%s)", (SWAP_LOCK,))
-        if not cur.fetchone()[0]:
+        if not fetch_value(cur):
             return []
     try:
         return reopen_recorded(admin)

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
@@ -34,6 +34,9 @@ from baseline_guard.backup.s3io import (
 )
 from baseline_guard.environment_contract import NAME_PATTERN
 from baseline_guard.errors import BackupError, BackupExists, BackupNotFound, InvalidInput
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 PREFIX = "backups"
 MANIFEST_NAME = "manifest.json"
@@ -192,7 +195,7 @@ class Manifest(BaseModel):
 # --- reading and writing -------------------------------------------------------------------------
 
 
-def load_record(client: Any, bucket: str, dump_object_key: str) -> DumpRecord | None:
+def load_record(client: S3Client, bucket: str, dump_object_key: str) -> DumpRecord | None:
     raw = get_bytes_or_none(client, bucket, record_key(dump_object_key))
     if raw is None:
         return None
@@ -202,7 +205,7 @@ def load_record(client: Any, bucket: str, dump_object_key: str) -> DumpRecord | 
         raise BackupError(f"dump record {record_key(dump_object_key)} is malformed: {err}") from None
 
 
-def write_record(client: Any, bucket: str, record: DumpRecord, sse: ServerSideEncryption | None) -> None:
+def write_record(client: S3Client, bucket: str, record: DumpRecord, sse: ServerSideEncryption | None) -> None:
     key = record_key(record.key)
     if not put_once(client, bucket, key, record.model_dump_json(indent=2).encode(), sse):
         existing = load_record(client, bucket, record.key)
@@ -210,7 +213,7 @@ def write_record(client: Any, bucket: str, record: DumpRecord, sse: ServerSideEn
             raise BackupExists(f"s3://{bucket}/{key} already exists with other content; it is never replaced")
 
 
-def load_manifest(client: Any, bucket: str, environment: str, backup_id: str) -> Manifest:
+def load_manifest(client: S3Client, bucket: str, environment: str, backup_id: str) -> Manifest:
     key = manifest_key(environment, backup_id)
     raw = get_bytes_or_none(client, bucket, key)
     if raw is None:
@@ -224,7 +227,7 @@ def load_manifest(client: Any, bucket: str, environment: str, backup_id: str) ->
 
 
 def write_manifest(
-    client: Any, bucket: str, manifest: Manifest, sse: ServerSideEncryption | None
+    client: S3Client, bucket: str, manifest: Manifest, sse: ServerSideEncryption | None
 ) -> Manifest:
     """Write the manifest once (``IfNoneMatch='*'``). A retry finding the same manifest returns it."""
     key = manifest_key(manifest.environment, manifest.backup_id)
@@ -239,7 +242,7 @@ def write_manifest(
 
 
 def commit_backup(
-    client: Any,
+    client: S3Client,
     bucket: str,
     *,
     environment: str,
@@ -291,7 +294,7 @@ def commit_backup(
     return write_manifest(client, bucket, manifest, sse)
 
 
-def object_sha256(client: Any, bucket: str, key: str, chunk: int = 8 * 1024 * 1024) -> str:
+def object_sha256(client: S3Client, bucket: str, key: str, chunk: int = 8 * 1024 * 1024) -> str:
     """SHA-256 of an object, streamed."""
     body = client.get_object(Bucket=bucket, Key=key)["Body"]
     digest = hashlib.sha256()
@@ -314,7 +317,9 @@ class BackupRef:
     manifest_key: str
 
 
-def list_backups(client: Any, bucket: str, environment: str, phase: str | None = None) -> list[BackupRef]:
+def list_backups(
+    client: S3Client, bucket: str, environment: str, phase: str | None = None
+) -> list[BackupRef]:
     """Committed backups of ``environment`` (optionally one phase), newest first."""
     wanted = parse_phase(phase) if phase is not None else None
     prefix = f"{PREFIX}/{check_environment(environment)}/"
@@ -330,7 +335,7 @@ def list_backups(client: Any, bucket: str, environment: str, phase: str | None =
     return refs
 
 
-def resolve_backup_id(client: Any, bucket: str, environment: str, selector: str) -> str:
+def resolve_backup_id(client: S3Client, bucket: str, environment: str, selector: str) -> str:
     """``latest``, ``latest:<phase>`` or a backup id -> the id of a committed backup, or a clear error."""
     selector = (selector or "").strip()
     if selector == "latest" or selector.startswith("latest:"):

@@ -17,15 +17,16 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
+from psycopg2.extensions import cursor as PgCursor
 
 from baseline_guard.backup.codec import DEFAULT_ZSTD_LEVEL, Codec
 from baseline_guard.backup.names import check_database_name
-from baseline_guard.errors import InvalidInput, PgToolFailed, ToolVersionError
+from baseline_guard.errors import BackupError, InvalidInput, PgToolFailed, ToolVersionError
 
 _TOOL_VERSION = re.compile(r"\(PostgreSQL\) (\d+)(?:\.(\d+))?")
 _COMPRESSION = re.compile(r"^(auto|none|gzip|zstd|lz4)(?::([0-9]+))?$")
@@ -69,7 +70,8 @@ class PgConnectionInfo:
             kwargs["password"] = self.password
         if self.sslmode:
             kwargs["sslmode"] = self.sslmode
-        return psycopg2.connect(**kwargs)
+        conn: PgConnection = psycopg2.connect(**kwargs)
+        return conn
 
     def redact(self, text: str) -> str:
         """``text`` with the password replaced, for messages built from tool output."""
@@ -109,7 +111,7 @@ def client_env(conn: PgConnectionInfo, database: str | None = None) -> Iterator[
 PIPE_SIZE = 1024 * 1024
 
 
-def widen_pipe(stream: Any, size: int = PIPE_SIZE) -> None:
+def widen_pipe(stream: IO[bytes] | None, size: int = PIPE_SIZE) -> None:
     """Give a pipe to or from a client tool a ``size`` buffer instead of Linux's 64 KiB, where allowed.
 
     With 64 KiB, pg_dump stalls whenever this process is not scheduled for a moment, and so does
@@ -117,7 +119,7 @@ def widen_pipe(stream: Any, size: int = PIPE_SIZE) -> None:
     other systems, or a size above ``/proc/sys/fs/pipe-max-size``, keep the default.
     """
     set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if set_size is None:
+    if set_size is None or stream is None:
         return
     with contextlib.suppress(OSError):
         fcntl.fcntl(stream.fileno(), set_size, size)
@@ -164,10 +166,18 @@ def format_version(version: tuple[int, ...]) -> str:
     return ".".join(str(x) for x in version)
 
 
+def fetch_value(cur: PgCursor) -> Any:
+    """The first column of the row the last query returned (a database value, typed by the query)."""
+    row = cur.fetchone()
+    if row is None:
+        raise BackupError("a query that always returns one row returned none")
+    return row[0]
+
+
 def server_version_num(conn: PgConnection) -> int:
     with conn.cursor() as cur:
         cur.execute("SHOW server_version_num")
-        return int(cur.fetchone()[0])
+        return int(fetch_value(cur))
 
 
 def require_tool_for_server(tool: str, tool_ver: tuple[int, ...], server_num: int) -> None:
@@ -259,7 +269,10 @@ def resolve_compression(spec: str, pg_dump: str, tool_ver: tuple[int, ...]) -> C
             f"{pg_dump} ({format_version(tool_ver)}) was built without {method} support: "
             "use compression 'auto', 'zstd[:level]', 'gzip[:level]' or 'none'"
         )
-    return Compression(method, level)  # type: ignore[arg-type]
+    match method:
+        case "none" | "gzip" | "zstd" | "lz4":
+            return Compression(method, level)
+    raise InvalidInput(f"compression method {method!r}: expected auto, none, gzip, zstd or lz4")
 
 
 @dataclass(frozen=True)
@@ -296,7 +309,7 @@ def table_stats(conn: PgConnection, *, exact: bool) -> TableStats:
                 cur.execute(
                     sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
                 )
-                rows[f"{schema}.{name}"] = int(cur.fetchone()[0])
+                rows[f"{schema}.{name}"] = int(fetch_value(cur))
             else:
                 rows[f"{schema}.{name}"] = max(int(estimate), 0)
     return TableStats(rows=rows, exact=exact)
@@ -308,7 +321,7 @@ class StderrTail:
     def __init__(self) -> None:
         self._buf = bytearray()
 
-    def drain(self, stream: Any) -> None:
+    def drain(self, stream: IO[bytes]) -> None:
         for line in iter(stream.readline, b""):
             self._buf += line
             if len(self._buf) > STDERR_LIMIT:

@@ -13,6 +13,7 @@ from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 from pydantic import BaseModel, Field
 
+from baseline_guard.backup.pgtools import fetch_value
 from baseline_guard.errors import BackupError
 
 # Settings whose value is a list of names (pg_dump's GUC_LIST_QUOTE set): each element is its own literal.
@@ -101,7 +102,7 @@ def apply_properties(admin: PgConnection, database: str, props: DatabaseProperti
 def _acl_statements(admin: PgConnection, db: sql.Identifier, acl: list[str]) -> list[sql.Composable]:
     with admin.cursor() as cur:
         cur.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (db.strings[0],))
-        owner = cur.fetchone()[0]
+        owner = fetch_value(cur)
     statements: list[sql.Composable] = [
         sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db),
         sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(db, sql.Identifier(owner)),

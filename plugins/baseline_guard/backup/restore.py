@@ -32,7 +32,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from os import PathLike
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
@@ -70,6 +70,9 @@ from baseline_guard.errors import (
     RestoreVerificationFailed,
     ToolVersionError,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 READ_CHUNK = 1 * MIB
 RESTORE_ID_RE = re.compile(r"[0-9a-f]{8}")
@@ -155,7 +158,7 @@ def refuse_production(target_kind: EnvironmentKind | str | None, database: str) 
 
 
 def restore_database(
-    client: Any,
+    client: S3Client,
     *,
     bucket: str,
     key: str,
@@ -222,7 +225,7 @@ def restore_database(
 
 
 def prepare_restore(
-    client: Any,
+    client: S3Client,
     *,
     bucket: str,
     key: str,
@@ -345,7 +348,7 @@ def _restore_jobs(jobs: int | None) -> int:
     return jobs
 
 
-def _check_object(client: Any, bucket: str, key: str, expected: ExpectedDump) -> int:
+def _check_object(client: S3Client, bucket: str, key: str, expected: ExpectedDump) -> int:
     """The object's size, once it exists with the size the manifest records."""
     head = head_or_none(client, bucket, key)
     if head is None:
@@ -409,7 +412,7 @@ def _create_database(admin: PgConnection, name: str, like: dict[str, str] | None
 
 def _spool_verified(
     stack: contextlib.ExitStack,
-    client: Any,
+    client: S3Client,
     bucket: str,
     key: str,
     expected: ExpectedDump,
@@ -507,7 +510,7 @@ def _file_restore(
 
 
 def _stream_restore(
-    client: Any,
+    client: S3Client,
     bucket: str,
     key: str,
     expected: ExpectedDump,
@@ -530,7 +533,9 @@ def _stream_restore(
             tail,
         ),
     ):
-        widen_pipe(proc.stdin)
+        stdin = proc.stdin
+        assert stdin is not None  # stdin=PIPE
+        widen_pipe(stdin)
         stopped_early = False
         while block := (stored.read(READ_CHUNK) if stopped_early else archive.read(READ_CHUNK)):
             meter.add(stored.size - meter.bytes_done)
@@ -539,13 +544,13 @@ def _stream_restore(
                 break
             if not stopped_early:
                 try:
-                    proc.stdin.write(block)  # type: ignore[union-attr]
+                    stdin.write(block)
                 except BrokenPipeError:
                     # pg_restore stopped early (its status and stderr say why); the rest of the
                     # object is still read and hashed so the checksum verdict is about all of it
                     stopped_early = True
         with contextlib.suppress(BrokenPipeError):
-            proc.stdin.close()  # type: ignore[union-attr]
+            stdin.close()
         returncode = proc.wait()
     mismatch = _stored_mismatch(f"s3://{bucket}/{key}", stored, expected)
     if mismatch is not None:

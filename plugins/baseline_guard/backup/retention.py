@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from baseline_guard.backup.manifest import (
     BACKUP_ID_RE,
@@ -25,6 +25,10 @@ from baseline_guard.backup.manifest import (
 )
 from baseline_guard.backup.s3io import list_keys
 from baseline_guard.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectTypeDef
 
 DELETE_BATCH = 1000
 
@@ -68,7 +72,7 @@ def plan_retention(
     return RetentionPlan(keep=sorted(keep, key=oldest_first), delete=sorted(delete, key=oldest_first))
 
 
-def delete_backup(client: Any, bucket: str, ref: BackupRef) -> int:
+def delete_backup(client: S3Client, bucket: str, ref: BackupRef) -> int:
     """Delete one backup: the manifest first (it becomes invisible), then its other objects."""
     client.delete_object(Bucket=bucket, Key=ref.manifest_key)
     keys = [o["Key"] for o in list_keys(client, bucket, backup_prefix(ref.environment, ref.backup_id))]
@@ -76,7 +80,7 @@ def delete_backup(client: Any, bucket: str, ref: BackupRef) -> int:
     return len(keys) + 1
 
 
-def _delete_keys(client: Any, bucket: str, keys: list[str]) -> None:
+def _delete_keys(client: S3Client, bucket: str, keys: list[str]) -> None:
     for start in range(0, len(keys), DELETE_BATCH):
         batch = keys[start : start + DELETE_BATCH]
         answer = client.delete_objects(
@@ -96,7 +100,7 @@ class RetentionReport:
 
 
 def apply_retention(
-    client: Any,
+    client: S3Client,
     bucket: str,
     environment: str,
     *,
@@ -122,7 +126,7 @@ def apply_retention(
 
 
 def clean_leftovers(
-    client: Any, bucket: str, environment: str, *, grace: timedelta, now: datetime, dry_run: bool = False
+    client: S3Client, bucket: str, environment: str, *, grace: timedelta, now: datetime, dry_run: bool = False
 ) -> RetentionReport:
     """Delete objects of manifest-less backups and abort multipart uploads, all older than ``grace``.
 
@@ -137,7 +141,7 @@ def clean_leftovers(
         raise InvalidInput("now has no time zone: expected an aware datetime")
     prefix = f"{PREFIX}/{check_environment(environment)}/"
     cutoff = now - grace
-    by_backup: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_backup: dict[str, list[ObjectTypeDef]] = defaultdict(list)
     for obj in list_keys(client, bucket, prefix):
         backup_id = obj["Key"][len(prefix) :].partition("/")[0]
         if BACKUP_ID_RE.match(backup_id):

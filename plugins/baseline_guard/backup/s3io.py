@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 from botocore.exceptions import ClientError
 
 from baseline_guard.errors import InvalidInput
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import HeadObjectOutputTypeDef, ObjectTypeDef
+
 MIB = 1024 * 1024
+
+
+class SseArgs(TypedDict, total=False):
+    """The SSE keyword arguments of ``put_object`` / ``create_multipart_upload``."""
+
+    ServerSideEncryption: Literal["AES256", "aws:kms"]
+    SSEKMSKeyId: str
 
 
 @dataclass(frozen=True)
@@ -32,16 +43,19 @@ class ServerSideEncryption:
             if kms_key_id:
                 raise InvalidInput("a KMS key id was given without sse='aws:kms'")
             return None
-        return cls(algorithm, kms_key_id or None)  # type: ignore[arg-type]
+        match algorithm:
+            case "AES256" | "aws:kms":
+                return cls(algorithm, kms_key_id or None)
+        raise InvalidInput(f"server-side encryption {algorithm!r}: expected 'AES256' or 'aws:kms'")
 
-    def put_args(self) -> dict[str, str]:
-        args = {"ServerSideEncryption": self.algorithm}
+    def put_args(self) -> SseArgs:
+        args: SseArgs = {"ServerSideEncryption": self.algorithm}
         if self.kms_key_id:
             args["SSEKMSKeyId"] = self.kms_key_id
         return args
 
 
-def sse_args(sse: ServerSideEncryption | None) -> dict[str, str]:
+def sse_args(sse: ServerSideEncryption | None) -> SseArgs:
     return sse.put_args() if sse else {}
 
 
@@ -58,7 +72,7 @@ def is_precondition_failed(err: ClientError) -> bool:
     return error_code(err) in ("PreconditionFailed", "412") or status == 412
 
 
-def head_or_none(client: Any, bucket: str, key: str) -> dict[str, Any] | None:
+def head_or_none(client: S3Client, bucket: str, key: str) -> HeadObjectOutputTypeDef | None:
     """HEAD an object; None when it does not exist."""
     try:
         return client.head_object(Bucket=bucket, Key=key)
@@ -68,7 +82,7 @@ def head_or_none(client: Any, bucket: str, key: str) -> dict[str, Any] | None:
         raise
 
 
-def get_bytes_or_none(client: Any, bucket: str, key: str) -> bytes | None:
+def get_bytes_or_none(client: S3Client, bucket: str, key: str) -> bytes | None:
     try:
         return client.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as err:
@@ -78,7 +92,7 @@ def get_bytes_or_none(client: Any, bucket: str, key: str) -> bytes | None:
 
 
 def put_once(
-    client: Any,
+    client: S3Client,
     bucket: str,
     key: str,
     body: bytes,
@@ -97,9 +111,9 @@ def put_once(
     return True
 
 
-def list_keys(client: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+def list_keys(client: S3Client, bucket: str, prefix: str) -> list[ObjectTypeDef]:
     """All objects under ``prefix`` (``Key``, ``Size``, ``LastModified``)."""
-    found: list[dict[str, Any]] = []
+    found: list[ObjectTypeDef] = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         found.extend(page.get("Contents", []))
     return found

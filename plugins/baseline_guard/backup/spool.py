@@ -26,12 +26,15 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from os import PathLike
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from baseline_guard.backup.archive_offsets import DataOffsetFinder
 from baseline_guard.backup.codec import Codec, HashingReader, decompressing_reader
 from baseline_guard.backup.dump import ProgressMeter
 from baseline_guard.backup.s3io import MIB
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 READ_CHUNK = 1 * MIB
 KEEP_FREE = 1024 * MIB
@@ -76,7 +79,7 @@ def spool_budget(spool_dir: str | PathLike[str], stored_size: int, codec: Codec)
 
 @contextlib.contextmanager
 def spooled_object(
-    client: Any,
+    client: S3Client,
     bucket: str,
     key: str,
     codec: Codec,

@@ -299,15 +299,14 @@ def _rename_all(
             for database, copy in copies.items():
                 copy_oid = ledger.database_oid(admin, copy)
                 # the restored database takes the live one's connection state from before the swap
-                before = (
-                    None if existing[database] is None else ledger.blocked_state(admin, existing[database])
-                )
+                existing_oid = existing[database]
+                before = None if existing_oid is None else ledger.blocked_state(admin, existing_oid)
                 copy_before = None if copy_oid is None else ledger.blocked_state(admin, copy_oid)
                 allowed = before.allowed if before is not None else True
-                if existing[database] is not None:
+                if existing_oid is not None:
                     old = old_name(database, restore_id)
                     cur.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(database), ident(old)))
-                    ledger.record_old(admin, old, existing[database], database, restore_id)  # type: ignore[arg-type]
+                    ledger.record_old(admin, old, existing_oid, database, restore_id)
                 cur.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(copy), ident(database)))
                 limit = copy_before.connection_limit if copy_before is not None else None
                 ledger.give_back_state(admin, database, ledger.ConnectionState(allowed, limit))

@@ -201,7 +201,7 @@ def _same(actual: Any, expected: Any) -> bool:
     if isinstance(actual, bool) or isinstance(expected, bool):
         return type(actual) is type(expected) and actual == expected
     if _is_number(actual) and _is_number(expected):
-        return actual == expected
+        return bool(actual == expected)
     if isinstance(actual, list) and isinstance(expected, list):
         return len(actual) == len(expected) and all(
             _same(a, e) for a, e in zip(actual, expected, strict=True)

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from baseline_guard.checks import expressions
 from baseline_guard.checks.suite import Scenario, Suite, SuiteFile
-from baseline_guard.errors import InvalidInput
+from baseline_guard.errors import ExpressionError, InvalidInput
 
 SUITE_SUFFIXES = (".yaml", ".yml")
 # libyaml's parser is ~10x faster than the pure-Python one on large generated suites.
@@ -125,7 +125,7 @@ def _check_variables(path: Path, suite: Suite, scenario: Scenario) -> None:
             visible = known | set(step.capture) if field.startswith("assert.") else known
             try:
                 used = expressions.referenced_names(value)
-            except expressions.ExpressionError as exc:
+            except ExpressionError as exc:
                 raise InvalidInput(f"{where}: {field}: {exc}") from None
             unknown = sorted(used - visible)
             if unknown:

@@ -34,7 +34,7 @@ from baseline_guard.checks.results import (
 )
 from baseline_guard.checks.suite import Scenario, Step, Suite
 from baseline_guard.environment_contract import ROUTING_KEY_HEADER, TRACE_ID_HEADER
-from baseline_guard.errors import InvalidInput
+from baseline_guard.errors import ExpressionError, InvalidInput
 from baseline_guard.masking import is_secret_key, mask_structure, mask_text
 
 DEFAULT_CONCURRENCY = 8  # the sandbox on 2 cores is fastest around 4-8 scenarios in flight (bench)
@@ -312,7 +312,7 @@ def _build_request(call: _StepCall, context: _RunContext, variables: Mapping[str
         query = {k: _query_value(v) for k, v in expressions.render(step.query, variables).items()}
         headers = {str(k): _as_str(v) for k, v in expressions.render(step.headers, variables).items()}
         body = expressions.render(step.json_body, variables)
-    except expressions.ExpressionError as exc:
+    except ExpressionError as exc:
         raise call.failed(FailureKind.TEMPLATE, "template", f"cannot build the request: {exc}") from None
 
     headers.setdefault(ROUTING_KEY_HEADER, context.routing_key or "")
@@ -414,7 +414,7 @@ def _check_answer(
     captured, missing = _capture(step, response.headers, answer.json)
     try:
         outcome = first_failure(step.assert_, answer, {**variables, **captured})
-    except expressions.ExpressionError as exc:
+    except ExpressionError as exc:
         raise call.failed(
             FailureKind.TEMPLATE, "template", f"cannot evaluate an assertion: {exc}", **where
         ) from None

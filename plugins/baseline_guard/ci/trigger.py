@@ -24,12 +24,15 @@ import secrets
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from baseline_guard.errors import InvalidInput, TriggerError
 from baseline_guard.strict_conf import check_conf, excerpt
+
+if TYPE_CHECKING:
+    from airflow_client.client import ApiClient
 
 # Tasks whose return value is the result CI wants, per DAG.
 RESULT_TASKS: dict[str, list[str]] = {
@@ -123,13 +126,13 @@ def access_token(url: str) -> str:
     return r.json()["access_token"]
 
 
-def _client(url: str, token: str) -> Any:
+def _client(url: str, token: str) -> ApiClient:
     import airflow_client.client as ac
 
     return ac.ApiClient(ac.Configuration(host=url, access_token=token))
 
 
-def trigger(api: Any, dag_id: str, conf: dict[str, Any], run_id: str | None, attempts: int = 4) -> str:
+def trigger(api: ApiClient, dag_id: str, conf: dict[str, Any], run_id: str | None, attempts: int = 4) -> str:
     """Create the run; 5xx answers are retried with the same run id, so a retry never makes a second run."""
     from airflow_client.client.api.dag_run_api import DagRunApi
     from airflow_client.client.exceptions import ApiException
@@ -152,7 +155,7 @@ def trigger(api: Any, dag_id: str, conf: dict[str, Any], run_id: str | None, att
     raise AssertionError("unreachable")
 
 
-def wait(api: Any, dag_id: str, run_id: str, timeout: float, poll: float) -> str:
+def wait(api: ApiClient, dag_id: str, run_id: str, timeout: float, poll: float) -> str:
     from airflow_client.client.api.dag_run_api import DagRunApi
 
     deadline = time.monotonic() + timeout
@@ -169,7 +172,7 @@ def wait(api: Any, dag_id: str, run_id: str, timeout: float, poll: float) -> str
         time.sleep(poll)
 
 
-def report(api: Any, dag_id: str, run_id: str, result_tasks: list[str]) -> dict[str, Any]:
+def report(api: ApiClient, dag_id: str, run_id: str, result_tasks: list[str]) -> dict[str, Any]:
     """Task states, results and extra links of a finished run."""
     from airflow_client.client.api.task_instance_api import TaskInstanceApi
     from airflow_client.client.api.x_com_api import XComApi
@@ -182,7 +185,7 @@ def report(api: Any, dag_id: str, run_id: str, result_tasks: list[str]) -> dict[
     for task_id in result_tasks:
         try:
             entry = XComApi(api).get_xcom_entry(dag_id, task_id, run_id, "return_value", deserialize=True)
-            out[task_id] = entry.actual_instance.value if hasattr(entry, "actual_instance") else entry.value
+            out[task_id] = entry.actual_instance.value if entry.actual_instance is not None else None
         except ApiException:
             out[task_id] = None
         try:

@@ -32,13 +32,16 @@ def plan_rollouts(desired: dict[str, str], services: Iterable[Service]) -> list[
     return plan
 
 
-def reconcile(plan: Iterable[dict[str, str]], services: Iterable[Service]) -> tuple[list[dict], list[dict]]:
+def reconcile(
+    plan: Iterable[dict[str, str]], services: Iterable[Service]
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """Split a plan into (changed, failed) by what the environment runs now."""
     now = {s.name: s for s in services}
-    changed, failed = [], []
+    changed: list[dict[str, object]] = []
+    failed: list[dict[str, object]] = []
     for item in plan:
         svc = now.get(item["service"])
         versions = sorted({i.version for i in svc.instances}) if svc else []
-        entry = {**item, "running": versions}
+        entry: dict[str, object] = {**item, "running": versions}
         (changed if versions == [item["version"]] else failed).append(entry)
     return changed, failed

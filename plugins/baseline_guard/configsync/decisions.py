@@ -26,6 +26,10 @@ STATUS_ASKED = "asked"
 STATUS_DECIDED = "decided"
 STATUS_TIMED_OUT = "timed_out"
 
+# A record as written (all text; ``asked_at`` may be None). Records read back from the Variable are
+# JSON someone could have edited, so readers take ``Mapping[str, Any]``.
+DecisionRecord = dict[str, str | None]
+
 # A release "came with" a production config change when it was recorded this close to the change.
 RELEASE_CHANGE_SKEW = timedelta(minutes=2)
 # How long after its response deadline an unanswered question counts as lost (its run died).
@@ -55,7 +59,7 @@ def unmatched_config_changes(
     releases: Iterable[Release],
     *,
     now: datetime,
-) -> tuple[list[dict[str, str]], dict[str, dict[str, Any]]]:
+) -> tuple[list[dict[str, str]], dict[str, DecisionRecord]]:
     """Production configuration changes that need a person, and the records to update.
 
     - First sighting of a service: recorded, nobody asked.
@@ -68,7 +72,7 @@ def unmatched_config_changes(
     """
     releases = list(releases)
     needs_person: list[dict[str, str]] = []
-    updates: dict[str, dict[str, Any]] = {}
+    updates: dict[str, DecisionRecord] = {}
     for d in digests:
         change = {"service": d.service, "digest": d.digest, "changed_at": d.changed_at.isoformat()}
         before = recorded.get(d.service)
@@ -94,7 +98,7 @@ def unmatched_config_changes(
 
 def asked_record(
     change: Mapping[str, str], *, asked_at: datetime, response_timeout: timedelta, run_id: str
-) -> dict[str, Any]:
+) -> DecisionRecord:
     return {
         "digest": change["digest"],
         "seen_at": change["changed_at"],
@@ -105,7 +109,7 @@ def asked_record(
     }
 
 
-def user_name(user: Any) -> str:
+def user_name(user: object) -> str:
     """The deciding user's name from Airflow's ``responded_by_user`` (``{"id", "name"}``)."""
     if isinstance(user, Mapping):
         return str(user.get("name") or user.get("id") or "unknown")
@@ -113,8 +117,8 @@ def user_name(user: Any) -> str:
 
 
 def decided_record(
-    change: Mapping[str, str], decision: str, user: Any, decided_at: datetime
-) -> dict[str, Any]:
+    change: Mapping[str, str], decision: str, user: object, decided_at: datetime
+) -> DecisionRecord:
     return {
         "digest": change["digest"],
         "seen_at": change["changed_at"],
@@ -125,7 +129,7 @@ def decided_record(
     }
 
 
-def timed_out_record(change: Mapping[str, str], asked_at: str | None, at: datetime) -> dict[str, Any]:
+def timed_out_record(change: Mapping[str, str], asked_at: str | None, at: datetime) -> DecisionRecord:
     return {
         "digest": change["digest"],
         "seen_at": change["changed_at"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -44,9 +44,10 @@ log = logging.getLogger(__name__)
 
 Provider = Callable[[Sequence[str], datetime], Mapping[str, Mapping[Slot, ProtectionItem]]]
 _PROVIDERS: list[Provider] = []
+_P = TypeVar("_P", bound=Provider)
 
 
-def register(provider: Provider) -> Provider:
+def register(provider: _P) -> _P:
     """Add a provider (usable as a decorator); later providers win on the same slot."""
     _PROVIDERS.append(provider)
     return provider

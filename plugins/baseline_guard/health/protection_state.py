@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from baseline_guard.health.protection import ProtectionItem, Slot
 
@@ -111,6 +111,7 @@ def last_proven_restore(env: EnvironmentProtection) -> ProtectionItem:
             " (the last drill failed)" if b.last_drill_passed is False else ""
         )
         return ProtectionItem(status="attention", summary=summary, link=DRILL_URL, details=details)
+    status: Literal["ok", "attention"]
     if b.restore_proof_stale or b.last_drill_passed is False:
         why = (
             "the last drill failed"

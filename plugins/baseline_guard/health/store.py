@@ -15,11 +15,12 @@ from typing import Any
 
 import psycopg2
 import psycopg2.extensions
+from psycopg2.extensions import cursor as PgCursor
 from psycopg2.extras import execute_values
 
 from baseline_guard.health import measures
 from baseline_guard.health.measures import Incident, RunObservation
-from baseline_guard.health.records import CheckRecord, EnvironmentChange
+from baseline_guard.health.records import CheckRecord, EnvironmentChange, ScenarioRecord
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,9 @@ class HistoryStore:
                     "SELECT id FROM check_run WHERE dag_id = %s AND run_id = %s AND task_id = %s AND try_number = %s",
                     (check.dag_id, check.run_id, check.task_id, check.try_number),
                 )
-                return int(cur.fetchone()[0])
+                existing = cur.fetchone()
+                assert existing is not None  # the insert conflicted with this very row
+                return int(existing[0])
             run = int(row[0])
             execute_values(
                 cur,
@@ -199,7 +202,7 @@ class HistoryStore:
             self._insert_changes(cur, changes)
 
     @staticmethod
-    def _insert_changes(cur: Any, changes: Sequence[EnvironmentChange]) -> None:
+    def _insert_changes(cur: PgCursor, changes: Sequence[EnvironmentChange]) -> None:
         if changes:
             execute_values(
                 cur,
@@ -219,7 +222,7 @@ class HistoryStore:
                 ],
             )
 
-    def _refresh_incidents(self, cur: Any, environment: str, since: datetime) -> None:
+    def _refresh_incidents(self, cur: PgCursor, environment: str, since: datetime) -> None:
         """Recompute the environment's incidents that a run at ``since`` can change."""
         rebuild_from, affected = since, False
         while True:  # widen until no incident reaching past rebuild_from starts before it
@@ -227,7 +230,9 @@ class HistoryStore:
                 "SELECT min(started_at) FROM incident WHERE environment = %s AND (ended_at IS NULL OR ended_at >= %s)",
                 (environment, rebuild_from),
             )
-            earliest = cur.fetchone()[0]
+            aggregate = cur.fetchone()
+            assert aggregate is not None  # min() answers one row, NULL when no incident matches
+            earliest = aggregate[0]
             affected = affected or earliest is not None
             if earliest is None or earliest >= rebuild_from:
                 break
@@ -250,14 +255,17 @@ class HistoryStore:
             return
         # the changes that can be a cause (measures.cause): after the check before each incident (any
         # time before it when the incident began at the environment's first check), not after its start
-        previous = [i.previous_check_at for i in found]
+        previous = [i.previous_check_at for i in found if i.previous_check_at is not None]
+        # no lower bound when an incident began at the environment's first check
+        floor = min(previous) if len(previous) == len(found) else None
         cur.execute(
             "SELECT id, environment, changed_at, source, changes FROM environment_change "
             "WHERE environment = %s AND changed_at <= %s AND (%s::timestamptz IS NULL OR changed_at > %s)",
             (
                 environment,
                 max(i.started_at for i in found),
-                *[None if None in previous else min(previous)] * 2,
+                floor,
+                floor,
             ),
         )
         known = [(r[0], EnvironmentChange(r[1], r[2], r[3], r[4])) for r in cur.fetchall()]
@@ -288,7 +296,7 @@ class HistoryStore:
         )
 
     @staticmethod
-    def _update_state(cur: Any, run: int, check: CheckRecord) -> None:
+    def _update_state(cur: PgCursor, run: int, check: CheckRecord) -> None:
         cur.execute(
             """INSERT INTO environment_state AS s (environment, routing_key, first_checked_at, last_checked_at,
                    last_run, passed) VALUES (%s, %s, %s, %s, %s, %s)
@@ -303,7 +311,7 @@ class HistoryStore:
                                  THEN EXCLUDED.passed ELSE s.passed END""",
             (check.environment, check.routing_key, check.started_at, check.started_at, run, check.passed),
         )
-        failures = {}
+        failures: dict[str, ScenarioRecord] = {}
         for s in check.scenarios:
             if not s.passed:
                 failures.setdefault(s.module, s)
@@ -426,7 +434,7 @@ class HistoryStore:
                     found[name] = cur.fetchall()
         finally:
             self.conn.rollback()
-            self.conn.set_session(isolation_level="DEFAULT", readonly="DEFAULT")
+            self.conn.set_session(isolation_level="DEFAULT", readonly="default")
         downtime: dict[str, float] = {}
         for env, down, _, _ in found["incidents"]:
             downtime[env] = downtime.get(env, 0.0) + max(float(down), 0.0)

@@ -84,7 +84,7 @@ def change_event(
     )
 
 
-def environment_changes(events: Iterable[Any]) -> list[EnvironmentChange]:
+def environment_changes(events: Iterable[object]) -> list[EnvironmentChange]:
     """The changes announced by the ``environment_changed`` events a run consumed (objects with
     ``extra``, ``timestamp``, ``source_dag_id``, ``source_run_id``, and ``id`` when Airflow gives
     one), in their order.
@@ -110,11 +110,11 @@ def environment_changes(events: Iterable[Any]) -> list[EnvironmentChange]:
     return changes
 
 
-def _event_name(event: Any) -> str:
+def _event_name(event: object) -> str:
     event_id = getattr(event, "id", None)
     source = getattr(event, "source_dag_id", None) or "the REST API"
     return f"environment_changed event{f' {event_id}' if event_id is not None else ''} (from {source})"
 
 
-def _excerpt(value: Any) -> str:
+def _excerpt(value: object) -> str:
     return excerpt(repr(value), 60)

@@ -8,11 +8,14 @@ Amazon provider's own place for it: the connection extra
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 from baseline_guard.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 BACKUPS_CONN_ID = "aws_backups"
 
@@ -41,7 +44,7 @@ class BackupStoreHook(S3Hook):
         return str(name)
 
     @cached_property
-    def client(self) -> Any:
+    def client(self) -> S3Client:
         """The boto3 S3 client (built once per hook)."""
         return self.get_conn()
 

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import tenacity
@@ -43,6 +43,9 @@ from baseline_guard.errors import (
     ProductionWriteRefused,
     SmokeCheckFailed,
 )
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
 
 T = TypeVar("T")
 
@@ -99,14 +102,14 @@ class EnvironmentHook(BaseHook):
     def _client(self) -> httpx.Client:
         return httpx.Client(**self._client_args(self.get_connection(self.env_api_conn_id)))
 
-    def _client_args(self, conn: Any) -> dict[str, Any]:
+    def _client_args(self, conn: Connection) -> dict[str, Any]:
         headers = {"Accept": "application/json"}
         if conn.password:
             headers["Authorization"] = f"Bearer {conn.password}"
         return {"base_url": self._base_url(conn), "headers": headers, "timeout": self.timeout}
 
     @staticmethod
-    def _base_url(conn: Any) -> str:
+    def _base_url(conn: Connection) -> str:
         return f"{connection_base_url(conn)}/{API_VERSION}"
 
     async def _async_client(self) -> httpx.AsyncClient:
@@ -393,7 +396,7 @@ class EnvironmentHook(BaseHook):
         return self._get("list release catalog", "/catalog", list[CatalogVersion])
 
 
-def connection_base_url(conn: Any) -> str:
+def connection_base_url(conn: Connection) -> str:
     """``scheme://host[:port]`` of an HTTP-like Airflow connection (host may carry the scheme)."""
     host = (conn.host or "").rstrip("/")
     if not host:

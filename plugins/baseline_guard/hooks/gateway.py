@@ -8,11 +8,14 @@ owns only the connection.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
 from baseline_guard.hooks.environment import connection_base_url
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
 
 GATEWAY_CONN_ID = "baseline_gateway"
 
@@ -37,8 +40,9 @@ class GatewayHook(BaseHook):
         """``scheme://host[:port]`` of the gateway."""
         return connection_base_url(self.get_connection(self.gateway_conn_id))
 
-    def get_conn(self) -> str:
-        return self.base_url
+    def get_conn(self) -> Connection:
+        """The gateway's Airflow connection: all this hook owns (no client; see :attr:`base_url`)."""
+        return self.get_connection(self.gateway_conn_id)
 
     def test_connection(self) -> tuple[bool, str]:
         import httpx

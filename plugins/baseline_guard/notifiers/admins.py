@@ -8,11 +8,14 @@ calls it only when the task has failed for good (a try that will be retried call
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseNotifier
 
 from baseline_guard.notifiers.channels import ADMINS_CONN_ID, failure_reason, send, task_label
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class AdminsNotifier(BaseNotifier):
@@ -43,7 +46,7 @@ class AdminsNotifier(BaseNotifier):
         self.apprise_conn_id = apprise_conn_id
         self.failure = failure
 
-    def notify(self, context: Any) -> None:
+    def notify(self, context: Context) -> None:
         send(
             self.title or f"Baseline Guard: {self.what} failed",
             self.body or failure_body(context),
@@ -52,7 +55,7 @@ class AdminsNotifier(BaseNotifier):
         )
 
 
-def failure_body(context: Any) -> str:
+def failure_body(context: Context) -> str:
     """Which task of which run failed, after how many tries, why, and where to look."""
     ti = context.get("ti") or context.get("task_instance")
     tries = getattr(ti, "try_number", None)

@@ -9,10 +9,13 @@ Apprise is imported on send, not at DAG parse.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from baseline_guard.errors import NotificationFailed
 from baseline_guard.masking import find_secrets, mask_text
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 ADMINS_CONN_ID = "apprise_admins"
 ONCALL_CONN_ID = "apprise_oncall"
@@ -60,7 +63,7 @@ def masked_message(title: str, body: str) -> tuple[str, str]:
     return mask_text(title), mask_text(body)
 
 
-def task_label(context: Any) -> str:
+def task_label(context: Context) -> str:
     """``dag_id.task_id[map]`` of the context's task instance, for people."""
     ti = context.get("ti") or context.get("task_instance")
     if ti is None:
@@ -72,7 +75,7 @@ def task_label(context: Any) -> str:
     return f"{ti.dag_id}.{ti.task_id}{suffix}"
 
 
-def failure_reason(context: Any, limit: int = 600) -> str:
+def failure_reason(context: Context, limit: int = 600) -> str:
     """The failed task's error, as a person reads it: the exception's message, bounded."""
     exc = context.get("exception")
     if exc is None:

@@ -8,11 +8,14 @@ looks it up when it sends).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baseline_guard.environment_contract import Environment, EnvironmentKind
 from baseline_guard.notifiers.admins import AdminsNotifier
 from baseline_guard.notifiers.channels import send, send_to_url
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 def recipients(env: Environment) -> str:
@@ -23,12 +26,12 @@ def recipients(env: Environment) -> str:
 def notify_environment(env: Environment, title: str, body: str, *, failure: bool = False) -> str:
     """Send one message about ``env`` to :func:`recipients`; returns who was told."""
     who = recipients(env)
-    if who == "admins":
-        send(title, body, failure=failure)
-    else:
+    if who == "owners" and env.owners_notify_url:
         send_to_url(
             env.owners_notify_url, title, body, failure=failure, label=f"the owners' channel of {env.name}"
         )
+    else:
+        send(title, body, failure=failure)
     return who
 
 
@@ -51,7 +54,7 @@ class BusinessCheckNotifier(AdminsNotifier):
         super().__init__(**kwargs)
         self.env_api_conn_id = env_api_conn_id
 
-    def notify(self, context: Any) -> None:
+    def notify(self, context: Context) -> None:
         decision = check_alert(context)
         if decision is None:
             if self.failure:
@@ -68,7 +71,7 @@ class BusinessCheckNotifier(AdminsNotifier):
         self.log.info("outcome sent", environment=env.name, alert=decision["alert"], to=who)
 
 
-def check_alert(context: Any) -> dict[str, Any] | None:
+def check_alert(context: Context) -> dict[str, Any] | None:
     """The decision the check task's last try pushed (``None`` when it never got that far)."""
     ti = context.get("ti") or context.get("task_instance")
     if ti is None:

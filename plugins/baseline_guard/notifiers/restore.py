@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from baseline_guard.errors import RestoreAborted
 from baseline_guard.notifiers.admins import AdminsNotifier
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class SwapNotifier(AdminsNotifier):
@@ -16,7 +19,7 @@ class SwapNotifier(AdminsNotifier):
     stays one message. Any other failure of the swap (a busy database, a lost server) is told.
     """
 
-    def notify(self, context: Any) -> None:
+    def notify(self, context: Context) -> None:
         if isinstance(context.get("exception"), RestoreAborted):
             self.log.info("swap aborted for a failed restore, which told the admins already")
             return

@@ -9,11 +9,14 @@ tells nothing and each outcome is one message.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
 from baseline_guard.notifiers.channels import ADMINS_CONN_ID, send
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 Message = dict[str, Any]  # {"title", "body", "failure"}
 
@@ -33,7 +36,7 @@ class ResultNotifier(BaseNotifier):
         self.compose = compose or _messages_of
         self.apprise_conn_id = apprise_conn_id
 
-    def notify(self, context: Any) -> None:
+    def notify(self, context: Context) -> None:
         ti = context["ti"]
         result = ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index)
         for message in self.compose(result):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
 from baseline_guard.notifiers.channels import ADMINS_CONN_ID, send
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 def summary_message(summary: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -39,7 +42,7 @@ class SchemaSyncSummaryNotifier(BaseNotifier):
         super().__init__()
         self.apprise_conn_id = apprise_conn_id
 
-    def notify(self, context: Any) -> None:
+    def notify(self, context: Context) -> None:
         ti = context["ti"]
         message = summary_message(ti.xcom_pull(task_ids=ti.task_id))
         if message is None:

@@ -16,6 +16,9 @@ from airflow.sdk import BaseOperator
 from baseline_guard.hooks.environment import EnvironmentHook
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from baseline_guard.backup.dump import Progress, ProgressCallback
     from baseline_guard.hooks.backup_store import BackupStoreHook
     from baseline_guard.hooks.postgres import PgToolsHook
 
@@ -36,7 +39,7 @@ class EnvironmentApiOperator(BaseOperator):
     def env_api(self) -> EnvironmentHook:
         return EnvironmentHook(self.env_api_conn_id)
 
-    def bind_trace_id(self, context: Any) -> str:
+    def bind_trace_id(self, context: Context) -> str:
         """Name every API call of this try after the task instance, so API and task logs line up."""
         ti = context.get("ti") if hasattr(context, "get") else None
         if ti is not None:
@@ -62,7 +65,7 @@ class BackupStoreOperator(BaseOperator):
         return BackupStoreHook(aws_conn_id=self.aws_conn_id)
 
 
-def push_outputs(context: Any, **outputs: Any) -> None:
+def push_outputs(context: Context, **outputs: Any) -> None:
     """Push XComs beside an operator's return value (which ``expand_kwargs`` maps over), for ``.output[key]``."""
     ti = context["ti"]
     for key, value in outputs.items():
@@ -102,10 +105,10 @@ class PgToolsOperator(BaseOperator):
 
         return tools_dir(self.pg_bin_dir)
 
-    def progress_logger(self, event: str, **fields: Any) -> Any:
+    def progress_logger(self, event: str, **fields: Any) -> ProgressCallback:
         """A callback for the engines' streaming progress, logging ``event`` with bytes and rate."""
 
-        def log_progress(progress: Any) -> None:
+        def log_progress(progress: Progress) -> None:
             self.log.info(event, bytes=progress.bytes_done, mib_per_s=round(progress.rate_mib_s, 1), **fields)
 
         return log_progress

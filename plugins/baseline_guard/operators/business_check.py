@@ -26,6 +26,8 @@ from baseline_guard.notifiers.owners import CHECK_ALERT_XCOM_KEY, BusinessCheckN
 from baseline_guard.operators.base import BackupStoreOperator, EnvironmentApiOperator, pg_tools
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
     from baseline_guard.checks.results import CheckRun
     from baseline_guard.health.records import EnvironmentChange
 
@@ -123,7 +125,7 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
     def gateway(self) -> GatewayHook:
         return GatewayHook(self.gateway_conn_id)
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         self.bind_trace_id(context)
         changed = self._change_followed(datetime.now(UTC), context)
         env = self.env_api.get_environment(self.environment)
@@ -172,7 +174,7 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
         return run
 
     def _decide_alert(
-        self, run: CheckRun, context: Any, summary: str | None, report_url: str | None
+        self, run: CheckRun, context: Context, summary: str | None, report_url: str | None
     ) -> str | None:
         """Is this outcome worth a message? Kept in the bucket per environment; pushed for the notifier."""
         from baseline_guard.protection.check_alerts import record_outcome
@@ -202,7 +204,7 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
         self.log.info("outcome decided", environment=run.environment, alert=alert or "none: unchanged")
         return alert
 
-    def _publish(self, run: CheckRun, context: Any) -> str | None:
+    def _publish(self, run: CheckRun, context: Context) -> str | None:
         """Upload JSON, JUnit and HTML reports; return a presigned URL of the HTML one."""
         from baseline_guard.checks.html_report import to_html
         from baseline_guard.checks.reports import to_json, to_junit_xml
@@ -232,7 +234,7 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
             ti.xcom_push(key=BusinessCheckReportLink().xcom_key, value=url)
         return url
 
-    def _change_followed(self, at: datetime, context: Any) -> list[EnvironmentChange]:
+    def _change_followed(self, at: datetime, context: Context) -> list[EnvironmentChange]:
         """The change of ``environment_change``, made by this run (refused before any check when it
         breaks the contract)."""
         if self.environment_change is None:
@@ -260,7 +262,11 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
             raise InvalidInput(f"{what}: {err}") from None
 
     def _record_history(
-        self, run: CheckRun, context: Any, report_url: str | None, changed: Sequence[EnvironmentChange] = ()
+        self,
+        run: CheckRun,
+        context: Context,
+        report_url: str | None,
+        changed: Sequence[EnvironmentChange] = (),
     ) -> None:
         """Add the run to the check history; if that fails, log it and go on (the check result stands)."""
         if not self.history_conn_id:
@@ -297,7 +303,7 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
 class ProjectEnvironmentsOperator(EnvironmentApiOperator):
     """Every project environment the environment API lists, with its routing key (one check each)."""
 
-    def execute(self, context: Any) -> list[dict[str, Any]]:
+    def execute(self, context: Context) -> list[dict[str, Any]]:
         self.bind_trace_id(context)
         envs = [e for e in self.env_api.list_environments() if e.kind == EnvironmentKind.PROJECT]
         self.log.info("project environments", environments=[e.name for e in envs])
@@ -318,7 +324,7 @@ class FailingEnvironmentsOperator(BaseOperator):
         self.within = within
         self.history_conn_id = history_conn_id
 
-    def execute(self, context: Any) -> list[dict[str, Any]]:
+    def execute(self, context: Context) -> list[dict[str, Any]]:
         from baseline_guard.health.recheck import failing_environments
         from baseline_guard.health.store import HistoryStore
 
@@ -364,7 +370,7 @@ def changed_environments(triggering_asset_events: Any) -> list[str]:
     return [c.environment for c in sorted(changes, key=lambda c: c.changed_at)]
 
 
-def task_instance_key(context: Any) -> str | None:
+def task_instance_key(context: Context) -> str | None:
     """``dag/run/task/map`` of the running task instance (the same for all its tries)."""
     ti = context.get("ti")
     if ti is None:

@@ -4,13 +4,16 @@ after them, and say what happened (the rollouts themselves: :mod:`baseline_guard
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from baseline_guard.clock import run_as_of
 from baseline_guard.errors import RolloutFailed
 from baseline_guard.operators.base import EnvironmentApiOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class PlanRolloutsOperator(EnvironmentApiOperator):
@@ -28,7 +31,7 @@ class PlanRolloutsOperator(EnvironmentApiOperator):
         super().__init__(**kwargs)
         self.environment = environment
 
-    def execute(self, context: Any) -> list[dict[str, str]]:
+    def execute(self, context: Context) -> list[dict[str, str]]:
         from baseline_guard.codesync.versions import plan_rollouts, production_versions
 
         self.bind_trace_id(context)
@@ -55,7 +58,7 @@ class ReconcileRolloutsOperator(EnvironmentApiOperator):
         self.plan = plan
         self.environment = environment
 
-    def execute(self, context: Any) -> dict[str, list[dict[str, Any]]]:
+    def execute(self, context: Context) -> dict[str, list[dict[str, Any]]]:
         from baseline_guard.codesync.versions import reconcile
 
         self.bind_trace_id(context)
@@ -78,7 +81,7 @@ class CodeSyncSummaryOperator(BaseOperator):
         super().__init__(**kwargs)
         self.outcome = outcome
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from baseline_guard.codesync.summary import summary_body, summary_title
 
         if not self.outcome["changed"] and not self.outcome["failed"]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.exceptions import HITLTriggerEventError
 from airflow.providers.standard.operators.hitl import HITLOperator
@@ -18,6 +18,9 @@ from baseline_guard.configsync import DECISIONS
 from baseline_guard.dag_defaults import NO_RETRY_FOR
 from baseline_guard.errors import InvalidInput
 from baseline_guard.operators.base import EnvironmentApiOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 RECORDS_VARIABLE = "baseline_guard_config_digests"
 DEFAULT_DECISION_TIMEOUT_MIN = 50
@@ -45,7 +48,7 @@ class ConfigSyncOperator(EnvironmentApiOperator):
         super().__init__(**kwargs)
         self.environment = environment
 
-    def execute(self, context: Any) -> dict[str, list[dict[str, Any]]]:
+    def execute(self, context: Context) -> dict[str, list[dict[str, Any]]]:
         from baseline_guard.configsync import (
             check_config_size,
             config_summary,
@@ -131,7 +134,7 @@ class FindUnmatchedConfigChangesOperator(EnvironmentApiOperator):
         self.environment = environment
         self.decision_timeout_minutes = decision_timeout_minutes
 
-    def execute(self, context: Any) -> list[dict[str, str]]:
+    def execute(self, context: Context) -> list[dict[str, str]]:
         from baseline_guard.configsync import asked_record, unmatched_config_changes
 
         self.bind_trace_id(context)
@@ -190,11 +193,11 @@ class ConfigChangeDecisionOperator(HITLOperator):
         self.change = change
         self.decision_timeout_minutes = decision_timeout_minutes
 
-    def execute(self, context: Any) -> Any:
+    def execute(self, context: Context) -> Any:
         self.response_timeout = timedelta(minutes=self.decision_timeout_minutes)
         return super().execute(context)
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         from baseline_guard.configsync import applies_to_current, decided_record, timed_out_record
 
         records = ConfigRecords()
@@ -202,6 +205,7 @@ class ConfigChangeDecisionOperator(HITLOperator):
         try:
             result = super().execute_complete(context, event)
         except HITLTriggerEventError:
+            assert self.response_timeout is not None  # __init__ always sets one
             before = records.load().get(service)
             if applies_to_current(before, self.change):
                 records.update(

@@ -7,7 +7,7 @@ used as a scratch database, then dropped) and :mod:`baseline_guard.protection.dr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baseline_guard.clock import run_as_of
 from baseline_guard.environment_contract import EnvironmentKind
@@ -15,6 +15,9 @@ from baseline_guard.errors import InvalidInput, RestoreDrillFailed
 from baseline_guard.operators.base import BackupStoreOperator, EnvironmentApiOperator, PgToolsOperator
 from baseline_guard.operators.production import production_identities
 from baseline_guard.operators.restore import new_restore_id
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class PlanDrillsOperator(EnvironmentApiOperator, BackupStoreOperator):
@@ -31,7 +34,7 @@ class PlanDrillsOperator(EnvironmentApiOperator, BackupStoreOperator):
         super().__init__(**kwargs)
         self.environments = environments
 
-    def execute(self, context: Any) -> list[str]:
+    def execute(self, context: Context) -> list[str]:
         from baseline_guard.backup.manifest import Phase, list_backups
 
         self.bind_trace_id(context)
@@ -72,7 +75,7 @@ class RestoreDrillOperator(EnvironmentApiOperator, BackupStoreOperator, PgToolsO
         self.environment = environment
         self.maintenance_database = maintenance_database
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from baseline_guard.backup.manifest import Phase, list_backups
         from baseline_guard.backup.restore import refuse_production
         from baseline_guard.protection.drill import drill_environment
@@ -135,7 +138,7 @@ class FlagStaleRestoreProofsOperator(EnvironmentApiOperator, BackupStoreOperator
         super().__init__(**kwargs)
         self.environments = environments
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from baseline_guard.protection.drill_records import drill_history, update_stale_flag
 
         as_of = run_as_of(context)

@@ -9,7 +9,7 @@ reach ``pg_dump`` only in its own minimal environment; they are never logged, ne
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baseline_guard.clock import run_as_of
 from baseline_guard.errors import InvalidInput
@@ -19,6 +19,9 @@ from baseline_guard.operators.base import (
     PgToolsOperator,
     push_outputs,
 )
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class PlanBackupOperator(EnvironmentApiOperator):
@@ -52,7 +55,7 @@ class PlanBackupOperator(EnvironmentApiOperator):
         self.databases = databases
         self.run_business_check = run_business_check
 
-    def execute(self, context: Any) -> list[dict[str, Any]]:
+    def execute(self, context: Context) -> list[dict[str, Any]]:
         from baseline_guard.backup import choose_databases, make_backup_id
 
         self.bind_trace_id(context)
@@ -141,7 +144,7 @@ class PgDumpToS3Operator(BackupStoreOperator, PgToolsOperator):
         self.part_size_mib = part_size_mib
         self.exact_row_counts = exact_row_counts
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from baseline_guard.backup import ServerSideEncryption, backup_database
         from baseline_guard.backup.s3io import MIB
 
@@ -228,7 +231,7 @@ class WriteBackupManifestOperator(BackupStoreOperator):
         self.sse = sse
         self.kms_key_id = kms_key_id
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from baseline_guard.backup import ServerSideEncryption, commit_backup, manifest_key
 
         manifest = commit_backup(

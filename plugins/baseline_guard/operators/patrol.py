@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from airflow.sdk import Variable
 
@@ -21,6 +21,9 @@ from baseline_guard.environment_contract import (
 from baseline_guard.errors import EnvironmentApiError
 from baseline_guard.operators.base import EnvironmentApiOperator
 
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
 INCIDENTS_VARIABLE = "baseline_guard_patrol_incidents"
 VANISHED = "vanished"
 
@@ -33,6 +36,15 @@ def is_down(inst: Instance) -> bool:
     if not inst.in_rotation or inst.state == InstanceState.DEPLOYING:
         return False
     return inst.state in (InstanceState.STOPPED, InstanceState.FAILED) or inst.health == Health.UNHEALTHY
+
+
+class _Round(TypedDict):
+    """What one patrol round found (carried through the trigger while restarted instances come back)."""
+
+    listed: list[str]
+    checked: list[str]
+    vanished: list[str]
+    outcomes: dict[str, str | None]
 
 
 class IncidentStore:
@@ -97,13 +109,13 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
     def incident_store(self) -> IncidentStore:
         return IncidentStore()
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         self.bind_trace_id(context)
         deadline = time.monotonic() + self.time_budget_s
         environments = [
             e.name for e in self.env_api.list_environments() if e.kind != EnvironmentKind.PRODUCTION
         ]
-        round_ = {"listed": environments, "checked": [], "vanished": [], "outcomes": {}}
+        round_: _Round = {"listed": environments, "checked": [], "vanished": [], "outcomes": {}}
         restarted: list[dict[str, Any]] = []
         for env in environments:
             found = self._restart_down_instances(env, deadline)
@@ -133,7 +145,7 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
             )
         return self._conclude(context, **round_)
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: each restarted instance came back healthy, or did not."""
         from baseline_guard.protection.patrol_incidents import environment_of, instance_key
 
@@ -158,7 +170,7 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
 
     def _conclude(
         self,
-        context: Any,
+        context: Context,
         *,
         listed: list[str],
         checked: list[str],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baseline_guard.errors import InvalidInput
 from baseline_guard.operators.base import (
@@ -21,6 +21,9 @@ from baseline_guard.operators.base import (
     push_outputs,
 )
 from baseline_guard.operators.production import production_identities, writable_environment_kind
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 def new_restore_id() -> str:
@@ -58,7 +61,7 @@ class PlanRestoreOperator(EnvironmentApiOperator, BackupStoreOperator):
         self.backup = backup
         self.databases = databases
 
-    def execute(self, context: Any) -> list[dict[str, Any]]:
+    def execute(self, context: Context) -> list[dict[str, Any]]:
         from baseline_guard.backup import choose_databases, load_manifest, resolve_backup_id
 
         self.bind_trace_id(context)
@@ -152,7 +155,7 @@ class RestoreFromBackupOperator(EnvironmentApiOperator, BackupStoreOperator, PgT
         self.swap = swap
         self.restore_id = restore_id
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from baseline_guard.backup import DumpRecord, ExpectedDump
         from baseline_guard.backup.restore import prepare_restore, refuse_production
         from baseline_guard.backup.s3io import MIB
@@ -257,7 +260,7 @@ class SwapRestoredDatabasesOperator(EnvironmentApiOperator, PgToolsOperator):
         self.maintenance_database = maintenance_database
         self.swap_timeout_s = swap_timeout_s
 
-    def execute(self, context: Any) -> list[dict[str, Any]]:
+    def execute(self, context: Context) -> list[dict[str, Any]]:
         from baseline_guard.backup.swap import swap_restored
 
         targets = [self.pg(t["postgres_conn_id"]).connection_info(t.get("database")) for t in self.targets]

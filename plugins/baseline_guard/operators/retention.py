@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baseline_guard.clock import run_as_of
 from baseline_guard.operators.base import BackupStoreOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class BackupRetentionOperator(BackupStoreOperator):
@@ -44,9 +47,9 @@ class BackupRetentionOperator(BackupStoreOperator):
         self.keep_last_n = keep_last_n
         self.max_age_days = max_age_days
         self.leftover_grace_hours = leftover_grace_hours
-        self.dry_run = dry_run
+        self.report_only = dry_run  # not self.dry_run: that is BaseOperator's dry_run() method
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from baseline_guard.backup.retention import apply_retention
 
         report = apply_retention(
@@ -57,12 +60,12 @@ class BackupRetentionOperator(BackupStoreOperator):
             max_age_days=self.max_age_days,
             now=run_as_of(context),
             leftover_grace=timedelta(hours=self.leftover_grace_hours),
-            dry_run=self.dry_run,
+            dry_run=self.report_only,
         )
         self.log.info(
             "retention applied",
             environment=self.environment,
-            dry_run=self.dry_run,
+            dry_run=self.report_only,
             deleted=len(report.deleted_backups),
             kept=len(report.kept_backups),
             leftover_objects=len(report.deleted_leftover_objects),

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baseline_guard.environment_contract import Health, OperationState
 from baseline_guard.errors import BaselineGuardError, RolloutFailed, RolloutStuck
 from baseline_guard.hooks.environment import healthy_at
 from baseline_guard.operators.base import EnvironmentApiOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 DEPLOY, ROLLBACK = "deploy", "rollback"
 
@@ -70,7 +73,7 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
         self.poll_interval_s = poll_interval_s
         self.defer_after_s = defer_after_s
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         trace = self.bind_trace_id(context)
         self.env_api.require_writable(self.environment)
         svc = self.env_api.get_service(self.environment, self.service)
@@ -90,7 +93,7 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
         previous = sorted({i.version for i in svc.instances if i.version != self.version})
         return self._next_instance(context, pending=pending, rolled=[], previous_versions=previous)
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: the instance in hand finished its step (deploy or rollback), or not."""
         self.bind_trace_id(context)
         state = event["carry"]
@@ -122,7 +125,7 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
     # --- one instance --------------------------------------------------------------------
 
     def _next_instance(
-        self, context: Any, *, pending: list[int], rolled: list[int], previous_versions: list[str]
+        self, context: Context, *, pending: list[int], rolled: list[int], previous_versions: list[str]
     ) -> Any:
         """Take the next pending instance out of rotation and deploy to it; the result when none is left."""
         if not pending:
@@ -159,7 +162,7 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
         }
         return self._start(context, index, self.version, DEPLOY, state)
 
-    def _start(self, context: Any, index: int, version: str, step: str, state: dict[str, Any]) -> Any:
+    def _start(self, context: Context, index: int, version: str, step: str, state: dict[str, Any]) -> Any:
         """Deploy ``version`` to the instance; go on at once when it is healthy within ``defer_after_s``,
         else defer until it is (raises ``TaskDeferred``)."""
         from baseline_guard.triggers.environment import InstancesReadyTrigger
@@ -200,13 +203,17 @@ class DualInstanceRolloutOperator(EnvironmentApiOperator):
 
     def _healthy_soon(self, instance: dict[str, Any]) -> bool:
         """Whether the deploy finished and the instance is healthy within ``defer_after_s`` (each)."""
-        waits = {"timeout_s": self.defer_after_s, "poll_interval_s": self.poll_interval_s}
+        timeout_s, poll_interval_s = self.defer_after_s, self.poll_interval_s
         where = (instance["environment"], instance["service"], instance["index"])
         try:
-            op = self.env_api.wait_for_operation(instance["operation_id"], **waits)
+            op = self.env_api.wait_for_operation(
+                instance["operation_id"], timeout_s=timeout_s, poll_interval_s=poll_interval_s
+            )
             if op.state != OperationState.SUCCEEDED:
                 return False
-            report = self.env_api.wait_until_healthy(*where, version=instance["version"], **waits)
+            report = self.env_api.wait_until_healthy(
+                *where, version=instance["version"], timeout_s=timeout_s, poll_interval_s=poll_interval_s
+            )
         except BaselineGuardError:  # the trigger asks again and tells what went wrong
             return False
         return healthy_at(report, instance["version"])

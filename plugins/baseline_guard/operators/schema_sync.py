@@ -8,9 +8,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baseline_guard.operators.base import EnvironmentApiOperator, pg_tools
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class PairDatabasesOperator(EnvironmentApiOperator):
@@ -31,7 +34,7 @@ class PairDatabasesOperator(EnvironmentApiOperator):
         self.source_environment = source_environment
         self.target_environment = target_environment
 
-    def execute(self, context: Any) -> list[dict[str, str]]:
+    def execute(self, context: Context) -> list[dict[str, str]]:
         self.bind_trace_id(context)
         sources = {d.service: d for d in self.env_api.list_databases(self.source_environment)}
         pairs = [
@@ -92,7 +95,7 @@ class SchemaSyncOperator(EnvironmentApiOperator):
         self.lock_timeout_ms = lock_timeout_ms
         self.statement_timeout_ms = statement_timeout_ms
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         target_kind = None
         if self.target_environment:
             self.bind_trace_id(context)

@@ -15,12 +15,15 @@ that one again, not with what its own earlier try stored.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
 from baseline_guard.backup.manifest import check_environment
 from baseline_guard.backup.s3io import get_bytes_or_none
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 PREFIX = "checks/state"
 
@@ -46,7 +49,7 @@ def state_key(environment: str, scope: str = "all") -> str:
     return f"{PREFIX}/{check_environment(environment)}/{scope}.json"
 
 
-def load_outcome(client: Any, bucket: str, environment: str, scope: str = "all") -> CheckOutcome | None:
+def load_outcome(client: S3Client, bucket: str, environment: str, scope: str = "all") -> CheckOutcome | None:
     raw = get_bytes_or_none(client, bucket, state_key(environment, scope))
     return None if raw is None else CheckOutcome.model_validate_json(raw)
 
@@ -61,7 +64,7 @@ def alert_for(previous: CheckOutcome | None, passed: bool, broken: list[str]) ->
 
 
 def record_outcome(
-    client: Any,
+    client: S3Client,
     bucket: str,
     environment: str,
     *,

@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING
 
 from psycopg2 import sql
 
@@ -24,11 +24,14 @@ from baseline_guard.backup import ledger
 from baseline_guard.backup.identity import DatabaseIdentity, identify, refuse_production_target
 from baseline_guard.backup.manifest import DumpRecord, load_manifest
 from baseline_guard.backup.names import derived_name
-from baseline_guard.backup.pgtools import PgConnectionInfo
+from baseline_guard.backup.pgtools import PgConnectionInfo, fetch_value
 from baseline_guard.backup.restore import ExpectedDump, prepare_restore, refuse_production
 from baseline_guard.backup.swap import copy_name
 from baseline_guard.environment_contract import EnvironmentKind
 from baseline_guard.protection.drill_records import DrilledDatabase, DrillResult
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 SCRATCH_TAG = "drill"
 SCRATCH_ID = "scratch"
@@ -47,7 +50,7 @@ def scratch_database(database: str, restore_id: str) -> str:
 
 
 def drill_environment(
-    client: Any,
+    client: S3Client,
     *,
     bucket: str,
     environment: str,
@@ -101,7 +104,7 @@ def drill_environment(
 
 
 def _drill_database(
-    client: Any,
+    client: S3Client,
     *,
     bucket: str,
     record: DumpRecord,
@@ -170,7 +173,7 @@ def smoke_query(scratch: PgConnectionInfo, row_counts: Mapping[str, int]) -> str
             filled = sorted(((n, t) for t, n in row_counts.items() if n > 0), reverse=True)
             if not filled:
                 cur.execute("SELECT count(*) FROM pg_catalog.pg_class")
-                return f"no rows to read; catalog answers ({cur.fetchone()[0]} relations)"
+                return f"no rows to read; catalog answers ({fetch_value(cur)} relations)"
             rows, table = filled[0]
             schema, _, name = table.partition(".")
             cur.execute(

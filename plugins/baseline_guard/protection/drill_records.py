@@ -16,7 +16,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -24,6 +24,9 @@ from baseline_guard.backup.manifest import check_environment
 from baseline_guard.backup.s3io import get_bytes_or_none, list_keys
 from baseline_guard.environment_contract import NAME_PATTERN
 from baseline_guard.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 PREFIX = "drills"
 STALE_NAME = "stale.json"
@@ -92,7 +95,7 @@ def stale_key(environment: str) -> str:
     return f"{PREFIX}/{check_environment(environment)}/{STALE_NAME}"
 
 
-def record_drill(client: Any, bucket: str, result: DrillResult) -> str:
+def record_drill(client: S3Client, bucket: str, result: DrillResult) -> str:
     """Write the drill's result (a retry of the same run replaces its own record); returns the key."""
     key = drill_key(result.environment, result.drill_id)
     client.put_object(
@@ -105,14 +108,14 @@ def record_drill(client: Any, bucket: str, result: DrillResult) -> str:
     return key
 
 
-def drill_ids(client: Any, bucket: str, environment: str) -> list[str]:
+def drill_ids(client: S3Client, bucket: str, environment: str) -> list[str]:
     """Ids of the recorded drills of ``environment``, newest first."""
     prefix = f"{PREFIX}/{check_environment(environment)}/"
     ids = [o["Key"][len(prefix) :].removesuffix(".json") for o in list_keys(client, bucket, prefix)]
     return sorted((i for i in ids if DRILL_ID_RE.match(i)), reverse=True)
 
 
-def load_drill(client: Any, bucket: str, environment: str, drill_id: str) -> DrillResult | None:
+def load_drill(client: S3Client, bucket: str, environment: str, drill_id: str) -> DrillResult | None:
     raw = get_bytes_or_none(client, bucket, drill_key(environment, drill_id))
     return None if raw is None else DrillResult.model_validate_json(raw)
 
@@ -134,7 +137,7 @@ class DrillHistory:
         return proven is None or as_of - proven > max_age
 
 
-def drill_history(client: Any, bucket: str, environment: str) -> DrillHistory:
+def drill_history(client: S3Client, bucket: str, environment: str) -> DrillHistory:
     latest: DrillResult | None = None
     for drill_id in drill_ids(client, bucket, environment)[:SCAN_LIMIT]:
         result = load_drill(client, bucket, environment, drill_id)
@@ -146,11 +149,11 @@ def drill_history(client: Any, bucket: str, environment: str) -> DrillHistory:
     return DrillHistory(latest=latest, last_proven=None)
 
 
-def last_proven_restore(client: Any, bucket: str, environment: str) -> DrillResult | None:
+def last_proven_restore(client: S3Client, bucket: str, environment: str) -> DrillResult | None:
     return drill_history(client, bucket, environment).last_proven
 
 
-def load_stale_flag(client: Any, bucket: str, environment: str) -> StaleFlag | None:
+def load_stale_flag(client: S3Client, bucket: str, environment: str) -> StaleFlag | None:
     raw = get_bytes_or_none(client, bucket, stale_key(environment))
     return None if raw is None else StaleFlag.model_validate_json(raw)
 
@@ -159,7 +162,7 @@ FlagChange = Literal["raised", "cleared", "unchanged"]
 
 
 def update_stale_flag(
-    client: Any,
+    client: S3Client,
     bucket: str,
     environment: str,
     *,

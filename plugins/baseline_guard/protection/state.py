@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -23,7 +23,20 @@ from baseline_guard.codesync.versions import production_versions
 from baseline_guard.environment_contract import Environment, EnvironmentKind, Release, Service
 from baseline_guard.protection.drill_records import PROVEN_MAX_AGE, drill_history
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
 SCHEMA_SYNC_DAG_ID = "baseline_schema_sync"
+
+
+class EnvironmentApi(Protocol):
+    """What the protection state reads from the environment API (an ``EnvironmentHook`` has it)."""
+
+    def list_environments(self) -> Sequence[Environment]: ...
+
+    def list_services(self, environment: str) -> Sequence[Service]: ...
+
+    def list_releases(self) -> Sequence[Release]: ...
 
 
 class ServiceDrift(BaseModel):
@@ -157,7 +170,7 @@ def pending_config_decisions(records: Mapping[str, Mapping[str, Any]]) -> list[P
     ]
 
 
-def backup_proof(client: Any, bucket: str, environment: str, as_of: datetime) -> BackupProof:
+def backup_proof(client: S3Client, bucket: str, environment: str, as_of: datetime) -> BackupProof:
     backups = list_backups(client, bucket, environment)
     pre_test = [b for b in backups if b.phase.value == "pre_test"]
     history = drill_history(client, bucket, environment)
@@ -174,8 +187,8 @@ def backup_proof(client: Any, bucket: str, environment: str, as_of: datetime) ->
 
 
 def collect_protection_state(
-    env_api: Any,
-    client: Any,
+    env_api: EnvironmentApi,
+    client: S3Client,
     bucket: str,
     as_of: datetime,
     *,
@@ -184,8 +197,8 @@ def collect_protection_state(
 ) -> ProtectionState:
     """Protection state of every non-production environment.
 
-    :param env_api: an :class:`~baseline_guard.hooks.environment.EnvironmentHook` (or anything with
-        ``list_environments``, ``list_services`` and ``list_releases``)
+    :param env_api: an :class:`~baseline_guard.hooks.environment.EnvironmentHook` (or another
+        :class:`EnvironmentApi`)
     """
     releases = env_api.list_releases()
     environments: list[EnvironmentProtection] = []
@@ -202,7 +215,12 @@ def collect_protection_state(
 
 
 def _environment(
-    env: Environment, env_api: Any, releases: Sequence[Release], client: Any, bucket: str, as_of: datetime
+    env: Environment,
+    env_api: EnvironmentApi,
+    releases: Sequence[Release],
+    client: S3Client,
+    bucket: str,
+    as_of: datetime,
 ) -> EnvironmentProtection:
     # a project environment runs its own versions on purpose: only the baseline drifts from production
     drift = (

@@ -107,7 +107,7 @@ class _Type:
     def of(cls, tn: ast.TypeName) -> _Type:
         parts = fp.names(tn.names)
         mods = tuple(
-            m.val.ival
+            fp.present(m.val.ival, "type modifier")
             for m in tn.typmods or ()
             if isinstance(m, ast.A_Const) and isinstance(m.val, ast.Integer)
         )
@@ -116,8 +116,10 @@ class _Type:
 
     @classmethod
     def parse(cls, text: str) -> _Type:
-        cast = parse_sql(f"SELECT NULL::{text}")[0].stmt.targetList[0].val
-        return cls.of(cast.typeName)
+        select = fp.node_of(parse_sql(f"SELECT NULL::{text}")[0].stmt, ast.SelectStmt, "SELECT")
+        target = fp.node_of(fp.present(select.targetList, "target list")[0], ast.ResTarget, "target")
+        cast = fp.node_of(target.val, ast.TypeCast, "type cast")
+        return cls.of(fp.present(cast.typeName, "type name"))
 
     def __str__(self) -> str:
         mods = f"({','.join(map(str, self.mods))})" if self.mods else ""
@@ -142,7 +144,9 @@ def _widens_in_place(old: _Type, new: _Type) -> bool:
 
 
 class _Classifier:
-    def __init__(self, facts: TargetFacts, recreated_enums: set[tuple[str, str]], later_writes: set[fp.Key]):
+    def __init__(
+        self, facts: TargetFacts, recreated_enums: set[tuple[str, str]], later_writes: frozenset[fp.Key]
+    ):
         self.facts = facts
         self.recreated_enums = recreated_enums
         self.later_writes = later_writes
@@ -151,7 +155,8 @@ class _Classifier:
         handler = getattr(self, f"_{type(stmt).__name__}", None)
         if handler is None:
             return _held(f"{type(stmt).__name__} is not a change the sync knows to be safe; a person decides")
-        return handler(stmt, schema)
+        verdict: _Verdict = handler(stmt, schema)
+        return verdict
 
     # --- creations: safe -------------------------------------------------------------------
 
@@ -183,7 +188,9 @@ class _Classifier:
         return _safe(f"{verb} view {_qname(*fp.range_var(stmt.view, schema))} (a view holds no data)")
 
     def _CreateTableAsStmt(self, stmt: ast.CreateTableAsStmt, schema: str) -> _Verdict:
-        return _safe(f"creates materialized view {_qname(*fp.range_var(stmt.into.rel, schema))}")
+        return _safe(
+            f"creates materialized view {_qname(*fp.range_var(fp.present(stmt.into, 'INTO clause').rel, schema))}"
+        )
 
     def _RefreshMatViewStmt(self, stmt: ast.RefreshMatViewStmt, schema: str) -> _Verdict:
         return _safe(
@@ -233,7 +240,7 @@ class _Classifier:
         return _safe(f"sets {stmt.name} for the applying session only (nothing stored changes)")
 
     def _DefineStmt(self, stmt: ast.DefineStmt, schema: str) -> _Verdict:
-        kind = stmt.kind.name.removeprefix("OBJECT_").lower().replace("_", " ")
+        kind = fp.present(stmt.kind, "object kind").name.removeprefix("OBJECT_").lower().replace("_", " ")
         name = ".".join(fp.names(stmt.defnames))
         if stmt.replace:
             return _held(f"replaces {kind} {name}: whatever uses it changes behaviour")
@@ -259,7 +266,9 @@ class _Classifier:
     # --- renames and drops ------------------------------------------------------------------
 
     def _RenameStmt(self, stmt: ast.RenameStmt, schema: str) -> _Verdict:
-        if stmt.renameType == ObjectType.OBJECT_TYPE and stmt.newname.endswith(OLD_ENUM_SUFFIX):
+        if stmt.renameType == ObjectType.OBJECT_TYPE and fp.present(stmt.newname, "new name").endswith(
+            OLD_ENUM_SUFFIX
+        ):
             name = _qname(*fp.qualified(fp.names(stmt.object), schema))
             return _held(
                 f"re-creates enum {name} because production removed or reordered values: "
@@ -267,14 +276,16 @@ class _Classifier:
             )
         if stmt.renameType == ObjectType.OBJECT_TABCONSTRAINT and stmt.relation is not None:
             table = fp.range_var(stmt.relation, schema)
-            kind = self.facts.constraint_kind(*table, stmt.subname)
-            if kind == "n" or (kind is None and stmt.subname.endswith("_not_null")):
+            subname = fp.present(stmt.subname, "constraint name")
+            kind = self.facts.constraint_kind(*table, subname)
+            if kind == "n" or (kind is None and subname.endswith("_not_null")):
                 return _safe(
-                    f"renames NOT NULL constraint {stmt.subname} of {_qname(*table)} to production's name "
+                    f"renames NOT NULL constraint {subname} of {_qname(*table)} to production's name "
                     "(nothing refers to it)"
                 )
         return _held(
-            f"renames {stmt.renameType.name.removeprefix('OBJECT_').lower()}: code using the old name breaks"
+            f"renames {fp.present(stmt.renameType, 'object type').name.removeprefix('OBJECT_').lower()}: "
+            "code using the old name breaks"
         )
 
     def _DropStmt(self, stmt: ast.DropStmt, schema: str) -> _Verdict:
@@ -306,7 +317,7 @@ class _Classifier:
             return _held(f"drops sequence {label} and its current value")
         if kind == ObjectType.OBJECT_TYPE and any(o[-1].endswith(OLD_ENUM_SUFFIX) for o in objects):
             return _held(f"drops the old version of a re-created enum ({label})")
-        return _held(f"drops {kind.name.removeprefix('OBJECT_').lower()} {label}")
+        return _held(f"drops {fp.present(kind, 'object type').name.removeprefix('OBJECT_').lower()} {label}")
 
     # --- table changes ----------------------------------------------------------------------
 
@@ -329,7 +340,7 @@ class _Classifier:
         col = f"{t}.{cmd.name}"
         match cmd.subtype:
             case AlterTableType.AT_AddColumn:
-                return self._add_column(cmd.def_, table)
+                return self._add_column(fp.node_of(cmd.def_, ast.ColumnDef, "column definition"), table)
             case AlterTableType.AT_DropColumn:
                 return _held(f"drops column {col} and its data")
             case AlterTableType.AT_AlterColumnType:
@@ -365,8 +376,9 @@ class _Classifier:
                     )
                 return _safe(f"adds NOT NULL to {col} (the table is empty)")
             case AlterTableType.AT_AddConstraint:
-                con = cmd.def_
-                kind = _CONSTRAINT_KINDS.get(con.contype, con.contype.name)
+                con = fp.node_of(cmd.def_, ast.Constraint, "constraint")
+                contype = fp.present(con.contype, "constraint type")
+                kind = _CONSTRAINT_KINDS.get(contype, contype.name)
                 checked = " (not validated yet)" if con.skip_validation else ""
                 return _safe(f"adds {kind} constraint {con.conname} to {t}{checked}")
             case AlterTableType.AT_ValidateConstraint:
@@ -378,10 +390,11 @@ class _Classifier:
                     f"drops constraint {cmd.name} of {t}: rows it would reject are accepted from now on"
                 )
             case _:
-                return _held(f"{cmd.subtype.name} on {t} is not a change the sync knows to be safe")
+                subtype = fp.present(cmd.subtype, "subcommand").name
+                return _held(f"{subtype} on {t} is not a change the sync knows to be safe")
 
     def _attach(self, cmd: ast.AlterTableCmd, table: tuple[str, str]) -> _Verdict:
-        part = fp.range_var(cmd.def_.name, table[0])
+        part = fp.range_var(fp.node_of(cmd.def_, ast.PartitionCmd, "partition").name, table[0])
         if self.facts.table_has_rows(*part):
             return _held(
                 f"attaches non-empty {_qname(*part)} to {_qname(*table)}: scans it under an exclusive lock"
@@ -413,8 +426,9 @@ class _Classifier:
 
     def _column_type(self, cmd: ast.AlterTableCmd, table: tuple[str, str]) -> _Verdict:
         name = f"{_qname(*table)}.{cmd.name}"
-        new = _Type.of(cmd.def_.typeName)
-        old_text = self.facts.column_type(*table, cmd.name)
+        column_def = fp.node_of(cmd.def_, ast.ColumnDef, "column definition")
+        new = _Type.of(fp.present(column_def.typeName, "type name"))
+        old_text = self.facts.column_type(*table, fp.present(cmd.name, "column name"))
         if old_text is None:
             return _held(f"changes the type of {name}, which the target does not have")
         try:
@@ -442,7 +456,7 @@ def _calls(expr: object, function: str) -> bool:
 
 def _parse(sql: str) -> tuple[ast.Node, ...] | None:
     try:
-        return tuple(raw.stmt for raw in parse_sql(sql))
+        return tuple(fp.present(raw.stmt, "statement") for raw in parse_sql(sql))
     except ParseError:
         return None
 
@@ -454,7 +468,7 @@ def _recreated_enums(parsed: Sequence[tuple[ast.Node, ...] | None], schema: str)
             if (
                 isinstance(stmt, ast.RenameStmt)
                 and stmt.renameType == ObjectType.OBJECT_TYPE
-                and stmt.newname.endswith(OLD_ENUM_SUFFIX)
+                and fp.present(stmt.newname, "new name").endswith(OLD_ENUM_SUFFIX)
             ):
                 names.add(fp.qualified(fp.names(stmt.object), schema))
     return names
@@ -474,7 +488,7 @@ def _new_enum_value_used(stmts: tuple[ast.Node, ...], added: dict[str, set[str]]
     """``'value'::enum`` in the statement for a value the same plan adds, as text, or None."""
     for node in fp.walk(stmts):
         if isinstance(node, ast.TypeCast) and isinstance(node.arg, ast.A_Const):
-            enum = fp.names(node.typeName.names)[-1]
+            enum = fp.names(fp.present(node.typeName, "type name").names)[-1]
             value = getattr(node.arg.val, "sval", None)
             if value in added.get(enum, ()):
                 return f"{value!r}::{enum}"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from pglast import ast, parse_sql
@@ -56,7 +57,7 @@ def _dump_only(key: ObjectKey, ddl: str | None) -> bool:
 
 def _parse(sql: str) -> list[ast.Node]:
     try:
-        return [raw.stmt for raw in parse_sql(sql)]
+        return [fp.present(raw.stmt, "statement") for raw in parse_sql(sql)]
     except ParseError:
         return []
 
@@ -100,7 +101,7 @@ def _drop_dump_object(key: ObjectKey, ddl: str) -> str | None:
         if not stmts or not isinstance(stmts[0], ast.AlterTableStmt):
             return None
         stmt = stmts[0]
-        cmd = stmt.cmds[0]
+        cmd = fp.present(stmt.cmds, "commands")[0]
         if not isinstance(cmd.def_, ast.PartitionCmd):
             return None
         parent = _qname(*fp.range_var(stmt.relation, key.schema))
@@ -175,8 +176,9 @@ def partitioned_keys(statements: list[str], sides: Sides) -> list[str]:
     for i, sql in enumerate(statements):
         stmts = _parse(sql)
         if len(stmts) == 1 and isinstance(stmts[0], ast.IndexStmt):
-            schema = stmts[0].relation.schemaname or sides.default_schema
-            indexes[(schema, stmts[0].idxname)] = (i, not stmts[0].relation.inh)
+            relation = fp.present(stmts[0].relation, "indexed table")
+            schema = relation.schemaname or sides.default_schema
+            indexes[(schema, stmts[0].idxname)] = (i, not relation.inh)
     out = list(statements)
     keys = []
     for i, sql in enumerate(statements):
@@ -184,10 +186,10 @@ def partitioned_keys(statements: list[str], sides: Sides) -> list[str]:
         if len(stmts) != 1 or not isinstance(stmts[0], ast.AlterTableStmt):
             continue
         table = fp.range_var(stmts[0].relation, sides.default_schema)
-        cmd = stmts[0].cmds[0]
+        cmd = fp.present(stmts[0].cmds, "commands")[0]
         con = cmd.def_ if cmd.subtype == AlterTableType.AT_AddConstraint else None
-        if not isinstance(con, ast.Constraint) or not con.indexname:
-            continue
+        if not isinstance(con, ast.Constraint) or not con.indexname or not con.conname:
+            continue  # (an unnamed constraint has no definition to look up)
         index, on_only = indexes.get((table[0], con.indexname), (None, False))
         definition = _constraint_def(sides.source, table, con.conname)
         if index is None or definition is None or not (on_only or "WITHOUT OVERLAPS" in definition):
@@ -296,7 +298,8 @@ def _name_identity_sequences(
             if con.contype == ConstrType.CONSTR_IDENTITY and not any(
                 o.defname == "sequence_name" for o in options
             ):
-                name = tuple(ast.String(sval=part) for part in unusual[(*table, col.colname)])
+                column = fp.present(col.colname, "column name")
+                name = tuple(ast.String(sval=part) for part in unusual[(*table, column)])
                 option = ast.DefElem(
                     defname="sequence_name", arg=name, defaction=DefElemAction.DEFELEM_UNSPEC
                 )
@@ -316,7 +319,7 @@ _DOMAIN = sa.text(
 )
 
 
-def _domain(conn: Connection, schema: str, name: str) -> tuple | None:
+def _domain(conn: Connection, schema: str, name: str) -> tuple[Any, ...] | None:
     row = conn.execute(_DOMAIN, {"s": schema, "n": name}).first()
     return tuple(row) if row else None
 
@@ -331,7 +334,7 @@ def domains(statements: list[str], sides: Sides) -> list[str]:
             and isinstance(stmts[0], ast.DropStmt)
             and stmts[0].removeType == ObjectType.OBJECT_DOMAIN
         ):
-            for obj in stmts[0].objects:
+            for obj in stmts[0].objects or ():
                 drops[fp.qualified(fp.object_names(obj), sides.default_schema)] = i
     out = list(statements)
     for i, sql in enumerate(statements):
@@ -349,7 +352,7 @@ def domains(statements: list[str], sides: Sides) -> list[str]:
     return [s for s in out if s]
 
 
-def _alter_domain(domain: str, before: tuple, after: tuple) -> list[str]:
+def _alter_domain(domain: str, before: tuple[Any, ...], after: tuple[Any, ...]) -> list[str]:
     _, old_default, old_notnull, old_checks = before
     _, new_default, new_notnull, new_checks = after
     alters = []
@@ -386,7 +389,7 @@ def _column_command(sql: str, schema: str) -> tuple[tuple[str, str], int, str] |
     stmts = _parse(sql)
     if len(stmts) != 1 or not isinstance(stmts[0], ast.AlterTableStmt) or len(stmts[0].cmds or ()) != 1:
         return None
-    cmd = stmts[0].cmds[0]
+    cmd = fp.present(stmts[0].cmds, "commands")[0]
     return (fp.range_var(stmts[0].relation, schema), cmd.subtype, cmd.name) if cmd.name else None
 
 
@@ -469,7 +472,7 @@ def _dropped_indexes(stmts: list[ast.Node], sides: Sides) -> list[tuple[str, str
     found = []
     for stmt in stmts:
         if isinstance(stmt, ast.DropStmt) and stmt.removeType == ObjectType.OBJECT_INDEX:
-            found += [fp.qualified(fp.object_names(o), sides.default_schema) for o in stmt.objects]
+            found += [fp.qualified(fp.object_names(o), sides.default_schema) for o in stmt.objects or ()]
         elif isinstance(stmt, ast.AlterTableStmt):
             table = fp.range_var(stmt.relation, sides.default_schema)
             for cmd in stmt.cmds or ():
@@ -527,7 +530,7 @@ def matview_indexes(statements: list[str], sides: Sides) -> list[str]:
     for sql in statements:
         stmts = _parse(sql)
         if len(stmts) == 1 and isinstance(stmts[0], ast.CreateTableAsStmt):
-            view = fp.range_var(stmts[0].into.rel, sides.default_schema)
+            view = fp.range_var(fp.present(stmts[0].into, "INTO clause").rel, sides.default_schema)
             extra = [
                 d + ";"
                 for (d,) in sides.source.execute(_MATVIEW_INDEXES, {"s": view[0], "v": view[1]})
@@ -687,8 +690,12 @@ def generation_expressions(statements: list[str], sides: Sides) -> list[str]:
     out = []
     for sql in statements:
         stmts = _parse(sql)
-        if len(stmts) == 1 and isinstance(stmts[0], ast.AlterTableStmt) and len(stmts[0].cmds) == 1:
-            cmd = stmts[0].cmds[0]
+        if (
+            len(stmts) == 1
+            and isinstance(stmts[0], ast.AlterTableStmt)
+            and len(cmds := stmts[0].cmds or ()) == 1
+        ):
+            cmd = cmds[0]
             key = (*fp.range_var(stmts[0].relation, sides.default_schema), cmd.name)
             if cmd.subtype == AlterTableType.AT_ColumnDefault and key in target and key in source:
                 sql = f"ALTER TABLE {_qname(*key[:2])} ALTER COLUMN {_quote(key[2])} SET EXPRESSION AS ({source[key]});"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from migra import Migration
@@ -18,13 +19,16 @@ from sqlalchemy.engine import Connection
 from baseline_guard.errors import InvalidInput, SchemaSyncError
 from baseline_guard.schema.footprint import Key, relation
 
+# schemainspect's PostgreSQL inspector: the library ships no types
+Inspector = Any
+
 _DERIVED_FOREIGN_KEYS = sa.text(
     "SELECT n.nspname, t.relname, c.conname FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
     "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE c.contype = 'f' AND c.conparentid <> 0"
 )
 
 
-def _forget_derived_foreign_keys(conn: Connection, inspector) -> None:
+def _forget_derived_foreign_keys(conn: Connection, inspector: Inspector) -> None:
     """Drop from the inspection the foreign keys PostgreSQL derives for partitions.
 
     A foreign key on, or referencing, a partitioned table is cloned per partition; the clones
@@ -40,7 +44,7 @@ def _forget_derived_foreign_keys(conn: Connection, inspector) -> None:
             inspector.relations[con.quoted_full_table_name].constraints.pop(key, None)
 
 
-def inspect(conn: Connection, schemas: Sequence[str]):  # -> schemainspect PostgreSQL inspector
+def inspect(conn: Connection, schemas: Sequence[str]) -> Inspector:
     """Inspect the whole database once, then keep only objects of ``schemas``."""
     inspector = get_inspector(conn)
     _forget_derived_foreign_keys(conn, inspector)
@@ -78,7 +82,9 @@ class Plan:
     unchanged_views: frozenset[Key]  # views defined the same way on both sides
 
 
-def _keep_enum_columns_when_values_are_only_added(source_inspector, target_inspector) -> None:
+def _keep_enum_columns_when_values_are_only_added(
+    source_inspector: Inspector, target_inspector: Inspector
+) -> None:
     """Stop migra re-casting every column of an enum that only gained values.
 
     migra re-casts each column of a changed enum (``ALTER COLUMN .. TYPE e USING c::text::e``,
@@ -103,7 +109,9 @@ def _keep_enum_columns_when_values_are_only_added(source_inspector, target_inspe
                 col.enum = old.enum
 
 
-def _leave_partition_attachments_to_the_plan_layer(source_inspector, target_inspector) -> None:
+def _leave_partition_attachments_to_the_plan_layer(
+    source_inspector: Inspector, target_inspector: Inspector
+) -> None:
     """Stop migra attaching/detaching partitions (its statement is broken); :mod:`complete` does it.
 
     A table that is a partition on one side and a plain table on the other is given the same

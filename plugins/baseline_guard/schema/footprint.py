@@ -13,11 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 
+from baseline_guard.errors import SchemaSyncError
+
 Key = tuple[str, ...]
+_T = TypeVar("_T")
+_N = TypeVar("_N", bound=ast.Node)
 
 _RELATION_DROPS = {
     ObjectType.OBJECT_TABLE,
@@ -122,15 +127,29 @@ def walk(node: object) -> Iterator[ast.Node]:
             yield from walk(item)
 
 
+def present(value: _T | None, what: str) -> _T:
+    """A field PostgreSQL's parser always fills for this statement (pglast types every field optional)."""
+    if value is None:
+        raise SchemaSyncError(f"the parsed statement has no {what}: expected PostgreSQL's parser to fill it")
+    return value
+
+
+def node_of(value: object, kind: type[_N], what: str) -> _N:
+    """``value`` as the node type PostgreSQL's parser puts there (pglast types it as any node)."""
+    if not isinstance(value, kind):
+        raise SchemaSyncError(f"the parsed {what} is a {type(value).__name__}: expected {kind.__name__}")
+    return value
+
+
 def names(items: Iterable[object] | None) -> list[str]:
     """The string values of a pglast name list (``(String('public'), String('a'))``)."""
-    return [item.sval for item in items or () if isinstance(item, ast.String)]
+    return [present(item.sval, "name") for item in items or () if isinstance(item, ast.String)]
 
 
 def object_names(obj: object) -> list[str]:
     """Name parts of one object of a DROP: a name list, a TypeName, an ObjectWithArgs or a bare String."""
     if isinstance(obj, ast.String):
-        return [obj.sval]
+        return [present(obj.sval, "name")]
     if isinstance(obj, ast.TypeName):
         return names(obj.names)
     if isinstance(obj, ast.ObjectWithArgs):
@@ -142,8 +161,10 @@ def qualified(parts: list[str], default_schema: str) -> tuple[str, str]:
     return (parts[-2], parts[-1]) if len(parts) >= 2 else (default_schema, parts[-1])
 
 
-def range_var(rv: ast.RangeVar, default_schema: str) -> tuple[str, str]:
-    return (rv.schemaname or default_schema, rv.relname)
+def range_var(rv: ast.RangeVar | None, default_schema: str) -> tuple[str, str]:
+    """(schema, name) of a relation the statement names."""
+    rv = present(rv, "relation")
+    return (rv.schemaname or default_schema, present(rv.relname, "relation name"))
 
 
 def statement_schema(stmt: ast.Node, fallback: str) -> str:
@@ -174,7 +195,7 @@ class _Reads:
             if isinstance(node, ast.RangeVar):
                 table = range_var(node, self.default_schema)
                 tables.append(table)
-                aliases[node.alias.aliasname if node.alias else node.relname] = table
+                aliases[node.alias.aliasname if node.alias and node.alias.aliasname else table[1]] = table
                 self.keys.add(relation_exists(*table))
             elif isinstance(node, ast.TypeName):
                 self.type_name(node)
@@ -271,7 +292,7 @@ def _drop(stmt: ast.DropStmt, writes: set[Key], schema: str) -> None:
         elif stmt.removeType == ObjectType.OBJECT_SCHEMA:
             writes.add(("schema", parts[-1]))
         else:
-            writes.add((stmt.removeType.name, *parts))
+            writes.add((present(stmt.removeType, "object type").name, *parts))
 
 
 def footprint(stmt: ast.Node, default_schema: str = "public") -> Footprint:
@@ -303,7 +324,7 @@ def footprint(stmt: ast.Node, default_schema: str = "public") -> Footprint:
         if stmt.whereClause is not None:
             reads.expression(stmt.whereClause, [table])
     elif isinstance(stmt, (ast.ViewStmt, ast.CreateTableAsStmt)):
-        target = stmt.view if isinstance(stmt, ast.ViewStmt) else stmt.into.rel
+        target = stmt.view if isinstance(stmt, ast.ViewStmt) else present(stmt.into, "INTO clause").rel
         writes.add(relation(*range_var(target, schema)))
         reads.expression(stmt.query, [])
     elif isinstance(stmt, (ast.CreateSeqStmt, ast.AlterSeqStmt)):
@@ -316,18 +337,17 @@ def footprint(stmt: ast.Node, default_schema: str = "public") -> Footprint:
     elif isinstance(stmt, (ast.CreateEnumStmt, ast.AlterEnumStmt)):
         writes.add(type_(*qualified(names(stmt.typeName), schema)))
     elif isinstance(stmt, (ast.CreateDomainStmt, ast.CompositeTypeStmt)):
-        parts = names(stmt.domainname) if isinstance(stmt, ast.CreateDomainStmt) else None
-        if parts is None:
-            writes.add(type_(*range_var(stmt.typevar, schema)))
+        if isinstance(stmt, ast.CreateDomainStmt):
+            writes.add(type_(*qualified(names(stmt.domainname), schema)))
         else:
-            writes.add(type_(*qualified(parts, schema)))
+            writes.add(type_(*range_var(stmt.typevar, schema)))
     elif isinstance(stmt, ast.RenameStmt):
         if stmt.renameType == ObjectType.OBJECT_TYPE:
             old = qualified(names(stmt.object), schema)
-            writes.update({type_(*old), type_(old[0], stmt.newname)})
+            writes.update({type_(*old), type_(old[0], present(stmt.newname, "new name"))})
         elif stmt.relation is not None:
             table = range_var(stmt.relation, schema)
-            writes.update({relation(*table), relation(table[0], stmt.newname)})
+            writes.update({relation(*table), relation(table[0], present(stmt.newname, "new name"))})
     elif isinstance(stmt, ast.DropStmt):
         _drop(stmt, writes, schema)
     elif isinstance(stmt, ast.CreateFunctionStmt):
@@ -336,21 +356,21 @@ def footprint(stmt: ast.Node, default_schema: str = "public") -> Footprint:
         writes.add(function(*qualified(names(stmt.defnames), schema)))
     elif isinstance(stmt, ast.AlterDomainStmt):
         domain = type_(*qualified(names(stmt.typeName), schema))
-        writes.add((*domain, "con", stmt.name) if stmt.name else (*domain, stmt.subtype))
+        writes.add((*domain, "con", stmt.name) if stmt.name else (*domain, present(stmt.subtype, "subtype")))
         if isinstance(stmt.def_, ast.Constraint) and stmt.def_.conname:
             writes.add((*domain, "con", stmt.def_.conname))
     elif isinstance(stmt, ast.CreateTrigStmt):
         table = range_var(stmt.relation, schema)
-        writes.add((*relation(*table), "trigger", stmt.trigname))
+        writes.add((*relation(*table), "trigger", present(stmt.trigname, "trigger name")))
         reads.keys.add(function(*qualified(names(stmt.funcname), schema)))
     elif isinstance(stmt, ast.CreatePolicyStmt):
         table = range_var(stmt.table, schema)
-        writes.add((*relation(*table), "policy", stmt.policy_name))
+        writes.add((*relation(*table), "policy", present(stmt.policy_name, "policy name")))
         for expr in (stmt.qual, stmt.with_check):
             if expr is not None:
                 reads.expression(expr, [table])
     elif isinstance(stmt, ast.CreateSchemaStmt):
-        writes.add(("schema", stmt.schemaname))
+        writes.add(("schema", stmt.schemaname or ""))  # CREATE SCHEMA AUTHORIZATION r names none
     elif isinstance(stmt, ast.CommentStmt):
         parts = names(stmt.object) if isinstance(stmt.object, (list, tuple)) else []
         if stmt.objtype == ObjectType.OBJECT_COLUMN and len(parts) >= 2:
@@ -371,7 +391,7 @@ def of_sql(sql: str, default_schema: str = "public") -> Footprint:
     from pglast.parser import ParseError
 
     try:
-        parts = [footprint(raw.stmt, default_schema) for raw in parse_sql(sql)]
+        parts = [footprint(present(raw.stmt, "statement"), default_schema) for raw in parse_sql(sql)]
     except ParseError:
         return Footprint(writes=frozenset(), reads=frozenset())
     return Footprint(

@@ -166,16 +166,20 @@ def changed_objects(stmts: list[ast.Node], schema: str) -> list[tuple[ObjectType
         elif (
             isinstance(stmt, ast.RenameStmt)
             and stmt.renameType == ObjectType.OBJECT_TYPE
-            and stmt.newname.endswith(OLD_ENUM_SUFFIX)
+            and fp.present(stmt.newname, "new name").endswith(OLD_ENUM_SUFFIX)
         ):
-            found.append((ObjectType.OBJECT_TYPE, _identity(ObjectType.OBJECT_TYPE, stmt.object, schema)))
+            renamed = fp.present(stmt.object, "renamed type")
+            found.append((ObjectType.OBJECT_TYPE, _identity(ObjectType.OBJECT_TYPE, renamed, schema)))
     return found
 
 
 def dependent_views(conn: Connection, kind: ObjectType, ident: str) -> list[DependentView]:
     resolver, catalog = _RESOLVERS[kind]
     query = sa.text(_DEPENDENT_VIEWS.format(resolver=resolver, catalog=catalog))
-    return [DependentView(*row[:5], grants=tuple(row[5])) for row in conn.execute(query, {"ident": ident})]
+    return [
+        DependentView(row[0], row[1], row[2], row[3], row[4], grants=tuple(row[5]))
+        for row in conn.execute(query, {"ident": ident})
+    ]
 
 
 _FUNCTION_SHAPE = sa.text(
@@ -221,7 +225,7 @@ def _about(stmt: ast.Node, views: set[tuple[str, str]], schema: str) -> bool:
     if isinstance(stmt, ast.ViewStmt):
         return fp.range_var(stmt.view, schema) in views
     if isinstance(stmt, ast.CreateTableAsStmt):
-        return fp.range_var(stmt.into.rel, schema) in views
+        return fp.range_var(fp.present(stmt.into, "INTO clause").rel, schema) in views
     if isinstance(stmt, ast.IndexStmt):
         return fp.range_var(stmt.relation, schema) in views
     if isinstance(stmt, ast.DropStmt) and stmt.removeType in (
@@ -317,7 +321,7 @@ def rebuild_dependents(statements: list[str], sides: Sides) -> list[str]:
         elif not replaced:
             out.append(sql)
     recreates = ["\n".join(ddl) for v in reversed(deepest_first) if (ddl := _production_ddl(v, sides))]
-    restored = [sql for d in found.tables if (sql := d.production(sides.source))]
+    restored = [put_back for d in found.tables if (put_back := d.production(sides.source))]
     return out + restored + recreates
 
 

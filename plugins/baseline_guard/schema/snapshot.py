@@ -118,7 +118,7 @@ def parse_dump(text: str, schemas: set[str] | frozenset[str]) -> Snapshot:
 def _kept(key: ObjectKey, lines: list[str], schemas: set[str] | frozenset[str]) -> bool:
     if key.kind == "EXTENSION":
         found = _EXTENSION_SCHEMA.search(" ".join(lines))
-        return bool(found) and found.group(1).strip('"') in schemas
+        return found is not None and found.group(1).strip('"') in schemas
     return key.schema in schemas
 
 

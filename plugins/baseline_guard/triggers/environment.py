@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -46,7 +46,7 @@ class InstancesReadyTrigger(BaseTrigger):
         poll_interval_s: float = 1.0,
         env_api_conn_id: str = EnvironmentHook.default_conn_name,
         trace_id: str | None = None,
-        carry: dict[str, Any] | None = None,
+        carry: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.instances = instances

@@ -100,14 +100,15 @@ class CachedSnapshot:
     def __call__(self) -> MetricsSnapshot:
         with self._lock:  # concurrent scrapes wait for one read instead of repeating it
             age = None if self._cached is None else self._clock() - self._cached[0]
-            if age is None or age >= self._max_age:
-                self._cached = self._read_now()
+            cached = self._cached
+            if cached is None or age is None or age >= self._max_age:
+                cached = self._cached = self._read_now()
             elif age >= self._ttl and self._refresh is None:
                 self._refresh = threading.Thread(
                     target=self._read_in_background, name="baseline-guard-metrics", daemon=True
                 )
                 self._refresh.start()
-            found = self._cached[1]
+            found = cached[1]
         if isinstance(found, Exception):
             raise found
         return found
