@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg2
 import psycopg2.pool
-from fastapi import Depends, FastAPI, HTTPException, status
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse
 
 from baseline_guard.health import protection
@@ -70,6 +70,13 @@ def create_app(reports: ReportSource, *, dependencies: Sequence[Any] = (Depends(
         redoc_url=None,
         openapi_url=None,
     )
+
+    @app.middleware("http")
+    async def never_cached(request: Request, call_next: Any) -> Response:
+        # every environment, held approvals, presigned report links: for this user, now, nowhere else
+        response = await call_next(request)
+        response.headers["Cache-Control"] = "no-store, private"
+        return response
 
     def current() -> HealthReport:
         try:

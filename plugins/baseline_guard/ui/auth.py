@@ -1,5 +1,7 @@
 """The page's guard: Airflow's own authentication (the JWT in the ``Authorization`` header or the UI's
-``_token`` cookie, validated by Airflow's ``get_user``) and the auth manager's "website" permission.
+``_token`` cookie, validated by Airflow's ``get_user``), the auth manager's "website" permission, and
+the right to read every DAG: the page shows every environment, held approvals and report links, so an
+account that may read only some DAGs (the CI role, ``baseline_guard.access``) is refused.
 
 Plugin routes are not behind Airflow's authentication by themselves; every route of the page app
 depends on :func:`airflow_user`. Airflow is imported when a request arrives, not when the plugin
@@ -19,12 +21,16 @@ bearer = HTTPBearer(auto_error=False)
 async def airflow_user(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Any:
-    """The signed-in Airflow user allowed to see the UI; 401 without a valid token, 403 without the right."""
+    """The signed-in Airflow user allowed to see the UI and read every DAG; 401 without a valid token,
+    403 without the right."""
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
     from airflow.api_fastapi.core_api.security import get_user
 
     user = await get_user(request, None, credentials)
-    if not get_auth_manager().is_authorized_view(access_view=AccessView.WEBSITE, user=user):
+    auth = get_auth_manager()
+    if not auth.is_authorized_view(access_view=AccessView.WEBSITE, user=user):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden")
+    if not auth.is_authorized_dag(method="GET", user=user):  # no DAG named: all of them
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Baseline health needs read access to every DAG")
     return user

@@ -478,6 +478,32 @@ def _changed_by_scheduled_code_sync(stack: Stack) -> list[str]:
     return sorted(changed)
 
 
+def test_ci_may_not_read_the_baseline_health_page_and_no_answer_is_cached(stack: Stack) -> None:
+    """Issue 20: the page shows every environment, held approvals and report links; access.py's CI role
+    reads only its own DAGs."""
+    for path in ("/baseline-guard/", "/baseline-guard/api/health"):
+        ci = httpx.get(
+            stack.airflow + path, headers={"Authorization": f"Bearer {stack.token('ci')}"}, timeout=60
+        )
+        assert ci.status_code == 403 and "environments" not in ci.text and "proj-" not in ci.text, ci.text
+        admin = httpx.get(
+            stack.airflow + path, headers={"Authorization": f"Bearer {stack.token('admin')}"}, timeout=60
+        )
+        assert admin.status_code == 200
+        for answer in (ci, admin):
+            assert {"no-store", "private"} <= {d.strip() for d in answer.headers["cache-control"].split(",")}
+
+
+def test_a_check_through_a_routing_key_not_the_environments_own_is_refused(stack: Stack) -> None:
+    """Issue 20: ``business_check`` with ``routing_key: nope`` was recorded as a passing check."""
+    code, out, err = stack.trigger("business_check", {"environment": "baseline", "routing_key": "nope"})
+    assert code == 1, out + err
+    assert "is reached without a routing key, got 'nope'" in _admin_message_with(stack.api(), "got 'nope'")
+    assert stack.query("baseline_guard", "SELECT count(*) FROM check_run WHERE routing_key = 'nope'") == [
+        (0,)
+    ]
+
+
 def test_code_sync_brings_the_baseline_to_production_and_triggers_checks(stack: Stack) -> None:
     code, out, err = stack.trigger("baseline_code_sync", {}, user="admin")
     assert code == 0, out + err
