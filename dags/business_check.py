@@ -22,7 +22,8 @@ POST /api/v2/dags/business_check/dagRuns
 ```
 
 Params: `environment` (default `baseline`), `tags` (empty = all scenarios), `routing_key`
-(for a project environment; default: the environment's own). The run fails when any
+(default: the environment's own, from the environment API; any other key is refused before the
+check runs, as the check is recorded for the environment named). The run fails when any
 scenario fails, naming scenario, module and interface. The environment's owners (the admins for
 the baseline) get the summary and the report link once per change of outcome: when it starts
 failing, when what is broken changes, when it passes again; the task's own notifier sends it once, after
@@ -67,7 +68,7 @@ from baseline_guard.operators.business_check import BusinessCheckOperator, also_
         "routing_key": Param(
             None,
             type=["null", "string"],
-            description="Routing key of a project environment; empty: the environment's own.",
+            description="Routing key of the project environment (must be its own); empty: its own.",
         ),
     },
 )

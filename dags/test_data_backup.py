@@ -5,8 +5,9 @@ Backs up an environment's databases to S3, before a CI test run (`pre_test`, so 
 be put back to a known state) and after it (`post_test`, for audit), or by hand (`manual`).
 
 1. `plan_backup` checks the params against the environment API (the environment exists, each
-   named database belongs to it) and derives the backup id from the run (a retry of the same
-   run continues the same backup; it never overwrites one).
+   named database belongs to it) and gives the backup its id, dated by the task's own clock (a
+   caller's `logical_date` or data interval never dates a backup; every later task and retry
+   of the run continues the same backup; it never overwrites one).
 2. `dump_database` (one mapped task per database, at most 2 per run and 4 across runs):
    `pg_dump -Fc` **streamed** into an S3 multipart upload: no copy on local disk, memory
    bounded by a few parts, SHA-256 computed while streaming, server-side encryption, never
@@ -26,7 +27,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import Param, dag, task
-from baseline_guard.dag_defaults import START_DATE, databases_param, default_args, environment_param
+from baseline_guard.dag_defaults import (
+    START_DATE,
+    databases_param,
+    default_args,
+    environment_param,
+    param_value,
+)
 from baseline_guard.errors import BusinessChecksFailed
 from baseline_guard.operators.business_check import BusinessCheckOperator
 from baseline_guard.operators.dump import PgDumpToS3Operator, PlanBackupOperator, WriteBackupManifestOperator
@@ -70,10 +77,10 @@ from baseline_guard.operators.retention import BackupRetentionOperator
 def test_data_backup() -> None:
     plan = PlanBackupOperator(
         task_id="plan_backup",
-        environment="{{ params.environment }}",
-        phase="{{ params.phase }}",
-        databases="{{ params.databases }}",
-        run_business_check="{{ params.run_business_check }}",
+        environment=param_value("environment"),
+        phase=param_value("phase"),
+        databases=param_value("databases"),
+        run_business_check=param_value("run_business_check"),
     )
 
     dumps = PgDumpToS3Operator.partial(
@@ -85,19 +92,19 @@ def test_data_backup() -> None:
 
     manifest = WriteBackupManifestOperator(
         task_id="write_manifest",
-        environment="{{ params.environment }}",
+        environment=param_value("environment"),
         backup_id=plan.output["backup_id"],
         databases=plan.output["databases"],
-        ci_pipeline_id="{{ params.pipeline_id or '' }}",
+        ci_pipeline_id=param_value("pipeline_id"),
     )
 
-    retention = BackupRetentionOperator(task_id="apply_retention", environment="{{ params.environment }}")
+    retention = BackupRetentionOperator(task_id="apply_retention", environment=param_value("environment"))
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def checks_wanted(wanted: bool) -> bool:
         return wanted
 
-    checks = BusinessCheckOperator(task_id="run_business_checks", environment="{{ params.environment }}")
+    checks = BusinessCheckOperator(task_id="run_business_checks", environment=param_value("environment"))
 
     dumps >> manifest >> retention
     manifest >> checks_wanted(plan.output["run_business_checks"]) >> checks

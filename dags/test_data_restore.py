@@ -46,7 +46,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, task
-from baseline_guard.dag_defaults import START_DATE, databases_param, default_args
+from baseline_guard.dag_defaults import START_DATE, databases_param, default_args, param_value
 from baseline_guard.environment_contract import NAME_PATTERN
 from baseline_guard.errors import BusinessChecksFailed
 from baseline_guard.notifiers.restore import SwapNotifier
@@ -95,9 +95,9 @@ BACKUP_SELECTOR = (
 def test_data_restore() -> None:
     plan = PlanRestoreOperator(
         task_id="plan_restore",
-        environment="{{ params.environment }}",
-        backup="{{ params.backup_id }}",
-        databases="{{ params.databases }}",
+        environment=param_value("environment"),
+        backup=param_value("backup_id"),
+        databases=param_value("databases"),
     )
 
     restored = RestoreFromBackupOperator.partial(
@@ -123,7 +123,7 @@ def test_data_restore() -> None:
     report = verify_restore(plan.output["backup_id"], restored.output)
     checks = BusinessCheckOperator(
         task_id="run_business_checks",
-        environment="{{ params.environment }}",
+        environment=param_value("environment"),
         environment_change={"source": "test_data_restore", "changes": [report]},
     )
     restored >> swapped >> report >> checks

@@ -71,3 +71,27 @@ def databases_param(description: str) -> Param:
         maxItems=LIMITS.max_array_items,
         description=description,
     )
+
+
+class ParamValue:
+    """A param's value for an operator argument, of the type the param declares.
+
+    ``"{{ params.pipeline_id }}"`` in a DAG that renders templates as native objects turns the string
+    ``"1234"`` into the int 1234 (Jinja's native rendering reads its output as a Python literal).
+    This hands the operator the run's validated param as it is: Airflow calls :meth:`resolve` when
+    it renders the task's templated fields.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def resolve(self, context: Any) -> Any:
+        return context["params"][self.name]
+
+    def __repr__(self) -> str:  # what the UI shows as the unrendered field
+        return f"params.{self.name}"
+
+
+def param_value(name: str) -> ParamValue:
+    """The run's value of param ``name``, as its declared type (for a templated operator argument)."""
+    return ParamValue(name)

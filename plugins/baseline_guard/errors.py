@@ -90,6 +90,14 @@ class BackupNotFound(BackupError, InvalidInput):
     """No backup (manifest) matches the selector."""
 
 
+class ManifestRejected(PermanentBackupError):
+    """A backup's manifest cannot be built from what it was given; the backup's uploaded objects were deleted."""
+
+
+class ManifestMismatch(PermanentBackupError):
+    """A manifest read back names another environment or backup than the one it is stored as."""
+
+
 class ChecksumMismatch(PermanentBackupError):
     """The object read back does not match the SHA-256 or size recorded at backup time."""
 

@@ -8,7 +8,10 @@ inspects the requests that create runs with a conf:
 
 The conf's keys are compared with the params the DAG declares (its latest serialized version), so
 every DAG is covered without code of its own; sizes are bounded (``baseline_guard.strict_conf``).
-A refusal is HTTP 400 ``{"detail": "..."}`` naming the key and listing the allowed ones.
+A trigger's ``logical_date``, data interval and ``run_after`` must be now or ``null``
+(``baseline_guard.run_dates``): a future date makes a run that never starts, a past one would date
+what the run stores. A refusal is HTTP 400 ``{"detail": "..."}`` saying what was wrong and what is
+expected.
 
 Creating a backfill also needs the right to edit the DAG (``can_edit`` on ``DAG:<dag_id>``): the
 auth manager cannot tell a backfill from a single trigger (both are "create runs of this DAG"),
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -30,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from baseline_guard.errors import InvalidInput
+from baseline_guard.run_dates import check_trigger_dates
 from baseline_guard.strict_conf import LIMITS, check_conf
 
 MAX_BODY_BYTES = 4 * LIMITS.max_bytes
@@ -92,6 +97,8 @@ async def _refusal(scope: Scope, body: bytes, trigger_dag_id: str | None) -> tup
         return None  # Airflow answers 404
     try:
         check_conf(dag_id, conf or {}, params)
+        if trigger_dag_id is not None:
+            check_trigger_dates(dag_id, payload, datetime.now(UTC))
     except InvalidInput as err:
         return 400, str(err)
     return None

@@ -52,3 +52,20 @@ def test_an_unknown_database_fails_the_plan_with_one_message_and_nothing_written
     told = admin_messages(env_api)[told_before:]
     assert len(told) == 1, told
     assert "no_such_db" in str(told[0]) and "plan_backup" in str(told[0])
+
+
+def test_a_numeric_looking_pipeline_id_stays_a_string_in_the_manifest(
+    run_dag: Callable[..., dict[str, Any]],
+    backup_store: BackupStore,
+    baseline_databases: list[Any],
+) -> None:
+    """Issue 20: ``"pipeline_id": "1234"`` was rendered as the int 1234; the manifest was refused after
+    the dumps were uploaded, three times, and the dumps stayed without a manifest."""
+    conf = {"environment": "baseline", "phase": "manual", "pipeline_id": "1234", "run_business_check": False}
+
+    run = run_dag("test_data_backup", conf=conf)
+
+    assert run["state"] == "success", run["tasks"]
+    backup_id = run["xcom"]["write_manifest"]["backup_id"]
+    manifest = load_manifest(backup_store.client, backup_store.bucket, "baseline", backup_id)
+    assert manifest.ci_pipeline_id == "1234"

@@ -7,8 +7,9 @@ Layout in the bucket::
     backups/<environment>/<backup_id>/manifest.json          Manifest, written last
 
 A backup exists only once ``manifest.json`` exists. ``<backup_id>`` is
-``<yyyymmddThhmmssZ>-<phase>-<8 hex of sha256(run id)>``: sortable by time, and the same for every
-try of one Airflow run, so a retry lands on the same keys and can reuse a complete dump.
+``<yyyymmddThhmmssZ>-<phase>-<8 hex of sha256(run key)>``: sortable by time. The plan task chooses it
+once per run (dated by the task's clock, never by a date the caller set) and every later task and
+retry uses it, so a retry lands on the same keys and can reuse a complete dump.
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ from baseline_guard.backup.s3io import (
     put_once,
 )
 from baseline_guard.environment_contract import NAME_PATTERN
-from baseline_guard.errors import BackupError, BackupExists, BackupNotFound, InvalidInput
+from baseline_guard.errors import (
+    BackupError,
+    BackupExists,
+    BackupNotFound,
+    InvalidInput,
+    ManifestMismatch,
+    ManifestRejected,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -69,7 +77,7 @@ def check_database(database: str) -> str:
 
 
 def make_backup_id(run_at: datetime, phase: str, run_id: str) -> str:
-    """Deterministic, time-sortable id for the backup taken by one Airflow run (same on every retry)."""
+    """Time-sortable id of a backup taken at ``run_at``; ``run_id``: the run's key (with its moment)."""
     if run_at.tzinfo is None:
         raise InvalidInput(f"run time {run_at.isoformat()} has no time zone: expected an aware datetime")
     if not run_id:
@@ -221,9 +229,21 @@ def load_manifest(client: S3Client, bucket: str, environment: str, backup_id: st
             f"no backup {backup_id} in environment {environment}: s3://{bucket}/{key} is missing"
         )
     try:
-        return Manifest.model_validate_json(raw)
+        manifest = Manifest.model_validate_json(raw)
     except ValidationError as err:
         raise BackupError(f"manifest s3://{bucket}/{key} is malformed: {err}") from None
+    # bound to where it is stored: a manifest copied or moved here (anyone who can write to the
+    # bucket can) would point a restore at another environment's or another backup's dumps
+    for what, says, expected in (
+        ("environment", manifest.environment, environment),
+        ("backup", manifest.backup_id, backup_id),
+    ):
+        if says != expected:
+            raise ManifestMismatch(
+                f"manifest s3://{bucket}/{key} says {what} {says!r}, expected {expected!r} (where it is "
+                "stored): it was copied or moved there, refused"
+            )
+    return manifest
 
 
 def write_manifest(
@@ -281,17 +301,54 @@ def commit_backup(
             records.append(record)
     if problems:
         raise BackupError(f"backup {backup_id} is incomplete, manifest not written: " + "; ".join(problems))
-    manifest = Manifest(
-        backup_id=backup_id,
-        environment=environment,
-        phase=phase,
-        ci_pipeline_id=ci_pipeline_id,
-        airflow_run_id=airflow_run_id,
-        started_at=min(r.started_at for r in records),
-        finished_at=now or datetime.now(UTC),
-        databases=records,
-    )
+    try:
+        manifest = Manifest(
+            backup_id=backup_id,
+            environment=environment,
+            phase=phase,
+            ci_pipeline_id=ci_pipeline_id,
+            airflow_run_id=airflow_run_id,
+            started_at=min(r.started_at for r in records),
+            finished_at=now or datetime.now(UTC),
+            databases=records,
+        )
+    except ValidationError as err:
+        deleted = discard_uncommitted(client, bucket, environment, backup_id)
+        raise ManifestRejected(
+            f"backup {backup_id}: the manifest cannot be written ({validation_summary(err)}); "
+            f"deleted its {deleted} uploaded objects, so no dumps are left that look like a backup"
+        ) from None
     return write_manifest(client, bucket, manifest, sse)
+
+
+def validation_summary(err: ValidationError) -> str:
+    """``field: message (got <type> <value>)`` per error, short: what was wrong and what is expected."""
+    parts = []
+    for e in err.errors()[:5]:
+        where = ".".join(str(p) for p in e["loc"]) or "manifest"
+        got = e.get("input")
+        parts.append(f"{where}: {e['msg']} (got {type(got).__name__} {str(got)[:60]!r})")
+    return "; ".join(parts)
+
+
+def discard_uncommitted(client: S3Client, bucket: str, environment: str, backup_id: str) -> int:
+    """Delete every object of a backup that has no manifest (its dumps and records); how many.
+
+    Refuses when the manifest exists: a committed backup is only ever deleted whole by retention.
+    """
+    prefix = backup_prefix(environment, backup_id)
+    keys = [o["Key"] for o in list_keys(client, bucket, prefix)]
+    if prefix + MANIFEST_NAME in keys:
+        raise BackupExists(f"backup {backup_id} has its manifest: it is committed and is not discarded")
+    for start in range(0, len(keys), 1000):
+        answer = client.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]], "Quiet": True}
+        )
+        if answer.get("Errors"):
+            raise BackupError(
+                f"could not delete {len(answer['Errors'])} object(s) of uncommitted backup {backup_id}"
+            )
+    return len(keys)
 
 
 def object_sha256(client: S3Client, bucket: str, key: str, chunk: int = 8 * 1024 * 1024) -> str:

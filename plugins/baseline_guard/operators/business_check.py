@@ -129,7 +129,7 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
         self.bind_trace_id(context)
         changed = self._change_followed(datetime.now(UTC), context)
         env = self.env_api.get_environment(self.environment)
-        run = self._run_checks(env)
+        run = self._run_checks(env, checked_route(env, self.routing_key))
         report_url = self._publish(run, context)
         self._record_history(run, context, report_url, changed)
         summary = None if run.passed else failure_message(run)
@@ -147,11 +147,10 @@ class BusinessCheckOperator(EnvironmentApiOperator, BackupStoreOperator):
             raise BusinessChecksFailed(summary)
         return result
 
-    def _run_checks(self, env: Environment) -> CheckRun:
+    def _run_checks(self, env: Environment, routing_key: str | None) -> CheckRun:
         from baseline_guard.checks import load_suites, run_checks
         from baseline_guard.checks.reports import summary_table
 
-        routing_key = self.routing_key or (env.routing_key if env.kind == EnvironmentKind.PROJECT else None)
         tags = [t for t in self.tags if t]
         tuning = {"concurrency": self.concurrency} if self.concurrency else {}
         self.log.info(
@@ -335,6 +334,33 @@ class FailingEnvironmentsOperator(BaseOperator):
             store.conn.close()
         self.log.info("failing environments to re-check", environments=names)
         return [{"environment": name} for name in names]
+
+
+def checked_route(env: Environment, routing_key: str | None) -> str | None:
+    """The routing key a check of ``env`` goes through: the one the environment API lists for it.
+
+    A check is recorded for the environment it names, so it must reach that environment: a routing
+    key that is not the environment's own (another project's, a made-up one, any for the baseline)
+    is refused before anything runs. No key given: the environment's own.
+    """
+    own = env.routing_key if env.kind == EnvironmentKind.PROJECT else None
+    if not routing_key or routing_key == own:
+        if env.kind == EnvironmentKind.PROJECT and not own:
+            raise InvalidInput(
+                f"the environment API lists no routing key for project environment {env.name}: "
+                "its check could not be told from the baseline's, refused"
+            )
+        return own
+    if own is None:
+        raise InvalidInput(
+            f"{env.name} is reached without a routing key, got {routing_key!r}: a check through it "
+            f"would test another environment and be recorded for {env.name}; leave routing_key empty"
+        )
+    raise InvalidInput(
+        f"routing key {routing_key!r} is not the one the environment API lists for {env.name}: a check "
+        f"through it would test another environment and be recorded for {env.name}; "
+        "leave routing_key empty to use the environment's own"
+    )
 
 
 def check_target(params: Mapping[str, Any], triggering_asset_events: Any = None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from baseline_guard.clock import run_as_of
+from baseline_guard.clock import run_as_of, task_now
 from baseline_guard.errors import InvalidInput
 from baseline_guard.operators.base import (
     BackupStoreOperator,
@@ -19,13 +19,14 @@ from baseline_guard.operators.base import (
     PgToolsOperator,
     push_outputs,
 )
+from baseline_guard.operators.production import refuse_production_environment_backup, refuse_production_source
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
 class PlanBackupOperator(EnvironmentApiOperator):
-    """Choose the databases of a backup and derive its id from the run (a retry continues the same backup).
+    """Choose the databases of a backup and give it an id (every later task and retry uses that id).
 
     Returns the keyword arguments of one :class:`PgDumpToS3Operator` per database (for
     ``expand_kwargs``); pushes ``backup_id``, ``databases`` (names) and ``run_business_checks``
@@ -60,8 +61,12 @@ class PlanBackupOperator(EnvironmentApiOperator):
 
         self.bind_trace_id(context)
         env = self.environment
+        refuse_production_environment_backup(self.env_api, env)
         chosen = choose_databases(self.env_api.list_databases_of(env), list(self.databases or ()), env)
-        backup_id = make_backup_id(run_as_of(context), self.phase, context["run_id"])
+        # Dated by the task's clock for a triggered run (a caller sets its dates and its run id); the
+        # moment, to the microsecond, joins the run id in the id's hash so a run id never names a backup.
+        as_of, now = run_as_of(context), task_now()
+        backup_id = make_backup_id(as_of, self.phase, f"{context['run_id']}@{now.isoformat()}")
         names = [d.name for d in chosen]
         self.log.info("backup planned", environment=env, backup_id=backup_id, databases=names)
         wanted = self.run_business_check
@@ -83,10 +88,11 @@ class PlanBackupOperator(EnvironmentApiOperator):
         ]
 
 
-class PgDumpToS3Operator(BackupStoreOperator, PgToolsOperator):
+class PgDumpToS3Operator(EnvironmentApiOperator, BackupStoreOperator, PgToolsOperator):
     """Stream ``pg_dump -Fc`` of one database into the backup store (multipart, checksummed, never overwriting).
 
-    The key is ``key`` or, when not given, ``backups/<environment>/<backup_id>/<database>.dump``.
+    A database that *is* one of production's (by server identity, asked of the environment API) is
+    refused before anything is read: production is never backed up into the test bucket. The key is ``key`` or, when not given, ``backups/<environment>/<backup_id>/<database>.dump``.
     A retry of the same backup reuses a complete dump after checking its SHA-256.
 
     :param postgres_conn_id: Airflow connection of the database server (templated)
@@ -151,6 +157,7 @@ class PgDumpToS3Operator(BackupStoreOperator, PgToolsOperator):
         pg = self.pg(self.postgres_conn_id)
         source = pg.connection_info(self.database)
         key = self.key or self._derived_key(source.database)
+        refuse_production_source(self.env_api, source)
         bucket = self.store.bucket
         self.log.info(
             "dump starting", database=source.database, bucket=bucket, key=key, compression=self.compression

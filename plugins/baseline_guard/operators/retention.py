@@ -19,8 +19,8 @@ class BackupRetentionOperator(BackupStoreOperator):
 
     Per phase, the newest ``keep_last_n`` backups and every backup younger than ``max_age_days``
     are kept. Manifest-less dumps and incomplete uploads older than ``leftover_grace_hours`` are
-    removed. "Now" is the run's time (:func:`~baseline_guard.clock.run_as_of`), so a retry decides
-    the same way.
+    removed. "Now" is :func:`~baseline_guard.clock.run_as_of`: for a triggered run the task's own
+    clock, never a date the caller set.
 
     :param environment: environment whose backups to prune (templated)
     :param keep_last_n: backups kept per phase whatever their age (at least 1)

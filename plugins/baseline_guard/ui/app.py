@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 import psycopg2
 import psycopg2.pool
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, status
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi.responses import HTMLResponse
 
 from baseline_guard.health import protection
 from baseline_guard.health.dburl import CONN_ID, dsn
@@ -121,6 +121,13 @@ def create_app(
 
     app = FastAPI(title="Baseline health", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     page = APIRouter(dependencies=list(dependencies))
+
+    @app.middleware("http")
+    async def never_cached(request: Request, call_next: Any) -> Response:
+        # every environment, held approvals, presigned report links: for this user, now, nowhere else
+        response = await call_next(request)
+        response.headers["Cache-Control"] = "no-store, private"
+        return response
 
     def current() -> HealthReport:
         try:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -275,6 +275,56 @@ def test_oversize_conf_is_refused_with_a_short_message(stack: Stack) -> None:
     assert _runs(stack, "business_check") == before
 
 
+def test_a_trigger_dated_other_than_now_is_refused_before_a_run_exists(stack: Stack) -> None:
+    """Issue 20: a caller's dates never date a backup nor make a run that never starts (official client)."""
+    import airflow_client.client as ac
+    from airflow_client.client.api.dag_run_api import DagRunApi
+    from airflow_client.client.exceptions import ApiException
+    from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRunPostBody
+
+    conf = {"environment": "proj-a", "phase": "pre_test"}
+    bodies = {
+        "2099-dated backup": (
+            {
+                "logical_date": datetime(2026, 12, 1, tzinfo=UTC),
+                "data_interval_start": datetime(2026, 12, 1, tzinfo=UTC),
+                "data_interval_end": datetime(2099, 1, 1, tzinfo=UTC),
+            },
+            "logical_date 2026-12-01T00:00:00+00:00 is",
+        ),
+        "run that never starts": ({"logical_date": datetime(2098, 1, 1, tzinfo=UTC)}, "is in the future"),
+        "run_after in the past": (
+            {"logical_date": None, "run_after": datetime(2020, 1, 1, tzinfo=UTC)},
+            "run_after",
+        ),
+    }
+    before = _runs(stack, "test_data_backup")
+    config = ac.Configuration(host=stack.airflow, access_token=stack.token("ci"))
+    with ac.ApiClient(config) as api:
+        for what, (dates, expected) in bodies.items():
+            body = TriggerDAGRunPostBody(dag_run_id=f"dated-{len(what)}", conf=conf, **dates)
+            with pytest.raises(ApiException) as refused:
+                DagRunApi(api).trigger_dag_run("test_data_backup", body)
+            detail = json.loads(refused.value.body)["detail"]
+            assert refused.value.status == 400 and expected in detail, (what, detail)
+            assert 'send "' in detail and "null and the run is dated now" in detail
+        # every DAG: a business check dated in the future is refused too
+        with pytest.raises(ApiException) as refused:
+            DagRunApi(api).trigger_dag_run(
+                "business_check",
+                TriggerDAGRunPostBody(
+                    logical_date=datetime(2098, 1, 1, tzinfo=UTC), conf={"environment": "baseline"}
+                ),
+            )
+        assert refused.value.status == 400 and "in the future" in refused.value.body
+        # now (and null) is fine: the run exists
+        now = TriggerDAGRunPostBody(
+            logical_date=datetime.now(UTC), dag_run_id="dated-now", conf={"environment": "baseline"}
+        )
+        assert DagRunApi(api).trigger_dag_run("business_check", now).dag_run_id == "dated-now"
+    assert _runs(stack, "test_data_backup") == before
+
+
 def test_business_check_from_ci_passes_on_the_seeded_sandbox(stack: Stack) -> None:
     code, out, err = stack.trigger("business_check", {"environment": "baseline", "tags": ["smoke"]})
     assert code == 0, out + err
@@ -426,6 +476,35 @@ def _changed_by_scheduled_code_sync(stack: Stack) -> list[str]:
                 value = json.loads(value) if isinstance(value, str) else value
                 changed += [c["service"] for c in value["changed"]]
     return sorted(changed)
+
+
+def test_ci_may_not_read_the_baseline_health_page_and_no_answer_is_cached(stack: Stack) -> None:
+    """Issue 20: the page shows every environment, held approvals and report links; access.py's CI role
+    reads only its own DAGs."""
+    for path in ("/baseline-guard/", "/baseline-guard/api/health"):
+        ci = httpx.get(
+            stack.airflow + path, headers={"Authorization": f"Bearer {stack.token('ci')}"}, timeout=60
+        )
+        assert ci.status_code == 403 and ci.json() == {
+            "detail": "Baseline health shows the results of every Baseline Guard DAG; "
+            "this account may not read them all"
+        }
+        admin = httpx.get(
+            stack.airflow + path, headers={"Authorization": f"Bearer {stack.token('admin')}"}, timeout=60
+        )
+        assert admin.status_code == 200
+        for answer in (ci, admin):
+            assert {"no-store", "private"} <= {d.strip() for d in answer.headers["cache-control"].split(",")}
+
+
+def test_a_check_through_a_routing_key_not_the_environments_own_is_refused(stack: Stack) -> None:
+    """Issue 20: ``business_check`` with ``routing_key: nope`` was recorded as a passing check."""
+    code, out, err = stack.trigger("business_check", {"environment": "baseline", "routing_key": "nope"})
+    assert code == 1, out + err
+    assert "is reached without a routing key, got 'nope'" in _admin_message_with(stack.api(), "got 'nope'")
+    assert stack.query("baseline_guard", "SELECT count(*) FROM check_run WHERE routing_key = 'nope'") == [
+        (0,)
+    ]
 
 
 def test_code_sync_brings_the_baseline_to_production_and_triggers_checks(stack: Stack) -> None:

@@ -36,9 +36,10 @@ OLD_SQL = "CREATE TABLE leftover (v text); INSERT INTO leftover VALUES ('before 
 
 @pytest.fixture
 def setup(
-    postgres: LocalPostgres, backup_store: BackupStore, monkeypatch: pytest.MonkeyPatch
+    postgres: LocalPostgres, backup_store: BackupStore, env_api: object, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
-    """A seeded source database, an older target database, the backup store, and connections to them."""
+    """A seeded source database, an older target database, the backup store, and connections to them
+    (and to the environment API, which a dump asks whether its source is production's)."""
     tag = secrets.token_hex(4)
     names = {"source": f"opsrc_{tag}", "target": f"optgt_{tag}", "bucket": backup_store.bucket}
     postgres.create_database(names["source"])

@@ -47,3 +47,17 @@ def test_signed_in_users_get_the_json(page_server: PageServer) -> None:
     # the 2-hour pricing outage two days ago: 7-day availability below the 99% target
     week = envs["baseline"]["availability"]["7d"]
     assert week["meets_target"] is False and week["incidents"] == 2
+
+
+def test_answers_are_never_stored_by_a_cache(page_server: PageServer) -> None:
+    """Issue 20: the page and its JSON hold every environment, held approvals and presigned report links."""
+    for path in PATHS:
+        signed_in = httpx.get(
+            page_server.base + path,
+            headers={"Authorization": f"Bearer {page_server.token()}"},
+            timeout=30,
+        )
+        anonymous = httpx.get(page_server.base + path, timeout=30)
+        for answer in (signed_in, anonymous):
+            directives = {d.strip() for d in answer.headers.get("cache-control", "").split(",")}
+            assert {"no-store", "private"} <= directives, (path, answer.status_code, answer.headers)
