@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from pglast import ast, parse_sql
-from pglast.enums import AlterTableType, ConstrType, DefElemAction, ObjectType
+from pglast.enums import AlterTableType, ConstrType, DefElemAction, DropBehavior, ObjectType
 from pglast.parser import ParseError
-from pglast.stream import RawStream
+from pglast.stream import RawStream, maybe_double_quote_name
 from sqlalchemy.engine import Connection
 
 from baseline_guard.schema import footprint as fp
@@ -108,7 +108,59 @@ def _drop_dump_object(key: ObjectKey, ddl: str) -> str | None:
         if key.kind == "TABLE ATTACH":
             return f"ALTER TABLE {parent} DETACH PARTITION {child};"
         return None  # an index attachment goes away with the index
-    return f"DROP {key.kind} {_quote(key.schema)}.{key.name};"
+    return drop_of_definition(ddl)
+
+
+def _drop(kind: ObjectType, obj: ast.Node | tuple[ast.Node, ...]) -> str:
+    stmt = ast.DropStmt(
+        objects=(obj,),
+        removeType=kind,
+        behavior=DropBehavior.DROP_RESTRICT,
+        missing_ok=False,
+        concurrent=False,
+    )
+    return RawStream()(stmt) + ";"
+
+
+def _type_list(types: list[ast.TypeName | None]) -> str:
+    return ", ".join("NONE" if t is None else RawStream()(t) for t in types)
+
+
+def drop_of_definition(ddl: str) -> str | None:
+    """``DROP`` of the object that ``ddl`` (a dump entry's ``CREATE``) defines, or None if unknown.
+
+    The name comes from the parsed definition, never from the dump's ``-- Name:`` header (which
+    pg_dump writes unquoted and with newlines flattened), and is written back by pglast, which
+    quotes identifiers by PostgreSQL's own ``quote_identifier`` rules: a name like
+    ``x; GRANT ... --`` stays one identifier, and ``Mixed`` keeps its case.
+    """
+    stmts = _parse(ddl)
+    if not stmts:
+        return None
+    stmt = stmts[0]
+    if isinstance(stmt, ast.DefineStmt) and stmt.kind == ObjectType.OBJECT_AGGREGATE:
+        params = stmt.args[0] if stmt.args else None
+        args = None if params is None else tuple(p.argType for p in params)
+        return _drop(stmt.kind, ast.ObjectWithArgs(objname=stmt.defnames, objargs=args))
+    if isinstance(stmt, ast.DefineStmt) and stmt.kind == ObjectType.OBJECT_OPERATOR:
+        sides = {d.defname.lower(): d.arg for d in stmt.definition or ()}
+        *schema, operator = fp.names(stmt.defnames)  # an operator name is symbols only
+        prefix = "".join(maybe_double_quote_name(part) + "." for part in schema)
+        types = _type_list([sides.get("leftarg"), sides.get("rightarg")])
+        return f"DROP OPERATOR {prefix}{operator} ({types});"
+    if isinstance(stmt, ast.DefineStmt) and stmt.kind in (
+        ObjectType.OBJECT_COLLATION,
+        ObjectType.OBJECT_TSCONFIGURATION,
+        ObjectType.OBJECT_TSDICTIONARY,
+    ):
+        return _drop(stmt.kind, stmt.defnames)
+    if isinstance(stmt, ast.CreateStatsStmt):
+        return _drop(ObjectType.OBJECT_STATISTIC_EXT, stmt.defnames)
+    if isinstance(stmt, ast.CreateConversionStmt):
+        return _drop(ObjectType.OBJECT_CONVERSION, stmt.conversion_name)
+    if isinstance(stmt, ast.CreateRangeStmt):
+        return _drop(ObjectType.OBJECT_TYPE, ast.TypeName(names=stmt.typeName, typemod=-1))
+    return None
 
 
 def dump_only_objects(sides: Sides, created_tables: set[tuple[str, str]]) -> tuple[list[str], list[str]]:
@@ -608,6 +660,14 @@ def not_null_names(sides: Sides, skipped: set[tuple[str, str]]) -> list[str]:
     return renames
 
 
+def _attached_to(ddl: str, schema: str) -> tuple[str, str] | None:
+    """The parent index of an ``ALTER INDEX parent ATTACH PARTITION child`` (names as parsed, not as text)."""
+    stmts = _parse(ddl)
+    if len(stmts) != 1 or not isinstance(stmts[0], ast.AlterTableStmt):
+        return None
+    return fp.range_var(stmts[0].relation, schema)
+
+
 def changed_indexes(plan: list[str], sides: Sides) -> tuple[list[str], list[str]]:
     """Re-create indexes whose dumped definition differs (options, operator classes) and the library left alone."""
     planned = {k for sql in plan for k in fp.of_sql(sql, sides.default_schema).writes}
@@ -618,9 +678,10 @@ def changed_indexes(plan: list[str], sides: Sides) -> tuple[list[str], list[str]
             continue
         drops.append(f"DROP INDEX IF EXISTS {_qname(key.schema, key.name)};")
         creates.append(src[key])
-        attach = f"ALTER INDEX {key.schema}.{key.name} ATTACH PARTITION "
         creates += [
-            ddl for k, ddl in sorted(src.items()) if k.kind == "INDEX ATTACH" and ddl.startswith(attach)
+            ddl
+            for k, ddl in sorted(src.items())
+            if k.kind == "INDEX ATTACH" and _attached_to(ddl, key.schema) == (key.schema, key.name)
         ]
     return drops, creates
 
