@@ -65,7 +65,9 @@ def pairs() -> list[SchemaPair]:
     found: list[SchemaPair] = []
     for project, versions in projects().items():
         by_name = {v.stem: v for v in versions}
-        spans = [(by_name[o], by_name[n]) for p, o, n in SPANS if p == project and o in by_name and n in by_name]
+        spans = [
+            (by_name[o], by_name[n]) for p, o, n in SPANS if p == project and o in by_name and n in by_name
+        ]
         for old, new in [*itertools.pairwise(versions), *spans]:
             found.append(SchemaPair(f"{project}:{old.stem}->{new.stem}", source=new, target=old))
             found.append(SchemaPair(f"{project}:{new.stem}->{old.stem}", source=old, target=new))
