@@ -27,9 +27,19 @@ NOT_CONVERGING: dict[str, str] = {}
 # Data a person must fix before approving, as the application's own migration does first: schema
 # sync moves structure only, so a NOT NULL production added cannot apply over the baseline's NULLs
 # (PostgreSQL refuses it; it stays held with that reason). Airflow 3.2.0's migrations 0097 and 0108:
-_AIRFLOW_3_2_NULLS = (
-    "UPDATE log SET event = '' WHERE event IS NULL; UPDATE variable SET val = '' WHERE val IS NULL;"
-)
+_AIRFLOW_3_2_NULLS = """
+UPDATE log SET event = '' WHERE event IS NULL;
+UPDATE dag SET is_stale = false WHERE is_stale IS NULL;
+UPDATE connection SET is_encrypted = FALSE WHERE is_encrypted IS NULL;
+UPDATE connection SET is_extra_encrypted = FALSE WHERE is_extra_encrypted IS NULL;
+UPDATE dag SET is_paused = FALSE WHERE is_paused IS NULL;
+UPDATE slot_pool SET slots = 0 WHERE slots IS NULL;
+UPDATE task_instance SET try_number = 0 WHERE try_number IS NULL;
+UPDATE task_instance SET max_tries = -1 WHERE max_tries IS NULL;
+UPDATE variable SET val = '' WHERE val IS NULL;
+UPDATE variable SET is_encrypted = FALSE WHERE is_encrypted IS NULL;
+UPDATE variable SET key = '__airflow_var_fix_888b59e02a5b_' || id WHERE key IS NULL;
+"""
 DATA_FIXES: dict[str, str] = {
     "airflow:3.1.8->3.2.0": _AIRFLOW_3_2_NULLS,
     "airflow:3.0.0->3.3.2": _AIRFLOW_3_2_NULLS,
