@@ -16,10 +16,16 @@ schema: structure only, never data.
    diff library: every difference left is reported as **not synced**.
 3. `summarize` gathers what every sync applied, held and could not sync, and tells the admins
    once when there is anything to tell (its success callback).
-4. `held_for_approval` lists the held statements; when there are any, `approve_destructive`
-   asks an admin (in *Required actions* of the UI) with the exact SQL (`describe_held`). Approve applies exactly
-   that SQL (`apply_approved`; refused if the plan changed meanwhile); Reject, or no answer
-   within 50 minutes, applies nothing.
+4. `held_for_approval` lists the held statements per database, leaving out a plan an admin
+   already declined unchanged (same digest); when there are any, `approve_destructive` asks an
+   admin (in *Required actions* of the UI) with, per database, a **summary by kind** first
+   (tables and columns dropped, types changed, constraints dropped... with the objects named and
+   why each is held) and then the exact SQL, or a link to it in the backup store when it is long
+   (`describe_held`). The admin ticks the databases to apply (several allowed); `approved_plans`
+   records the ones not chosen as declined (asked again only when their plan changes) and
+   `apply_approved` applies exactly the approved SQL per chosen database: refused when it is not
+   the plan whose digest was shown, or when the plan changed meanwhile. *Apply to none*, or no
+   answer within 50 minutes, applies nothing.
 5. `publish_change` updates the `environment_changed` asset when anything was applied (which
    triggers `business_check`).
 """
@@ -29,7 +35,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import CronTriggerTimetable, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 from baseline_guard.approvers import admin_users
@@ -38,8 +43,8 @@ from baseline_guard.dag_defaults import START_DATE, default_args
 from baseline_guard.notifiers.schema_sync import SchemaSyncSummaryNotifier
 from baseline_guard.operators.schema_sync import (
     PairDatabasesOperator,
+    SchemaApprovalOperator,
     SchemaSyncOperator,
-    approval_body,
     changed_targets,
     held_plans,
     summarize_schema_sync,
@@ -77,31 +82,42 @@ def baseline_schema_sync() -> None:
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)  # publish_change still follows its own rule
     def held_for_approval(summary: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-        """The held plans to put to a person; an empty list skips the approval."""
-        return held_plans(summary)
+        """The held plans to put to a person (not those declined unchanged); an empty list skips the approval."""
+        from baseline_guard.operators.schema_approval import undecided_plans  # boto3: not at parse time
+
+        return undecided_plans(held_plans(summary), TARGET)
 
     held = held_for_approval(summary)
 
     @task
     def describe_held(held: list[dict[str, Any]]) -> str:
-        return approval_body(held)
+        from baseline_guard.operators.schema_approval import describe_plans
 
-    approve_destructive = ApprovalOperator(
+        return describe_plans(held, TARGET)
+
+    approve_destructive = SchemaApprovalOperator(
         task_id="approve_destructive",
-        subject="Baseline schema sync: apply destructive changes?",
+        subject="Baseline schema sync: apply destructive changes to which databases?",
         body=describe_held(held),
-        defaults="Reject",
+        plans=held,
         assigned_users=admin_users(),
         response_timeout=timedelta(minutes=50),
         execution_timeout=timedelta(minutes=55),
     )
+
+    @task
+    def approved_plans(held: list[dict[str, Any]], answer: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """The chosen databases' plans (to apply); the others are recorded as declined when a person answered."""
+        from baseline_guard.operators.schema_approval import record_answer
+
+        return record_answer(held, answer, TARGET)
+
     applied_after_approval = SchemaSyncOperator.partial(
         task_id="apply_approved",
         target_environment=TARGET,
         apply_destructive=True,
         map_index_template="{{ task.target_conn_id }}",
-    ).expand_kwargs(held)
-    approve_destructive >> applied_after_approval
+    ).expand_kwargs(approved_plans(held, approve_destructive.output))
 
     @task(outlets=[ENVIRONMENT_CHANGED], trigger_rule="none_failed")
     def publish_change(

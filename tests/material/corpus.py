@@ -56,11 +56,19 @@ def projects() -> dict[str, list[Path]]:
     }
 
 
+# Wider jumps than consecutive versions, both directions: (project, older version, newer version).
+SPANS: tuple[tuple[str, str, str], ...] = (("airflow", "3.0.0", "3.3.2"),)
+
+
 def pairs() -> list[SchemaPair]:
-    """Each consecutive version pair in both directions, then empty -> full for every version."""
+    """Each consecutive version pair and each of :data:`SPANS` both ways, then empty -> full per version."""
     found: list[SchemaPair] = []
     for project, versions in projects().items():
-        for old, new in itertools.pairwise(versions):
+        by_name = {v.stem: v for v in versions}
+        spans = [
+            (by_name[o], by_name[n]) for p, o, n in SPANS if p == project and o in by_name and n in by_name
+        ]
+        for old, new in [*itertools.pairwise(versions), *spans]:
             found.append(SchemaPair(f"{project}:{old.stem}->{new.stem}", source=new, target=old))
             found.append(SchemaPair(f"{project}:{new.stem}->{old.stem}", source=old, target=new))
         for version in versions:

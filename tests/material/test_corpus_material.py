@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 from local_stack.postgres import PG_BIN_DIR, LocalPostgres
-from material.corpus import CORPUS_DIR, catalog_counts, load, pairs, projects
+from material.corpus import CORPUS_DIR, SPANS, catalog_counts, load, pairs, projects
 
 ALL_FILES = [path for versions in projects().values() for path in versions]
 # Lines that name the server or pg_dump version, and the corpus file's own header.
@@ -67,7 +67,7 @@ def loaded(postgres: LocalPostgres) -> Iterator[Callable[[Path], tuple[str, dict
 
 def test_corpus_has_the_projects_of_issue_10_each_at_two_versions_or_more() -> None:
     found = projects()
-    assert {"optuna", "wagtail", "prefect", "pagila", "synthetic"} <= set(found)
+    assert {"optuna", "wagtail", "prefect", "pagila", "synthetic", "airflow"} <= set(found)
     for project, versions in found.items():
         assert len(versions) >= 2, f"{project} has {len(versions)} version(s)"
     assert (CORPUS_DIR / "README.md").is_file()
@@ -77,6 +77,7 @@ def test_versions_are_in_order() -> None:
     found = projects()
     assert [p.stem for p in found["optuna"]] == ["2.10.1", "3.1.1", "5.0.0"]
     assert [p.stem for p in found["pagila"]] == ["4.0.0", "4.1.0", "4.1.0-drift"]
+    assert [p.stem for p in found["airflow"]][-2:] == ["3.3.0", "3.3.2"]
 
 
 def test_pairs_cover_both_directions_and_empty_to_full() -> None:
@@ -89,7 +90,10 @@ def test_pairs_cover_both_directions_and_empty_to_full() -> None:
             assert (backward.source, backward.target) == (old, new)
         for version in versions:
             assert found[f"{project}:empty->{version.stem}"].target is None
-    assert len(found) == sum(3 * len(v) - 2 for v in projects().values())
+    for project, old, new in SPANS:  # wider jumps, both ways
+        assert found[f"{project}:{old}->{new}"].source.stem == new
+        assert found[f"{project}:{new}->{old}"].source.stem == old
+    assert len(found) == sum(3 * len(v) - 2 for v in projects().values()) + 2 * len(SPANS)
 
 
 @pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")

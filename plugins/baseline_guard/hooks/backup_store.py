@@ -58,3 +58,27 @@ class BackupStoreHook(S3Hook):
         except Exception as exc:
             return False, f"bucket {bucket!r} not reachable: {exc}"
         return True, f"bucket {bucket!r} reachable"
+
+    def put_new(self, key: str, text: str, content_type: str = "text/plain; charset=utf-8") -> bool:
+        """Write ``text`` to ``key`` unless an object is there already (never overwritten); True if written."""
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=text.encode(), ContentType=content_type, IfNoneMatch="*"
+            )
+        except self.client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+                return False
+            raise
+        return True
+
+    def exists(self, key: str) -> bool:
+        """True if an object is stored under ``key``."""
+        return bool(self.check_for_key(key, bucket_name=self.bucket))
+
+    def link(self, key: str, expires_in: int) -> str:
+        """A presigned URL that reads ``key`` for ``expires_in`` seconds."""
+        return str(
+            self.generate_presigned_url(
+                "get_object", params={"Bucket": self.bucket, "Key": key}, expires_in=expires_in
+            )
+        )

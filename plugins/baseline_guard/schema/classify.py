@@ -77,6 +77,9 @@ class TargetFacts(Protocol):
     def constraint_kind(self, schema: str, table: str, name: str) -> str | None:
         """``pg_constraint.contype`` of the table's constraint, or None if there is none by that name."""
 
+    def column_not_null(self, schema: str, table: str, column: str) -> bool:
+        """True if the column exists and is NOT NULL."""
+
 
 @dataclass(frozen=True)
 class _Verdict:
@@ -350,6 +353,11 @@ class _Classifier:
                     return _held(
                         f"switches the default of {col} of a non-empty table to another sequence: its next "
                         "values may collide with the ids already stored (set the sequence with setval first)"
+                    )
+                if cmd.def_ is None and self.facts.column_not_null(*table, fp.present(cmd.name, "column")):
+                    return _held(
+                        f"drops the default of {col}, which is NOT NULL: inserts that leave it out are refused "
+                        "from now on"
                     )
                 verb = "sets" if cmd.def_ is not None else "drops"
                 return _safe(f"{verb} the default of {col} (stored rows are unchanged)")

@@ -25,9 +25,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from pglast import ast, parse_sql
-from pglast.enums import AlterTableType, ConstrType, DefElemAction, ObjectType
+from pglast.enums import AlterTableType, ConstrType, DefElemAction, DropBehavior, ObjectType
 from pglast.parser import ParseError
-from pglast.stream import RawStream
+from pglast.stream import RawStream, maybe_double_quote_name
 from sqlalchemy.engine import Connection
 
 from baseline_guard.schema import footprint as fp
@@ -109,7 +109,59 @@ def _drop_dump_object(key: ObjectKey, ddl: str) -> str | None:
         if key.kind == "TABLE ATTACH":
             return f"ALTER TABLE {parent} DETACH PARTITION {child};"
         return None  # an index attachment goes away with the index
-    return f"DROP {key.kind} {_quote(key.schema)}.{key.name};"
+    return drop_of_definition(ddl)
+
+
+def _drop(kind: ObjectType, obj: ast.Node | tuple[ast.Node, ...]) -> str:
+    stmt = ast.DropStmt(
+        objects=(obj,),
+        removeType=kind,
+        behavior=DropBehavior.DROP_RESTRICT,
+        missing_ok=False,
+        concurrent=False,
+    )
+    return RawStream()(stmt) + ";"
+
+
+def _type_list(types: list[ast.TypeName | None]) -> str:
+    return ", ".join("NONE" if t is None else RawStream()(t) for t in types)
+
+
+def drop_of_definition(ddl: str) -> str | None:
+    """``DROP`` of the object that ``ddl`` (a dump entry's ``CREATE``) defines, or None if unknown.
+
+    The name comes from the parsed definition, never from the dump's ``-- Name:`` header (which
+    pg_dump writes unquoted and with newlines flattened), and is written back by pglast, which
+    quotes identifiers by PostgreSQL's own ``quote_identifier`` rules: a name like
+    ``x; GRANT ... --`` stays one identifier, and ``Mixed`` keeps its case.
+    """
+    stmts = _parse(ddl)
+    if not stmts:
+        return None
+    stmt = stmts[0]
+    if isinstance(stmt, ast.DefineStmt) and stmt.kind == ObjectType.OBJECT_AGGREGATE:
+        params = stmt.args[0] if stmt.args else None
+        args = None if params is None else tuple(p.argType for p in params)
+        return _drop(stmt.kind, ast.ObjectWithArgs(objname=stmt.defnames, objargs=args))
+    if isinstance(stmt, ast.DefineStmt) and stmt.kind == ObjectType.OBJECT_OPERATOR:
+        sides = {d.defname.lower(): d.arg for d in stmt.definition or ()}
+        *schema, operator = fp.names(stmt.defnames)  # an operator name is symbols only
+        prefix = "".join(maybe_double_quote_name(part) + "." for part in schema)
+        types = _type_list([sides.get("leftarg"), sides.get("rightarg")])
+        return f"DROP OPERATOR {prefix}{operator} ({types});"
+    if isinstance(stmt, ast.DefineStmt) and stmt.kind in (
+        ObjectType.OBJECT_COLLATION,
+        ObjectType.OBJECT_TSCONFIGURATION,
+        ObjectType.OBJECT_TSDICTIONARY,
+    ):
+        return _drop(stmt.kind, fp.present(stmt.defnames, "name"))
+    if isinstance(stmt, ast.CreateStatsStmt):
+        return _drop(ObjectType.OBJECT_STATISTIC_EXT, fp.present(stmt.defnames, "name"))
+    if isinstance(stmt, ast.CreateConversionStmt):
+        return _drop(ObjectType.OBJECT_CONVERSION, fp.present(stmt.conversion_name, "name"))
+    if isinstance(stmt, ast.CreateRangeStmt):
+        return _drop(ObjectType.OBJECT_TYPE, ast.TypeName(names=stmt.typeName, typemod=-1))
+    return None
 
 
 def dump_only_objects(sides: Sides, created_tables: set[tuple[str, str]]) -> tuple[list[str], list[str]]:
@@ -138,6 +190,14 @@ def _sequence_ddl(snapshot: Snapshot, schema: str, name: str) -> str | None:
     return ddl if ddl and ddl.startswith("CREATE SEQUENCE") else None
 
 
+def _alter_sequence(create: str) -> str:
+    """``ALTER SEQUENCE`` to production's options; ``AS bigint`` spelled out (pg_dump omits the default)."""
+    first, _, options = create.partition("\n")
+    if not any(line.strip().startswith("AS ") for line in options.splitlines()):
+        options = "    AS bigint\n" + options
+    return "ALTER" + first.removeprefix("CREATE") + "\n" + options
+
+
 def sequences(statements: list[str], sides: Sides) -> tuple[list[str], list[str]]:
     """Statements with the library's CREATE SEQUENCE replaced by production's, plus ALTERs of changed ones."""
     out = []
@@ -159,7 +219,7 @@ def sequences(statements: list[str], sides: Sides) -> tuple[list[str], list[str]
         before = _sequence_ddl(sides.target_snapshot, key.schema, key.name)
         now = _sequence_ddl(sides.source_snapshot, key.schema, key.name)
         if before and now and before != now:
-            altered.append("ALTER" + now.removeprefix("CREATE"))
+            altered.append(_alter_sequence(now))
     return out, altered
 
 
@@ -591,24 +651,61 @@ def default_constraint_name(table: str, column: str, label: str) -> str:
     return f"{table[:t]}_{column[:c]}_{label}"
 
 
+def chosen_constraint_name(table: str, column: str, label: str, taken: set[str]) -> str:
+    """The name PostgreSQL gives (``ChooseConstraintName``): the default, else ``label1``, ``label2``...
+
+    A name is taken when any constraint of the schema has it (not only one of the same table):
+    ``dag.bundle_name``'s NOT NULL is ``dag_bundle_name_not_null1`` next to ``dag_bundle.name``'s.
+    """
+    name, attempt = default_constraint_name(table, column, label), 0
+    while name in taken:
+        attempt += 1
+        name = default_constraint_name(table, column, f"{label}{attempt}")
+    return name
+
+
+_CONSTRAINT_NAMES = sa.text(
+    "SELECT n.nspname, con.conname FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace "
+    "WHERE n.nspname = ANY(:schemas)"
+)
+
+
 def not_null_names(sides: Sides, skipped: set[tuple[str, str]]) -> list[str]:
-    """Rename NOT NULL constraints (named since PostgreSQL 18) to production's names."""
+    """Rename NOT NULL constraints (named since PostgreSQL 18) to production's names.
+
+    A NOT NULL the plan creates (``SET NOT NULL``, a new column) gets the name PostgreSQL will
+    choose, judged from the baseline's constraint names now; it is renamed only if production's differs.
+    """
     source = {(r[0], r[1], r[2]): r[3] for r in sides.source.execute(_NOT_NULLS, {"schemas": sides.schemas})}
     target = {
         (r[0], r[1], r[2]): (r[3], r[4]) for r in sides.target.execute(_NOT_NULLS, {"schemas": sides.schemas})
     }
+    taken: dict[str, set[str]] = {}
+    for schema, name in sides.target.execute(_CONSTRAINT_NAMES, {"schemas": sides.schemas}):
+        taken.setdefault(schema, set()).add(name)
     renames = []
     for (schema, table, column), wanted in sorted(source.items()):
         if (schema, table) in skipped:
             continue  # created from production's own DDL (names included), or inheriting its names
-        current, local = target.get(
-            (schema, table, column), (default_constraint_name(table, column, "not_null"), True)
-        )
+        if (schema, table, column) in target:
+            current, local = target[(schema, table, column)]
+        else:
+            names = taken.setdefault(schema, set())
+            current, local = chosen_constraint_name(table, column, "not_null", names), True
+            names.add(current)
         if current != wanted and local:
             renames.append(
                 f"ALTER TABLE {_qname(schema, table)} RENAME CONSTRAINT {_quote(current)} TO {_quote(wanted)};"
             )
     return renames
+
+
+def _attached_to(ddl: str, schema: str) -> tuple[str, str] | None:
+    """The parent index of an ``ALTER INDEX parent ATTACH PARTITION child`` (names as parsed, not as text)."""
+    stmts = _parse(ddl)
+    if len(stmts) != 1 or not isinstance(stmts[0], ast.AlterTableStmt):
+        return None
+    return fp.range_var(stmts[0].relation, schema)
 
 
 def changed_indexes(plan: list[str], sides: Sides) -> tuple[list[str], list[str]]:
@@ -621,9 +718,10 @@ def changed_indexes(plan: list[str], sides: Sides) -> tuple[list[str], list[str]
             continue
         drops.append(f"DROP INDEX IF EXISTS {_qname(key.schema, key.name)};")
         creates.append(src[key])
-        attach = f"ALTER INDEX {key.schema}.{key.name} ATTACH PARTITION "
         creates += [
-            ddl for k, ddl in sorted(src.items()) if k.kind == "INDEX ATTACH" and ddl.startswith(attach)
+            ddl
+            for k, ddl in sorted(src.items())
+            if k.kind == "INDEX ATTACH" and _attached_to(ddl, key.schema) == (key.schema, key.name)
         ]
     return drops, creates
 
@@ -703,6 +801,52 @@ def generation_expressions(statements: list[str], sides: Sides) -> list[str]:
     return out
 
 
+_COLUMN_TYPE = sa.text(
+    "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :s AND c.relname = :t "
+    "AND a.attname = :c AND NOT a.attisdropped"
+)
+_FROM_BYTES = frozenset({"json", "jsonb", "text", "varchar"})
+_TEXT_TYPES = frozenset({"json", "jsonb", "text", "character varying"})
+
+
+def casts_postgres_lacks(statements: list[str], sides: Sides) -> list[str]:
+    """Type changes PostgreSQL has no cast for, written with a conversion (the library writes ``col::type``).
+
+    ``bytea`` to text or JSON is decoded as UTF-8 and back; a scalar (number, boolean...) becomes a
+    JSON value with ``to_json``, and a JSON scalar's text is cast to the scalar type.
+
+    Airflow 3 turned ``xcom.value`` and ``dag_run.conf`` from ``bytea`` into ``jsonb``; the library
+    writes ``USING col::jsonb``, which PostgreSQL refuses for ``bytea``. Decoded, the change applies
+    where the bytes are UTF-8 text (JSON for ``jsonb``) and fails, held with PostgreSQL's error, where not.
+    """
+    out = []
+    for sql in statements:
+        stmts = _parse(sql)
+        if len(stmts) == 1 and isinstance(stmts[0], ast.AlterTableStmt) and len(stmts[0].cmds or ()) == 1:
+            cmd = fp.present(stmts[0].cmds, "commands")[0]
+            table = fp.range_var(stmts[0].relation, sides.default_schema)
+            if cmd.subtype == AlterTableType.AT_AlterColumnType:
+                new_type = fp.names(cmd.def_.typeName.names)[-1]
+                old_type = sides.target.execute(
+                    _COLUMN_TYPE, {"s": table[0], "t": table[1], "c": cmd.name}
+                ).scalar()
+                column, target = _quote(cmd.name), RawStream()(cmd.def_.typeName)
+                using = None
+                if old_type == "bytea" and new_type in _FROM_BYTES:
+                    using = f"convert_from({column}, 'UTF8')::{target}"
+                elif new_type == "bytea" and old_type and old_type.split("(")[0] in _TEXT_TYPES:
+                    using = f"convert_to({column}::text, 'UTF8')"
+                elif new_type in ("json", "jsonb") and old_type and old_type.split("(")[0] not in _TEXT_TYPES:
+                    using = f"to_{new_type}({column})"  # a number, boolean, timestamp... as a JSON value
+                elif old_type in ("json", "jsonb") and new_type not in _FROM_BYTES:
+                    using = f"({column} #>> '{{}}')::{target}"  # a JSON scalar's text, then cast
+                if using:
+                    sql = f"ALTER TABLE {_qname(*table)} ALTER COLUMN {column} SET DATA TYPE {target} USING {using};"
+        out.append(sql)
+    return out
+
+
 def complete(statements: list[str], sides: Sides) -> list[str]:
     """The library's plan, corrected and completed (see the module docstring)."""
     plan, from_dump, partition_of = partitions_as_dumped(statements, sides)
@@ -714,7 +858,8 @@ def complete(statements: list[str], sides: Sides) -> list[str]:
     plan = domains(plan, sides)
     plan = foreign_keys_around_dropped_keys(plan, sides)
     plan = matview_indexes(plan, sides)
-    plan = generation_expressions(plan, sides) + storage_parameters(sides) + forced_row_security(sides)
+    plan = casts_postgres_lacks(generation_expressions(plan, sides), sides)
+    plan += storage_parameters(sides) + forced_row_security(sides)
     index_drops, index_creates = changed_indexes(plan, sides)
     first, last = first + index_drops, index_creates + last
     plan = first + plan + altered_sequences + last + not_null_names(sides, from_dump | partition_of)

@@ -176,6 +176,18 @@ class CatalogFacts:
             {"s": schema, "t": table, "c": column},
         ).scalar()
 
+    def column_not_null(self, schema: str, table: str, column: str) -> bool:
+        return bool(
+            self.conn.execute(
+                sa.text(
+                    "SELECT a.attnotnull FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :s AND c.relname = :t "
+                    "AND a.attname = :c AND a.attnum > 0 AND NOT a.attisdropped"
+                ),
+                {"s": schema, "t": table, "c": column},
+            ).scalar()
+        )
+
     def table_has_rows(self, schema: str, table: str) -> bool:
         exists = self.conn.execute(
             sa.text("SELECT to_regclass(format('%I.%I', CAST(:s AS text), CAST(:t AS text))) IS NOT NULL"),

@@ -594,13 +594,16 @@ def test_schema_sync_applies_safe_changes_and_waits_for_approval_of_destructive(
         assert [name for name, runs in held.items() if runs and name != "baseline"] == []
         # AIRFLOW3.md: an answer within ~5 s of entering awaiting input fails the task
         time.sleep(max(0.0, 8 - (time.monotonic() - asked)))
+        # one option per held database (several may be chosen), "Apply to none" the default
+        databases = [o for o in detail["options"] if o != "Apply to none"]
+        assert databases and detail["multiple"] is True
         refused = ci.patch(
-            f"{pending}/-1/hitlDetails", json={"chosen_options": ["Approve"], "params_input": {}}
+            f"{pending}/-1/hitlDetails", json={"chosen_options": databases, "params_input": {}}
         )
         assert refused.status_code == 403, refused.text  # approvals belong to the admins
         assert client.get(f"{pending}/-1/hitlDetails").json()["response_received"] is False
         answer = client.patch(
-            f"{pending}/-1/hitlDetails", json={"chosen_options": ["Approve"], "params_input": {}}
+            f"{pending}/-1/hitlDetails", json={"chosen_options": databases, "params_input": {}}
         )
         assert answer.status_code == 200, answer.text
         deadline = time.monotonic() + 400

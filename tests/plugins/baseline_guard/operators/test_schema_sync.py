@@ -142,3 +142,48 @@ def test_a_refused_statement_is_held_with_its_error_and_residuals_are_returned(
     objects = {n["object"] for n in result["not_synced"]}
     assert "index public.hotel_name_uq" in objects and "table public.hotel" in objects
     assert postgres.psql("SELECT to_regclass('room') IS NOT NULL;", conns["target"]).strip() == "t"
+
+
+def test_approved_apply_is_refused_when_the_statements_are_not_the_ones_whose_digest_was_shown(
+    postgres: LocalPostgres, conns: dict[str, str]
+) -> None:
+    from baseline_guard.schema.review import plan_digest
+
+    held = [h["sql"] for h in _operator().execute(context={})["held"]]
+    shown = plan_digest(held)
+
+    with pytest.raises(InvalidInput, match="not the ones approved"):
+        _operator(
+            apply_destructive=True, expected_destructive=[*held, "DROP TABLE room;"], expected_digest=shown
+        ).execute(context={})
+    assert postgres.psql("SELECT to_regclass('room') IS NOT NULL;", conns["target"]).strip() == "t"
+
+    result = _operator(apply_destructive=True, expected_destructive=held, expected_digest=shown).execute(
+        context={}
+    )
+    assert set(held) <= set(result["applied"]) and result["held"] == []
+
+
+def test_only_the_databases_chosen_are_approved() -> None:
+    from baseline_guard.operators.schema_sync import APPLY_NONE, approved_plans, held_plans
+
+    summary = {
+        "held": [
+            {
+                "source": f"prod_{n}",
+                "target": f"base_{n}",
+                "statements": [{"sql": f"DROP TABLE t{n};", "reason": "r"}],
+            }
+            for n in "ab"
+        ]
+    }
+    plans = held_plans(summary)
+
+    approved, declined = approved_plans(plans, {"chosen_options": ["base_b"]})
+    assert [(a["target_conn_id"], a["expected_destructive"]) for a in approved] == [
+        ("base_b", ["DROP TABLE tb;"])
+    ]
+    assert approved[0]["expected_digest"] == plans[1]["plan_digest"]
+    assert [d["target_conn_id"] for d in declined] == ["base_a"]
+    for answer in ({"chosen_options": [APPLY_NONE, "base_a"]}, {"chosen_options": ["base_zz"]}, None):
+        assert approved_plans(plans, answer)[0] == []  # none chosen, or a name not asked about

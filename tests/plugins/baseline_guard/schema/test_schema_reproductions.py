@@ -449,3 +449,68 @@ def _error(dbs, sql: str) -> str:
         conn.rollback()
         conn.close()
     raise AssertionError(f"{sql} succeeded")
+
+
+def test_not_null_named_after_a_schema_wide_clash_converges(dbs):
+    """Airflow's ``dag.bundle_name`` (issue 22): PostgreSQL names its new NOT NULL ``..._not_null1``.
+
+    ``dag_bundle.name`` already holds ``dag_bundle_name_not_null`` in the same schema, so
+    ``SET NOT NULL`` on ``dag.bundle_name`` gets ``dag_bundle_name_not_null1``, as in production:
+    no rename is due (a rename from the unsuffixed name is refused and held everything on ``dag``).
+    """
+    dbs.both("CREATE TABLE dag_bundle (name text NOT NULL);")
+    dbs.source("CREATE TABLE dag (id int, bundle_name text NOT NULL);")
+    dbs.target("CREATE TABLE dag (id int, bundle_name text); INSERT INTO dag VALUES (1, 'b');")
+    assert "dag_bundle_name_not_null1" in dbs.dump_source()
+
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+
+    assert not any("RENAME CONSTRAINT" in s.sql for s in first.applied + first.held)
+    assert_converged(dbs, approve_all(dbs, first))
+    assert dbs.target("SELECT count(*) FROM dag;").strip() == "1"
+
+
+def test_sequence_widened_to_bigint_converges(dbs):
+    """FAB's ``ab_*_seq`` (issue 22): ``AS integer`` in the baseline, bigint (pg_dump omits it) in production."""
+    dbs.source("CREATE SEQUENCE s;")
+    dbs.target("CREATE SEQUENCE s AS integer; SELECT nextval('s');")
+
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+
+    assert [s.sql for s in first.applied + first.held if "SEQUENCE" in s.sql.upper()]
+    assert_converged(dbs, approve_all(dbs, first))
+    assert dbs.target("SELECT nextval('s');").strip() == "2"
+
+
+def test_default_dropped_from_a_not_null_column_is_held(dbs):
+    """FAB's ``ab_user_role.id`` (issue 22): production's has no default; dropping the baseline's
+    makes every insert that leaves the id out fail, so it waits for a person."""
+    dbs.source("CREATE SEQUENCE t_id_seq; CREATE TABLE t (id int NOT NULL, v text);")
+    dbs.target(
+        "CREATE SEQUENCE t_id_seq; CREATE TABLE t (id int NOT NULL DEFAULT nextval('t_id_seq'), v text);"
+        "INSERT INTO t (v) VALUES ('a');"
+    )
+
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+
+    [held] = first.held
+    assert "drop default" in held.sql.lower() and "inserts that leave it out are refused" in held.reason
+    assert dbs.target("INSERT INTO t (v) VALUES ('b'); SELECT count(*) FROM t;").strip() == "2"
+    assert_converged(dbs, approve_all(dbs, first))
+
+
+def test_types_postgres_has_no_cast_for_are_converted(dbs):
+    """Airflow 3's ``xcom.value`` bytea -> jsonb and ``deadline_alert.interval`` double -> json (issue 22)."""
+    dbs.source("CREATE TABLE x (value jsonb, interval json, note bytea);")
+    dbs.target(
+        "CREATE TABLE x (value bytea, interval double precision, note text);"
+        "INSERT INTO x VALUES (convert_to('{\"a\": 1}', 'UTF8'), 2.5, 'hi');"
+    )
+
+    first = sync_schema(dbs.source_dsn, dbs.target_dsn)
+    assert_converged(dbs, approve_all(dbs, first))
+
+    assert (
+        dbs.target("SELECT value->>'a', interval::text, convert_from(note, 'UTF8') FROM x;").strip()
+        == "1|2.5|hi"
+    )
