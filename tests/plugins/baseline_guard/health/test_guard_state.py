@@ -22,6 +22,7 @@ from baseline_guard.environment_contract import ConfigDigest
 from baseline_guard.health.__main__ import main as health_cli
 from baseline_guard.health.guard_state import ConfigDecisionStore, PatrolIncidentStore, connect
 from baseline_guard.protection.patrol_incidents import next_incidents
+from local_stack.postgres import LocalPostgres
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 SERVICES = [f"svc-{i:03d}" for i in range(40)]
@@ -202,3 +203,22 @@ def test_import_state_copies_the_old_variables_once(open_conn: Any, history_dsn:
         health_cli(["import-state", "--url", history_dsn, "--config-digests", str(tmp_path / "bad.json")])
         == 2
     )
+
+
+def test_the_health_page_reads_the_pending_decisions_from_the_database(
+    open_conn: Any, history_dsn: str, postgres: LocalPostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from baseline_guard.health.protection_state import config_decision_records
+    from baseline_guard.protection.state import pending_config_decisions
+
+    asked = asked_record(_change("quote"), asked_at=NOW, response_timeout=timedelta(minutes=50), run_id="r1")
+    decided = decided_record(_change("order"), "Not needed for the baseline", {"name": "oncall"}, NOW)
+    ConfigDecisionStore(open_conn()).update(
+        ["quote", "order"], lambda current: {"quote": asked, "order": decided}
+    )
+    database = history_dsn.rsplit("/", 1)[1].split("?")[0]
+    monkeypatch.setenv("AIRFLOW_CONN_BASELINE_GUARD_DB", json.dumps(postgres.airflow_connection(database)))
+
+    pending = pending_config_decisions(config_decision_records())
+
+    assert [(p.service, p.digest, p.asked_at) for p in pending] == [("quote", asked["digest"], NOW)]

@@ -216,15 +216,17 @@ def test_a_change_without_test_config_is_asked_once_and_each_outcome_kept_in_the
     first = _records(decisions)
     assert set(first) == {s["name"] for s in TOPOLOGY["services"]}
     assert {r["status"] for r in first.values()} == {"recorded"}
-    with _api(sandbox) as api:
+    with _api(sandbox) as api:  # production's config changes later, with no test config
         api.post(
             "/releases",
             json={
                 "service": "order",
                 "version": "1.0.0",
+                "released_at": (now + timedelta(minutes=10)).isoformat(),
                 "production_config": {"booking_mail": "smtp9.prod.example"},
             },
         ).raise_for_status()
+    now += timedelta(minutes=15)
 
     changes = _find("r2", now)
     assert [c["service"] for c in changes] == ["order"]
