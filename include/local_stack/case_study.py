@@ -361,16 +361,23 @@ def create_databases(
 def _create_template(pg: Any, family: str, version: str) -> None:
     """Load one schema file into its template database (once; kept closed to connections)."""
     import psycopg2
+    import psycopg2.errors
 
     name = template_name(family, version)
     admin = psycopg2.connect(pg.uri("postgres"))
     admin.autocommit = True
     try:
         with admin.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-            if cur.fetchone():
+            cur.execute("SELECT datistemplate FROM pg_database WHERE datname = %s", (name,))
+            found = cur.fetchone()
+            if found is None:
+                try:
+                    cur.execute(f'CREATE DATABASE "{name}"')
+                except psycopg2.errors.DuplicateDatabase:
+                    found = (False,)  # another process is loading it at this moment
+            if found is not None:
+                _wait_for_template(cur, name)
                 return
-            cur.execute(f'CREATE DATABASE "{name}"')
         sql = (SCHEMAS_DIR / family / f"{version}.sql").read_text(encoding="utf-8")
         conn = psycopg2.connect(pg.uri(name))
         try:
@@ -386,6 +393,20 @@ def _create_template(pg: Any, family: str, version: str) -> None:
             cur.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false IS_TEMPLATE true')
     finally:
         admin.close()
+
+
+def _wait_for_template(cur: Any, name: str, timeout_s: float = 600) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        cur.execute("SELECT datistemplate FROM pg_database WHERE datname = %s", (name,))
+        row = cur.fetchone()
+        if row is None:
+            raise RuntimeError(f"template database {name} vanished while another process was loading it")
+        if row[0]:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"template database {name} is not a template after {timeout_s:.0f} s: drop it")
+        time.sleep(1)
 
 
 def main(argv: list[str] | None = None) -> int:
