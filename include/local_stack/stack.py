@@ -21,7 +21,13 @@ from pathlib import Path
 
 import psutil
 
-from local_stack.airflow_env import AIRFLOW_METADATA_DB, HISTORY_DB, airflow_env, write_airflow_passwords
+from local_stack.airflow_env import (
+    AIRFLOW_METADATA_DB,
+    HISTORY_DB,
+    airflow_env,
+    service_databases,
+    write_airflow_passwords,
+)
 from local_stack.celery_mode import (
     CeleryAirflow,
     CeleryModeError,
@@ -192,11 +198,28 @@ class LocalStack:
     def _start_postgres(self) -> None:
         self.out(f"Starting PostgreSQL on {self.config.host}:{self.config.ports.pg_port} ...")
         self.postgres.start()
-        results = seed_all(self.postgres)
-        seeded = [r.database for r in results if r.seeded]
-        kept = len(results) - len(seeded)
-        self.out(f"  databases: {len(seeded)} created and seeded, {kept} already there (left as they are)")
+        if self.config.scale == "case-study":
+            self._create_case_study_databases()
+        else:
+            results = seed_all(self.postgres)
+            seeded = [r.database for r in results if r.seeded]
+            kept = len(results) - len(seeded)
+            self.out(
+                f"  databases: {len(seeded)} created and seeded, {kept} already there (left as they are)"
+            )
         self._migrate_history()
+
+    def _create_case_study_databases(self) -> None:
+        """Generate the case study (seeded: the same files every time) and create its service databases."""
+        from local_stack.case_study import create_databases, generate
+
+        study = generate(self.config.case_study_dir)
+        self.out(f"  case study generated in {study.directory}")
+        times = create_databases(self.postgres, study.databases())
+        self.out(
+            f"  databases: {times.created} created from real schema families ({times.templates_s:.1f} s for the "
+            f"templates, {times.databases_s:.1f} s for the copies), {times.kept} already there (left as they are)"
+        )
 
     def _migrate_history(self) -> None:
         """The check-history database (Baseline health page), its schema brought to the newest revision."""
@@ -244,8 +267,16 @@ class LocalStack:
         self.out(
             f"Starting the reference environment API on {cfg.env_api_url} (gateway {cfg.gateway_url}) ..."
         )
+        case_study = cfg.scale == "case-study"
         self.reference_env = ReferenceEnvironment(
-            cfg.env_api_state_dir, cfg.ports.env_api_port, cfg.ports.gateway_port, cfg.secrets.env_api_token
+            cfg.env_api_state_dir,
+            cfg.ports.env_api_port,
+            cfg.ports.gateway_port,
+            cfg.secrets.env_api_token,
+            topology=cfg.case_study_dir / "topology.yaml" if case_study else None,
+            catalog=cfg.case_study_dir / "catalog.yaml" if case_study else None,
+            lightweight_instances=case_study,  # 400+ instances served by the server process itself
+            startup_timeout=300 if case_study else None,
         ).start()
 
     def _start_airflow(self) -> None:
@@ -412,7 +443,11 @@ class LocalStack:
     def banner(self) -> str:
         cfg = self.config
         users = ", ".join(f"{u}/{pw} ({role})" for u, (role, pw) in AIRFLOW_USERS.items())
-        dbs = ", ".join(SERVICE_DATABASES)
+        dbs = (
+            f"{len(service_databases(cfg)) // 2} services (case study: {cfg.case_study_dir})"
+            if cfg.scale == "case-study"
+            else ", ".join(SERVICE_DATABASES)
+        )
         rows = []
         if self.with_airflow:
             rows.append(f"Airflow UI + REST API  {cfg.airflow_url}   users: {users}")
