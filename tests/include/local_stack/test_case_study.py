@@ -170,3 +170,24 @@ def test_service_databases_are_real_schemas_with_production_ahead_where_planned(
         else:
             assert prod == base
     assert create_databases(postgres, service_databases).kept == 6  # a second start leaves them alone
+
+
+def test_the_stack_config_remembers_the_scale_and_reaches_all_400_databases(tmp_path: Path) -> None:
+    from local_stack.airflow_env import airflow_env
+    from local_stack.config import StackConfig
+
+    config = StackConfig.load(tmp_path / "stack", environ={}, scale="case-study")
+    generate(config.case_study_dir)
+
+    again = StackConfig.load(tmp_path / "stack", environ={})  # `env`, `status`, `down` name no scale
+    env = airflow_env(again)
+
+    assert again.scale == "case-study"
+    pg = sorted(k for k in env if k.startswith("AIRFLOW_CONN_PG_"))
+    assert len(pg) == 2 * SERVICES and "AIRFLOW_CONN_PG_PROD_PAYMENT_API" in pg
+    assert env["BASELINE_GUARD_SCENARIOS_DIR"] == str(config.case_study_dir / "scenarios")
+    sandbox = airflow_env(StackConfig.load(tmp_path / "other", environ={}))
+    assert "BASELINE_GUARD_SCENARIOS_DIR" not in sandbox
+    assert len([k for k in sandbox if k.startswith("AIRFLOW_CONN_PG_")]) == 8
+    with pytest.raises(ValueError, match="unknown scale"):
+        StackConfig.load(tmp_path / "stack", environ={}, scale="huge")
