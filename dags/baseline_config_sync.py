@@ -50,6 +50,7 @@ from baseline_guard.operators.config_sync import (
     oncall_messages,
     refuse_oversized,
 )
+from baseline_guard.pools import SYNC_POOL
 
 
 @dag(
@@ -86,6 +87,7 @@ def baseline_config_sync() -> None:
         task_id="apply_test_configs",
         environment="{{ params.environment }}",
         max_active_tis_per_dag=1,  # overlapping runs never apply at the same time
+        pool=SYNC_POOL,  # the syncs share a few slots: the checks that follow always find free ones
     )
 
     changes = FindUnmatchedConfigChangesOperator(
@@ -93,6 +95,7 @@ def baseline_config_sync() -> None:
         environment="{{ params.environment }}",
         decision_timeout_minutes="{{ params.decision_timeout_minutes }}",
         max_active_tis_per_dag=1,
+        pool=SYNC_POOL,
         on_success_callback=ResultNotifier(compose=oncall_messages, apprise_conn_id=ONCALL_CONN_ID),
     )
 

@@ -5,6 +5,8 @@ else: no other DAG, no pause, delete, run state change, clear, backfill, no appr
 connections, variables or configuration. Its permissions (:func:`ci_role_permissions`) are set
 exactly on every sync: anything added by hand is removed.
 
+It also creates the deployment's pools (:mod:`baseline_guard.pools`: the syncs' shared slots).
+
 Run after ``airflow db migrate``, with Airflow's configuration in the environment::
 
     python -m baseline_guard.access --passwords-file /run/secrets/airflow_passwords
@@ -110,7 +112,13 @@ def main(argv: list[str] | None = None) -> int:
             sm.sync_roles()  # FAB's built-in roles (Admin, Viewer, ...), as the API server makes them
         sync_role(sm, CI_ROLE, ci_role_permissions())
         users = sync_users(sm, passwords)
-    print(f"role {CI_ROLE} synced for DAGs {', '.join(CI_DAG_IDS)}; users synced: {', '.join(users)}")
+    from baseline_guard.pools import sync_pools
+
+    pools = sync_pools()
+    print(
+        f"role {CI_ROLE} synced for DAGs {', '.join(CI_DAG_IDS)}; users synced: {', '.join(users)}; "
+        f"pools synced: {', '.join(pools)}"
+    )
     return 0
 
 
