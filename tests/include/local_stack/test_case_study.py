@@ -191,3 +191,5 @@ def test_the_stack_config_remembers_the_scale_and_reaches_all_400_databases(tmp_
     assert len([k for k in sandbox if k.startswith("AIRFLOW_CONN_PG_")]) == 8
     with pytest.raises(ValueError, match="unknown scale"):
         StackConfig.load(tmp_path / "stack", environ={}, scale="huge")
+    with pytest.raises(ValueError, match="holds a case-study stack, not a sandbox one"):
+        StackConfig.load(tmp_path / "stack", environ={}, scale="sandbox")
