@@ -153,12 +153,17 @@ class StackConfig:
         state_dir = (state_dir or default_dir).resolve()
         ports = Ports.from_env(environ)
         marker = state_dir / SCALE_FILE
-        if scale is None:
-            scale = marker.read_text().strip() if marker.exists() else "sandbox"
-            if scale not in SCALES:
-                raise ValueError(
-                    f"{marker} names an unknown scale {scale!r}: expected one of {', '.join(SCALES)}"
-                )
+        before = marker.read_text().strip() if marker.exists() else None
+        if before is not None and before not in SCALES:
+            raise ValueError(
+                f"{marker} names an unknown scale {before!r}: expected one of {', '.join(SCALES)}"
+            )
+        if scale is not None and before is not None and scale != before:
+            raise ValueError(
+                f"{state_dir} holds a {before} stack, not a {scale} one: use another --state-dir "
+                "(or delete that directory to start afresh)"
+            )
+        scale = scale or before or "sandbox"
         secrets_ = StackSecrets.load_or_create(state_dir / "secrets.json")
         marker.write_text(scale + "\n")
         return cls(state_dir=state_dir, ports=ports, secrets=secrets_, scale=scale)
