@@ -26,6 +26,13 @@ import psycopg2.errors
 import psycopg2.extensions
 from psycopg2.extras import execute_values
 
+from baseline_guard.configsync.decisions import (
+    STATUS_ASKED,
+    STATUS_DECIDED,
+    STATUS_RECORDED,
+    STATUS_TIMED_OUT,
+)
+
 T = TypeVar("T")
 Records = dict[str, dict[str, Any]]
 ATTEMPTS = 8  # a transaction that lost an insert race (or a deadlock) starts again at most this often
@@ -43,6 +50,7 @@ DECISION_FIELDS = (
     "timed_out_at",
 )
 INCIDENT_FIELDS = ("since", "last_told", "reason")
+STATUSES = (STATUS_RECORDED, STATUS_ASKED, STATUS_DECIDED, STATUS_TIMED_OUT)
 
 
 def connect(dsn: str, **kwargs: Any) -> psycopg2.extensions.connection:
@@ -92,8 +100,9 @@ class ConfigDecisionStore:
         """The services whose question is put to the on-call person and not answered (``asked``)."""
         with self.conn.cursor() as cur:
             cur.execute(
-                f"SELECT service, {', '.join(DECISION_FIELDS)} FROM config_decision WHERE status = 'asked' "
-                "ORDER BY service"
+                f"SELECT service, {', '.join(DECISION_FIELDS)} FROM config_decision WHERE status = %s "
+                "ORDER BY service",
+                (STATUS_ASKED,),
             )
             rows = cur.fetchall()
         self.conn.rollback()
@@ -149,6 +158,16 @@ class ConfigDecisionStore:
 
     def import_records(self, records: Mapping[str, Mapping[str, Any]]) -> int:
         """Copy records in (the old Variable's JSON); a service already stored keeps its row. Returns rows added."""
+        for service, record in records.items():
+            if (
+                not isinstance(record, Mapping)
+                or not record.get("digest")
+                or record.get("status") not in STATUSES
+            ):
+                raise ValueError(
+                    f"config decision record of {service!r}: expected an object with a digest and a status "
+                    f"out of {', '.join(STATUSES)}, got {record!r}"
+                )
         added = 0
         with self.conn, self.conn.cursor() as cur:
             for service, record in sorted(records.items()):
@@ -224,6 +243,12 @@ class PatrolIncidentStore:
 
     def import_incidents(self, incidents: Mapping[str, Mapping[str, Any]]) -> int:
         """Copy incidents in (the old Variable's JSON); an instance already stored keeps its row. Returns rows added."""
+        for key, i in incidents.items():
+            if "/" not in key or not isinstance(i, Mapping) or not i.get("since") or not i.get("last_told"):
+                raise ValueError(
+                    f"patrol incident {key!r}: expected an '<environment>/<service>#<index>' key and an object "
+                    f"with since and last_told, got {i!r}"
+                )
         added = 0
         with self.conn, self.conn.cursor() as cur:
             for key, i in sorted(incidents.items()):

@@ -198,6 +198,9 @@ def test_import_state_copies_the_old_variables_once(open_conn: Any, history_dsn:
 
     assert ConfigDecisionStore(open_conn()).load()["quote"]["status"] == "asked"
     assert PatrolIncidentStore(open_conn()).load() == incidents
+    (tmp_path / "wrong.json").write_text(json.dumps({"order": {"digest": "sha256:bb", "status": "maybe"}}))
+    wrong = ["import-state", "--url", history_dsn, "--config-digests", str(tmp_path / "wrong.json")]
+    assert health_cli(wrong) == 2 and "order" not in ConfigDecisionStore(open_conn()).load()
     (tmp_path / "bad.json").write_text("[]")
     assert (
         health_cli(["import-state", "--url", history_dsn, "--config-digests", str(tmp_path / "bad.json")])
