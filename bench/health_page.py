@@ -5,8 +5,10 @@ Generates the history straight into a real PostgreSQL (``COPY``): ``--environmen
 ``--runs-per-day`` check runs a day in total, ``--scenarios`` scenario results per run, outages (a
 module failing for a few consecutive runs, re-checked every minute) and flaky failures (passing on
 the re-check). Then rebuilds the derived tables, serves the page app with Airflow's own auth manager
-(``baseline_guard.ui.standalone``), signs in, and times ``GET /baseline-guard/`` and
-``GET /baseline-guard/api/health``. Finally it times ``HistoryStore.record`` of one check run of
+(``baseline_guard.ui.standalone``), signs in, and times ``GET /baseline-guard/``,
+``GET /baseline-guard/api/health`` and the Prometheus scrape ``GET /baseline-guard/metrics`` (served from
+its 30 s cache), and the scrape's history read itself (what a scrape costs once per cache period: the
+snapshot read and rendered in-process, on one pooled connection). Finally it times ``HistoryStore.record`` of one check run of
 ``--record-scenarios`` results (new connection each time, as the operator does).
 
     .venv/bin/python bench/health_page.py [--environments 20] [--runs-per-day 1800] [--days 30]
@@ -15,7 +17,12 @@ the re-check). Then rebuilds the derived tables, serves the page app with Airflo
 Recording is timed twice: passing runs, then runs that alternately fail in one module and pass (each
 opens or closes an incident). The load average is printed with it (the machine may be shared).
 
-Goal: page and JSON under 1 s; recording under 5% of a check run (300 cases take ~2.3 s: < 115 ms).
+Goal: page and JSON under 1 s; a scrape under 100 ms at p95 with at most one history read per cache
+period; recording under 5% of a check run (300 cases take ~2.3 s: < 115 ms).
+
+Full size (the 30-day x 20-environment history; on a quiet machine, it takes several minutes):
+
+    .venv/bin/python bench/health_page.py --environments 20 --runs-per-day 1800 --days 30 --repeat 50
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ import psycopg2
 from baseline_guard.health import migrate
 from baseline_guard.health.records import CheckRecord, ScenarioRecord, Trigger
 from baseline_guard.health.store import HistoryStore
+from baseline_guard.ui.app import HistoryReports
+from baseline_guard.ui.metrics import exposition, metrics_registry
 from local_stack.ports import free_port
 from local_stack.postgres import LocalPostgres
 
@@ -199,6 +208,20 @@ def record_cost(
     return times
 
 
+def scrape_read_cost(dsn: str, repeat: int) -> tuple[list[float], int]:
+    """Times what a scrape costs when the cache has expired: the snapshot read (health report and the
+    history's totals) and its rendering, in-process; returns the times and the text's size."""
+    reports = HistoryReports(lambda: dsn, max_connections=1)
+    reports.snapshot()  # warm: the pool's connection
+    times, size = [], 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        snapshot = reports.snapshot()
+        size = len(exposition(metrics_registry(lambda snapshot=snapshot: snapshot)))
+        times.append(time.perf_counter() - t0)
+    return times, size
+
+
 def load() -> str:
     return "load average " + " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1 / 5 / 15 min)"
 
@@ -254,8 +277,17 @@ def main() -> None:
                 timed(client, "/baseline-guard/api/health", 2)  # warm: connection pool, imports
                 page, page_size = timed(client, "/baseline-guard/", args.repeat)
                 data, data_size = timed(client, "/baseline-guard/api/health", args.repeat)
+                scrape, scrape_size = timed(client, "/baseline-guard/metrics", args.repeat)
             print(f"page  GET /baseline-guard/            {fmt(page)} ({page_size // 1024} KiB)")
             print(f"JSON  GET /baseline-guard/api/health  {fmt(data)} ({data_size // 1024} KiB)")
+            print(
+                f"scrape GET /baseline-guard/metrics    {fmt(scrape)} ({scrape_size // 1024} KiB, from the cache)"
+            )
+            read, read_size = scrape_read_cost(dsn, args.repeat)
+            print(
+                f"scrape's history read + render       {fmt(read)} ({read_size // 1024} KiB; once per 30 s "
+                f"cache period, {load()})"
+            )
         print(f"recording, {load()}")
         passing = record_cost(dsn, args.record_scenarios, args.repeat)
         print(f"record one check run of {args.record_scenarios} results, passing:        {fmt(passing)}")

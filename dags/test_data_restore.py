@@ -9,7 +9,8 @@ The restore is **all-or-nothing** for the environment:
 1. `plan_restore` refuses an environment of kind **production** (and an unknown one) before
    anything else, resolves the backup (`latest`, `latest:pre_test`, or a backup id; only
    backups with a manifest exist), reads its manifest and matches each database of the backup
-   to the environment's connection, once for the run. `environment` has no default: it must be named.
+   to the environment's connection, once for the run. It draws the run's random restore id
+   (never derived from the run id or dates, which a caller chooses). `environment` has no default: it must be named.
 2. `restore_database` (one mapped task per database, given its dump record by the plan): refuses a target that *is* one of
    production's databases (same server `system_identifier`, host, port and name as the
    environment API lists for production, whatever the label), then downloads the dump into an
@@ -109,6 +110,7 @@ def test_data_restore() -> None:
     swapped = SwapRestoredDatabasesOperator(
         task_id="swap_databases",
         targets=plan.output["targets"],
+        restore_id=plan.output["restore_id"],
         trigger_rule="all_done_min_one_success",  # after every restore_database, unless plan failed
         execution_timeout=timedelta(minutes=10),
         on_failure_callback=SwapNotifier(what=WHAT),

@@ -11,6 +11,12 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
+# Prometheus (Debian's package: promtool and prometheus) for the metrics' rule tests and the real scrape.
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "== installing prometheus (apt)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+fi
+
 # Redis (Debian's package) for the Celery mode's tests (the e2e stack and its Redis supervisor).
 if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then
   echo "== installing redis-server (apt)"

@@ -15,8 +15,9 @@ from local_stack.ports import free_port
 from local_stack.postgres import LocalPostgres
 from local_stack.s3 import LocalS3
 from reference_env.launcher import ReferenceEnvironment
+from reference_envs import start_env_api
 
-pytest_plugins = ("backup_store_fixtures",)
+pytest_plugins = ("backup_store_fixtures", "process_watch")
 
 os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}")
 Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
@@ -79,17 +80,15 @@ def s3() -> Iterator[LocalS3]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def make_env_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], ReferenceEnvironment]]:
-    """Factory for a fresh reference environment (API + gateway + sandbox) for tests that change it."""
+    """Factory for a private reference environment for one test (tests that change it); every one it
+    started is stopped when the test ends. Module- or package-wide ones use ``start_env_api``."""
     started: list[ReferenceEnvironment] = []
 
     def make() -> ReferenceEnvironment:
-        env = ReferenceEnvironment(
-            tmp_path_factory.mktemp("envapi"), free_port(), free_port(), secrets.token_urlsafe(16)
-        ).start()
-        started.append(env)
-        return env
+        started.append(start_env_api(tmp_path_factory))
+        return started[-1]
 
     yield make
     for env in started:
@@ -97,12 +96,12 @@ def make_env_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
 
 
 @pytest.fixture(scope="session")
-def env_api(make_env_api: Callable[[], ReferenceEnvironment]) -> Iterator[ReferenceEnvironment]:
+def env_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceEnvironment]:
     """The shared reference environment; Airflow connections to it are set for the whole session.
 
     Tests that deploy faulty versions or change rotation use their own (``make_env_api``).
     """
-    env = make_env_api()
+    env = start_env_api(tmp_path_factory)
     saved = {
         k: os.environ.get(k)
         for k in env_api_connections(env.api_port, env.token, gateway_port=env.gateway_port)
@@ -114,3 +113,4 @@ def env_api(make_env_api: Callable[[], ReferenceEnvironment]) -> Iterator[Refere
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+    env.stop()

@@ -322,3 +322,40 @@ def test_same_auth_manager_users_and_approvers_as_the_local_stack(services: dict
     )
     assert "airflow_passwords" in services["airflow-init"]["secrets"]
     assert {user: role for user, (role, _) in AIRFLOW_USERS.items()} == USER_ROLES  # banner = roles synced
+
+
+def test_prometheus_scrapes_the_api_server_with_the_shipped_config_and_rules(
+    services: dict[str, dict],
+) -> None:
+    from baseline_guard.access import METRICS_ROLE
+    from baseline_guard.ui.app import URL_PREFIX
+
+    prometheus, token = services["prometheus"], services["metrics-token"]
+    mounts = dict(v.split(":")[:2] for v in prometheus["volumes"])
+    assert mounts["./deploy/prometheus/prometheus.yml"] == "/etc/prometheus/prometheus.yml"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    for rule_file in config["rule_files"]:  # relative to the config file's folder
+        assert mounts[f"./deploy/prometheus/{rule_file}"] == f"/etc/prometheus/{rule_file}"
+    [job] = config["scrape_configs"]
+    assert job["metrics_path"] == f"{URL_PREFIX}/metrics"
+    [target] = job["static_configs"][0]["targets"]
+    host, port = target.split(":")
+    assert host in services and host == "airflow-apiserver"
+    assert any(p.endswith(f":{port}") for p in services[host]["ports"])
+    # the token file Prometheus reads is the one metrics-token writes, in the volume both mount
+    credentials = Path(job["authorization"]["credentials_file"])
+    volume = next(src for src, dst in mounts.items() if credentials.is_relative_to(dst))
+    assert volume in {"prometheus-token"} and mounts[volume] == str(credentials.parent)
+    token_mounts = dict(v.split(":")[:2] for v in token["volumes"])
+    argv = token["command"]
+    assert Path(token_mounts[volume]) / credentials.name == Path(argv[argv.index("--out") + 1])
+    assert argv[argv.index("--username") + 1] == "metrics" and USER_ROLES["metrics"] == METRICS_ROLE
+    assert {"./plugins", "./include"} <= set(token_mounts)  # the package it runs is mounted, as in Airflow's
+    assert argv[argv.index("--url") + 1] == f"http://airflow-apiserver:{port}"
+    assert "airflow_passwords" in token["secrets"]
+    assert "--web.enable-lifecycle" not in prometheus["command"]
+    retention = next(a for a in prometheus["command"] if a.startswith("--storage.tsdb.retention.time="))
+    assert int(retention.split("=")[1].removesuffix("d")) >= 33  # the 30-day window and the 3-day burn rate
+    assert token["depends_on"]["airflow-apiserver"]["condition"] == "service_healthy"
+    assert prometheus["depends_on"]["metrics-token"]["condition"] == "service_healthy"

@@ -118,6 +118,10 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(config.ports.trigger_log_port),
         # FAB auth manager (users, roles, DAG-level permissions), as in production; docs/ci.md
         "AIRFLOW__CORE__AUTH_MANAGER": AUTH_MANAGER,
+        # the API server would sync FAB's permissions and roles at every start (tens of seconds, most
+        # of its start): the stack syncs them once per Airflow/FAB version before the components start
+        # (local_stack.standalone_gate.fab_perms_marker, ``baseline_guard.access --sync-fab-perms``)
+        "AIRFLOW__FAB__UPDATE_FAB_PERMS": "False",
         # who may answer the human-in-the-loop tasks (baseline_guard.approvers): FAB usernames
         "BASELINE_GUARD_ADMIN_USERS": "admin",
         "BASELINE_GUARD_ONCALL_USERS": "admin",

@@ -128,8 +128,13 @@ def write_private(path: Path, text: str) -> None:
 
 
 # Fixed local users of the sandbox Airflow: user -> (role, password). The roles are the FAB auth
-# manager's (baseline_guard.access: "CI" may only trigger and read the CI DAGs).
-AIRFLOW_USERS: dict[str, tuple[str, str]] = {"admin": ("Admin", "admin"), "ci": ("CI", "ci")}
+# manager's (baseline_guard.access: "CI" may only trigger and read the CI DAGs, "Metrics" only read
+# /baseline-guard/metrics).
+AIRFLOW_USERS: dict[str, tuple[str, str]] = {
+    "admin": ("Admin", "admin"),
+    "ci": ("CI", "ci"),
+    "metrics": ("Metrics", "metrics"),
+}
 
 
 @dataclass(frozen=True)

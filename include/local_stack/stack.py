@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,7 @@ from local_stack.processes import (
 )
 from local_stack.s3 import ACCESS_KEY, REGION, SECRET_KEY
 from local_stack.seed import SERVICE_DATABASES, seed_all
+from local_stack.standalone_gate import GATE_ENV, PASSWORDS_ENV, access_args, fab_perms_marker
 
 AIRFLOW_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 READY_BANNER = "Baseline Guard local stack is up"
@@ -150,18 +152,47 @@ class LocalStack:
     # --- start ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start every part in order; on any failure stop what started and raise."""
+        """Start every part; on any failure stop what started and raise.
+
+        PostgreSQL first; then, at the same time: Airflow standalone (it migrates its database and
+        syncs its users, then waits for the gate), the databases' seed, the S3 endpoint and the
+        reference environment. Once those three are up the gate opens and Airflow's components start,
+        so no DAG run meets a half-started stack.
+        """
         t0 = time.monotonic()
         self._claim_state_dir()
+        if self.config.scale == "case-study":
+            self._generate_case_study()
         self._start_postgres()
-        self._start_s3()
-        self._start_reference_env()
+        standalone = self.with_airflow and self.celery is None
+        if standalone:
+            self._launch_airflow_standalone()
+        parts: list[tuple[str, Callable[[], None]]] = [
+            ("seeding the databases", self._seed),
+            ("starting the S3 endpoint", self._start_s3),
+            ("starting the reference environment", self._start_reference_env),
+        ]
         if self.celery is not None:
+            celery = self.celery
+            parts.append(("preparing Airflow on Celery", lambda: self._prepare_airflow_celery(celery)))
+        self._in_parallel(*parts)
+        if standalone:
+            self._open_airflow_gate()
+            self._wait_for_airflow_standalone()
+        elif self.celery is not None:
             self._start_airflow_celery(self.celery)
-        elif self.with_airflow:
-            self._start_airflow()
         self.started_in_s = time.monotonic() - t0
         record_tree(self.config.processes_file, os.getpid())
+
+    def _in_parallel(self, *parts: tuple[str, Callable[[], None]]) -> None:
+        """Run the parts in threads; when any fails, raise the first failure (after all have ended)."""
+        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="stack") as pool:
+            futures = [(what, pool.submit(part)) for what, part in parts]
+        for what, future in futures:
+            if (error := future.exception()) is not None:
+                if isinstance(error, StackError):
+                    raise error
+                raise StackError(f"{what} failed: {error}") from error
 
     def _claim_state_dir(self) -> None:
         cfg = self.config
@@ -198,6 +229,10 @@ class LocalStack:
     def _start_postgres(self) -> None:
         self.out(f"Starting PostgreSQL on {self.config.host}:{self.config.ports.pg_port} ...")
         self.postgres.start()
+        if self.with_airflow:
+            self.postgres.create_database(AIRFLOW_METADATA_DB)
+
+    def _seed(self) -> None:
         if self.config.scale == "case-study":
             self._create_case_study_databases()
         else:
@@ -209,13 +244,19 @@ class LocalStack:
             )
         self._migrate_history()
 
-    def _create_case_study_databases(self) -> None:
-        """Generate the case study (seeded: the same files every time) and create its service databases."""
-        from local_stack.case_study import create_databases, generate
+    def _generate_case_study(self) -> None:
+        """The case study's files (seeded: the same every time), before anything reads them: the
+        reference environment (topology, catalog) and Airflow's connections (the database plan)."""
+        from local_stack.case_study import generate
 
         study = generate(self.config.case_study_dir)
         self.out(f"  case study generated in {study.directory}")
-        times = create_databases(self.postgres, study.databases())
+
+    def _create_case_study_databases(self) -> None:
+        """The case study's 400 service databases, from the schema templates."""
+        from local_stack.case_study import CaseStudy, create_databases
+
+        times = create_databases(self.postgres, CaseStudy(self.config.case_study_dir).databases())
         self.out(
             f"  databases: {times.created} created from real schema families ({times.templates_s:.1f} s for the "
             f"templates, {times.databases_s:.1f} s for the copies), {times.kept} already there (left as they are)"
@@ -279,12 +320,22 @@ class LocalStack:
             startup_timeout=300 if case_study else None,
         ).start()
 
-    def _start_airflow(self) -> None:
+    @property
+    def _airflow_gate(self) -> Path:
+        return self.config.state_dir / "airflow.gate"
+
+    def _launch_airflow_standalone(self) -> None:
+        """Start standalone: it migrates, syncs users and the CI role, then waits for the gate."""
         cfg = self.config
         self.out(f"Starting Airflow standalone on {cfg.airflow_url} (first start migrates its database) ...")
-        write_airflow_passwords(cfg)
-        self.postgres.create_database(AIRFLOW_METADATA_DB)
-        env = {**os.environ, **airflow_env(cfg)}
+        passwords = write_airflow_passwords(cfg)
+        self._airflow_gate.unlink(missing_ok=True)
+        env = {
+            **os.environ,
+            **airflow_env(cfg),
+            GATE_ENV: str(self._airflow_gate),
+            PASSWORDS_ENV: str(passwords),
+        }
         self.airflow = ManagedProcess(
             name="airflow",
             # standalone, keeping the configured (FAB-based) auth manager instead of forcing the simple one
@@ -292,21 +343,30 @@ class LocalStack:
             env=env,
             log_file=cfg.log_dir / "airflow.log",
         ).start()
+
+    def _open_airflow_gate(self) -> None:
+        self._airflow_gate.touch()
+
+    def _wait_for_airflow_standalone(self) -> None:
+        cfg = self.config
+        assert self.airflow is not None
         try:
             wait_for(
                 lambda: airflow_is_healthy(cfg.airflow_url),
                 self.airflow_timeout,
                 "Airflow (every component healthy)",
-                interval=1.0,
+                interval=0.25,
                 alive=self._airflow_alive,
             )
         except (TimeoutError, RuntimeError) as exc:
             raise StackError(
                 f"{exc}; last lines of {self.airflow.log_file}:\n{self.airflow.log_tail()}"
             ) from None
-        self._sync_airflow_users(env)
+        self.out(f"  Airflow users {', '.join(AIRFLOW_USERS)} and the CI role are in place")
 
-    def _start_airflow_celery(self, celery: CeleryAirflow) -> None:
+    def _prepare_airflow_celery(self, celery: CeleryAirflow) -> None:
+        """Redis, the migrated metadata database, the users and the CI role (before the API server, so
+        its own role sync finds them; run while the rest of the stack starts)."""
         cfg = self.config
         self.out(f"Starting Redis (the Celery broker) on {cfg.host}:{cfg.ports.redis_port} ...")
         try:
@@ -315,11 +375,14 @@ class LocalStack:
             raise StackError(str(exc)) from None
         self.out(f"Starting Airflow on Celery at {cfg.airflow_url} (first start migrates its database) ...")
         write_airflow_passwords(cfg)
-        self.postgres.create_database(AIRFLOW_METADATA_DB)
         try:
             celery.migrate()
         except CeleryModeError as exc:
             raise StackError(str(exc)) from None
+        self._sync_airflow_users(celery.env)
+
+    def _start_airflow_celery(self, celery: CeleryAirflow) -> None:
+        cfg = self.config
         celery.start_api_server()
         try:
             wait_for(
@@ -349,18 +412,16 @@ class LocalStack:
             )
         except (TimeoutError, RuntimeError) as exc:
             raise StackError(f"{exc}; last lines of the logs:\n{celery.log_tail()}") from None
-        self._sync_airflow_users(celery.env)
 
     def _sync_airflow_users(self, env: dict[str, str], attempts: int = 3) -> None:
-        """The CI role and the users admin and ci (``baseline_guard.access``); retried because the
-        API server syncs FAB's built-in roles when it starts, maybe at the same moment."""
+        """The CI role and the users admin and ci (``baseline_guard.access``), in a process of their
+        own (retried: a database that has just been migrated may still be busy)."""
         cfg = self.config
         argv = [
             sys.executable,
             "-m",
             "baseline_guard.access",
-            "--passwords-file",
-            str(cfg.airflow_passwords_file),
+            *access_args(str(cfg.airflow_passwords_file), cfg.airflow_home),
         ]
         for attempt in range(1, attempts + 1):
             with (cfg.log_dir / "airflow-access.log").open("ab") as log:
@@ -368,6 +429,7 @@ class LocalStack:
                     argv, env=env, stdout=log, stderr=subprocess.STDOUT, check=False, timeout=300
                 )
             if done.returncode == 0:
+                fab_perms_marker(cfg.airflow_home).touch()
                 self.out(f"  Airflow users {', '.join(AIRFLOW_USERS)} and the CI role are in place")
                 return
             if attempt < attempts:

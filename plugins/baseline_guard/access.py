@@ -1,9 +1,14 @@
-"""Who may do what in Airflow: the CI role and the deployment's users, synced into the FAB auth manager.
+"""Who may do what in Airflow: the CI and Metrics roles and the deployment's users, synced into the FAB
+auth manager.
 
 The **CI** role may trigger and read runs of the DAGs meant for CI (:data:`CI_DAG_IDS`) and nothing
 else: no other DAG, no pause, delete, run state change, clear, backfill, no approvals, no
 connections, variables or configuration. Its permissions (:func:`ci_role_permissions`) are set
 exactly on every sync: anything added by hand is removed.
+
+The **Metrics** role (a Prometheus scraper's account) may read ``/baseline-guard/metrics`` and nothing
+else: one permission, ``can_read`` on the custom resource :data:`METRICS_RESOURCE`; no website, no
+DAG, not the health page. The Admin role is given that permission too (added, nothing removed).
 
 It also creates the deployment's pools (:mod:`baseline_guard.pools`: the syncs' shared slots).
 
@@ -11,7 +16,7 @@ Run after ``airflow db migrate``, with Airflow's configuration in the environmen
 
     python -m baseline_guard.access --passwords-file /run/secrets/airflow_passwords
 
-The passwords file is a JSON object ``{"admin": "...", "ci": "..."}``: each user is created (or its
+The passwords file is a JSON object ``{"admin": "...", "ci": "...", "metrics": "..."}`` (any of them): each user is created (or its
 password and roles reset) with the role :data:`USER_ROLES` gives it. Passwords never appear on a
 command line.
 """
@@ -27,8 +32,10 @@ from typing import Any
 
 CI_ROLE = "CI"
 ADMIN_ROLE = "Admin"
+METRICS_ROLE = "Metrics"
+METRICS_RESOURCE = "Baseline Guard Metrics"  # checked by baseline_guard.ui.auth.metrics_reader
 CI_DAG_IDS: tuple[str, ...] = ("business_check", "test_data_backup", "test_data_restore")
-USER_ROLES: dict[str, str] = {"admin": ADMIN_ROLE, "ci": CI_ROLE}
+USER_ROLES: dict[str, str] = {"admin": ADMIN_ROLE, "ci": CI_ROLE, "metrics": METRICS_ROLE}
 
 # Global resources whose read is also checked against the DAG's own read permission, so they show
 # nothing of DAGs outside CI_DAG_IDS: the task instances, logs and results of a run.
@@ -45,6 +52,21 @@ def ci_role_permissions(dag_ids: Iterable[str] = CI_DAG_IDS) -> set[tuple[str, s
             ("can_create", f"DAG Run:{dag_id}"),
         }
     return perms
+
+
+def metrics_role_permissions() -> set[tuple[str, str]]:
+    """``(action, resource)`` pairs of the Metrics role: read the metrics, nothing else."""
+    return {("can_read", METRICS_RESOURCE)}
+
+
+def grant(sm: Any, name: str, wanted: set[tuple[str, str]]) -> None:
+    """Add ``wanted`` to role ``name`` (nothing removed)."""
+    role = sm.find_role(name)
+    have = {(p.action.name, p.resource.name) for p in role.permissions}
+    for action, resource in sorted(wanted - have):
+        sm.add_permission_to_role(
+            role, sm.get_permission(action, resource) or sm.create_permission(action, resource)
+        )
 
 
 def sync_role(sm: Any, name: str, wanted: set[tuple[str, str]]) -> None:
@@ -98,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m baseline_guard.access", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--passwords-file", type=Path, required=True, help="JSON {username: password}")
+    parser.add_argument(
+        "--sync-fab-perms",
+        action="store_true",
+        help="also sync FAB's permissions and built-in roles, as the API server does at its start when "
+        "[fab] update_fab_perms is on (the local stack turns that off and syncs here once per version)",
+    )
     args = parser.parse_args(argv)
     try:
         passwords = read_passwords(args.passwords_file)
@@ -108,16 +136,21 @@ def main(argv: list[str] | None = None) -> int:
 
     with get_application_builder() as appbuilder:
         sm = appbuilder.sm
-        if sm.find_role(ADMIN_ROLE) is None:  # before the API server's first start (docker-compose)
+        if args.sync_fab_perms:
+            appbuilder.add_permissions(update_perms=True)
+            sm.sync_roles()
+        elif sm.find_role(ADMIN_ROLE) is None:  # before the API server's first start (docker-compose)
             sm.sync_roles()  # FAB's built-in roles (Admin, Viewer, ...), as the API server makes them
         sync_role(sm, CI_ROLE, ci_role_permissions())
+        sync_role(sm, METRICS_ROLE, metrics_role_permissions())
+        grant(sm, ADMIN_ROLE, metrics_role_permissions())
         users = sync_users(sm, passwords)
     from baseline_guard.pools import sync_pools
 
     pools = sync_pools()
     print(
-        f"role {CI_ROLE} synced for DAGs {', '.join(CI_DAG_IDS)}; users synced: {', '.join(users)}; "
-        f"pools synced: {', '.join(pools)}"
+        f"role {CI_ROLE} synced for DAGs {', '.join(CI_DAG_IDS)}, role {METRICS_ROLE} for the metrics; "
+        f"users synced: {', '.join(users)}; pools synced: {', '.join(pools)}"
     )
     return 0
 

@@ -37,6 +37,14 @@ def test_every_copy_is_made_before_one_swap_step_that_runs_however_they_ended(da
     assert dag.get_task("verify_restore").upstream_task_ids >= {"swap_databases"}
 
 
+def test_the_restore_id_comes_from_the_plan_not_from_the_caller_s_run_id(dag) -> None:
+    """Every restore and the swap get the id the plan drew at random (a run id is the caller's)."""
+    swap = dag.get_task("swap_databases")
+
+    assert swap.restore_id.operator.task_id == "plan_restore" and swap.restore_id.key == "restore_id"
+    assert "restore_id" not in dag.get_task("restore_database").partial_kwargs
+
+
 def test_the_environment_to_restore_must_be_named(dag) -> None:
     params = ParamsDict({key: dag.params.get_param(key) for key in dag.params})
     params.update({"backup_id": "latest:pre_test"})

@@ -22,7 +22,6 @@ A restore has two steps, so that an environment's databases are replaced all tog
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import re
@@ -137,13 +136,6 @@ class RestoreResult:
 
 def _is_hex(value: str) -> bool:
     return all(c in "0123456789abcdef" for c in value)
-
-
-def restore_id_for(run_key: str) -> str:
-    """The 8-hex restore id of one run (the same on every try, so a retry finds its own copies)."""
-    if not run_key:
-        raise InvalidInput("run key is empty: expected the run id the restore belongs to")
-    return hashlib.sha256(run_key.encode()).hexdigest()[:8]
 
 
 def refuse_production(target_kind: EnvironmentKind | str | None, database: str) -> None:

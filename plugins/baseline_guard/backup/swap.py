@@ -5,14 +5,18 @@ ledger; if one is not, no database is swapped, this restore's copies are dropped
 names each database and why. Per server, the swap is one transaction in the maintenance
 database: close the targets and copies to new connections (recorded first), end their sessions
 (ours in the copies included), rename ``<db>`` to ``<db>__old_<id>`` and the copy to ``<db>``,
-reopen, and update the ledger, all committed together. A crash before the commit leaves every
-database as it was (the next run reopens what the ledger says was closed); after it, every
-database is the restored one. The old databases are dropped last.
+give the restored ``<db>`` the connection state ``<db>`` had before (a database an admin had
+closed stays closed), and update the ledger, all committed together. Any failure in between gives
+every database back its recorded state, through a new session when the swap's own is gone. A kill
+before the commit leaves every database as it was but closed: the swap's retry (or any later
+restore or drill on that server) gives back what the ledger says was closed; after the commit,
+every database is the restored one. The old databases are dropped last.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +37,8 @@ from baseline_guard.errors import DatabaseBusy, InvalidInput, RestoreAborted
 
 StepCallback = Callable[[str], None]
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class SwapOutcome:
@@ -46,6 +52,12 @@ class _Server:
     admin: PgConnection
     targets: list[PgConnectionInfo]
     system_identifier: str
+    maintenance_database: str
+
+    def reconnect(self) -> PgConnection:
+        admin = self.targets[0].connect(self.maintenance_database)
+        admin.autocommit = True
+        return admin
 
 
 def copy_name(database: str, restore_id: str) -> str:
@@ -122,7 +134,9 @@ def _open_servers(
             sysid = identified[key]
             admin = group[0].connect(maintenance_database)
             admin.autocommit = True
-            servers.append(_Server(admin, sorted(group, key=lambda t: t.database), sysid))
+            servers.append(
+                _Server(admin, sorted(group, key=lambda t: t.database), sysid, maintenance_database)
+            )
             ledger.ensure_ledger(admin)
             ledger.reopen_blocked(admin)
             for target in servers[-1].targets:
@@ -175,25 +189,26 @@ def _swap_server(
     with admin.cursor() as cur:  # no other restore reopens what this swap closes
         cur.execute("SELECT pg_advisory_lock(%s)", (ledger.SWAP_LOCK,))
     try:
-        return outcomes + _swap_pending(admin, restore_id, copies, existing, timeout_s, step)
+        return outcomes + _swap_pending(server, restore_id, copies, existing, timeout_s, step)
     finally:
-        with admin.cursor() as cur:
+        with contextlib.suppress(psycopg2.Error), admin.cursor() as cur:  # gone with a lost session
             cur.execute("SELECT pg_advisory_unlock(%s)", (ledger.SWAP_LOCK,))
 
 
 def _swap_pending(
-    admin: PgConnection,
+    server: _Server,
     restore_id: str,
     copies: dict[str, str],
     existing: dict[str, int | None],
     timeout_s: float,
     step: StepCallback,
 ) -> list[SwapOutcome]:
+    admin = server.admin
     pending = list(copies)
     _close(admin, restore_id, [*pending, *copies.values()])
-    step("closed")
-    deadline = time.monotonic() + timeout_s
     try:
+        step("closed")
+        deadline = time.monotonic() + timeout_s
         while True:
             _terminate(admin, [*pending, *copies.values()])
             try:
@@ -207,48 +222,51 @@ def _swap_pending(
                     ) from None
                 time.sleep(0.2)
     except BaseException:
-        with contextlib.suppress(Exception):
-            _reopen(admin, [*pending, *copies.values()])
+        _give_back(server, restore_id)
         raise
     return [
         SwapOutcome(db, replaced_existing=existing[db] is not None, already_swapped=False) for db in pending
     ]
 
 
+def _give_back(server: _Server, restore_id: str) -> None:
+    """After a failed swap: every database this swap closed gets its recorded state back.
+
+    Through the swap's own session, or a new one when that is gone (killed, server restarted);
+    if neither works the rows stay, and the retry or the next restore on this server gives back.
+    """
+    try:
+        ledger.reopen_recorded(server.admin, restore_id)
+        return
+    except Exception as err:
+        log.warning("Swap %s: giving back connections in its own session failed (%s)", restore_id, err)
+    try:
+        fresh = server.reconnect()
+    except Exception as err:
+        log.warning("Swap %s: cannot reconnect to give back connections (%s)", restore_id, err)
+        return
+    try:
+        ledger.reopen_recorded(fresh, restore_id)
+    except Exception as err:
+        log.warning("Swap %s: giving back connections failed (%s); the retry does it", restore_id, err)
+    finally:
+        fresh.close()
+
+
 def _close(admin: PgConnection, restore_id: str, databases: list[str]) -> None:
-    """Record, then close to new connections, in one transaction: a crash leaves a record to undo."""
+    """Record (with the state before), then close to new connections, in one transaction."""
     admin.autocommit = False
     try:
         with admin.cursor() as cur:
             for name in databases:
                 oid = ledger.database_oid(admin, name)
-                if oid is None:
+                before = None if oid is None else ledger.connection_state(admin, oid)
+                if oid is None or before is None:
                     continue
-                ledger.record_blocked(admin, name, oid, restore_id)
+                ledger.record_blocked(admin, name, oid, restore_id, before)
                 cur.execute(
                     sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(name))
                 )
-        admin.commit()
-    except BaseException:
-        admin.rollback()
-        raise
-    finally:
-        admin.autocommit = True
-
-
-def _reopen(admin: PgConnection, databases: list[str]) -> None:
-    admin.autocommit = False
-    try:
-        with admin.cursor() as cur:
-            oids = []
-            for name in databases:
-                oid = ledger.database_oid(admin, name)
-                if oid is not None:
-                    oids.append(oid)
-                    cur.execute(
-                        sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(sql.Identifier(name))
-                    )
-            ledger.forget_blocked(admin, oids)
         admin.commit()
     except BaseException:
         admin.rollback()
@@ -280,12 +298,19 @@ def _rename_all(
         with admin.cursor() as cur:
             for database, copy in copies.items():
                 copy_oid = ledger.database_oid(admin, copy)
+                # the restored database takes the live one's connection state from before the swap
+                before = (
+                    None if existing[database] is None else ledger.blocked_state(admin, existing[database])
+                )
+                copy_before = None if copy_oid is None else ledger.blocked_state(admin, copy_oid)
+                allowed = before.allowed if before is not None else True
                 if existing[database] is not None:
                     old = old_name(database, restore_id)
                     cur.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(database), ident(old)))
                     ledger.record_old(admin, old, existing[database], database, restore_id)  # type: ignore[arg-type]
                 cur.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(copy), ident(database)))
-                cur.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(ident(database)))
+                limit = copy_before.connection_limit if copy_before is not None else None
+                ledger.give_back_state(admin, database, ledger.ConnectionState(allowed, limit))
                 ledger.set_copy_state(admin, copy, ledger.SWAPPED)
                 ledger.forget_blocked(admin, [o for o in (copy_oid, existing[database]) if o is not None])
         admin.commit()

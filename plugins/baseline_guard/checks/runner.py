@@ -35,11 +35,12 @@ from baseline_guard.checks.results import (
 from baseline_guard.checks.suite import Scenario, Step, Suite
 from baseline_guard.environment_contract import ROUTING_KEY_HEADER, TRACE_ID_HEADER
 from baseline_guard.errors import InvalidInput
+from baseline_guard.masking import is_secret_key, mask_structure, mask_text
 
 DEFAULT_CONCURRENCY = 8  # the sandbox on 2 cores is fastest around 4-8 scenarios in flight (bench)
 DEFAULT_TIMEOUT_S = 10.0
 BODY_EXCERPT_CHARS = 2048
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
 REDACTED = "<redacted>"
 # Response headers kept in a failure record: they name the instance that answered.
 INSTANCE_HEADERS = ("X-Service", "X-Instance", "X-Version", "X-Environment", "Content-Type")
@@ -328,7 +329,10 @@ def _build_request(call: _StepCall, context: _RunContext, variables: Mapping[str
         send_body=step.json_body is not None,
         timeout_s=step.timeout_ms / 1000 if step.timeout_ms else context.timeout_s,
         record=RequestRecord(
-            method=step.method, url=_with_query(url, query), headers=_redacted(headers), body=body
+            method=step.method,
+            url=mask_text(_with_query(url, query)),
+            headers=_redacted(headers),
+            body=mask_structure(body),
         ),
     )
 
@@ -476,15 +480,21 @@ def _response_record(response: httpx.Response, answer: Answer) -> ResponseRecord
     text = answer.text
     return ResponseRecord(
         status=answer.status,
-        headers={name: response.headers[name] for name in INSTANCE_HEADERS if name in response.headers},
-        body_excerpt=text[:BODY_EXCERPT_CHARS],
+        headers=_redacted(
+            {name: response.headers[name] for name in INSTANCE_HEADERS if name in response.headers}
+        ),
+        body_excerpt=mask_text(text[:BODY_EXCERPT_CHARS]),
         body_truncated=len(text) > BODY_EXCERPT_CHARS,
         elapsed_ms=round(answer.elapsed_ms, 1),
     )
 
 
 def _redacted(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: REDACTED if k.lower() in SECRET_HEADERS else v for k, v in headers.items()}
+    """Headers for a report: secret ones (by name) redacted, secrets inside the others masked."""
+    return {
+        k: REDACTED if k.lower() in SECRET_HEADERS or is_secret_key(k) else mask_text(v)
+        for k, v in headers.items()
+    }
 
 
 def _with_query(url: str, query: Mapping[str, Any]) -> str:

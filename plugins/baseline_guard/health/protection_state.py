@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from baseline_guard.health.protection import ProtectionItem, Slot
@@ -157,6 +157,32 @@ class CachedProtectionState:
 
     def __repr__(self) -> str:
         return f"CachedProtectionState({getattr(self._read, '__name__', self._read)!r})"
+
+    @property
+    def ttl(self) -> timedelta:
+        return timedelta(seconds=self._ttl)
+
+    def refresh(self, now: datetime | None = None) -> None:
+        """Read the state now and cache it (a background refresher calls this). The first read holds the
+        lock, so a request arriving meanwhile waits for it rather than reading too; later reads happen
+        outside it, and requests meanwhile are served from the previous read."""
+        if self._cached is None:
+            with self._lock:
+                if self._cached is None:
+                    self._cached = (self._clock(), self._slots(now))
+                result = self._cached[1]
+        else:
+            result = self._slots(now)
+            with self._lock:
+                self._cached = (self._clock(), result)
+        if isinstance(result, Exception):
+            raise result
+
+    def _slots(self, now: datetime | None) -> dict[str, dict[Slot, ProtectionItem]] | Exception:
+        try:
+            return protection_slots(self._read(now or datetime.now(UTC)))
+        except Exception as exc:
+            return exc
 
     def __call__(
         self, environments: Sequence[str], now: datetime

@@ -62,6 +62,26 @@ class StoredIncident:
     cause: EnvironmentChange | None
 
 
+@dataclass(frozen=True)
+class HistoryTotals:
+    """Counts over the whole history (they only grow while it is kept), for monotonic metrics.
+
+    ``runs``: (environment, passed, check runs, scenario results); ``failed_scenarios``: (environment,
+    module, interface, failed scenario results); ``failed_module_checks``: (environment, module, check
+    runs that failed in it); ``downtime_s``: environment -> seconds inside its incidents (an open one up
+    to ``as_of``); ``incident_times``: (environment, time to detect or None, time to recover or None) of
+    every incident of the whole environment; ``last_changes``: (environment, source, last change).
+    """
+
+    as_of: datetime
+    runs: list[tuple[str, bool, int, int]]
+    failed_scenarios: list[tuple[str, str, str, int]]
+    failed_module_checks: list[tuple[str, str, int]]
+    downtime_s: dict[str, float]
+    incident_times: list[tuple[str, float | None, float | None]]
+    last_changes: list[tuple[str, str, datetime]]
+
+
 _RUN_COLUMNS = "id, started_at, finished_at, passed, modules, failed_modules"
 
 
@@ -379,6 +399,49 @@ class HistoryStore:
         )
         found = [measures.FlakyScenario(r[0], r[1], r[2], r[3], int(r[4]), int(r[5])) for r in rows]
         return sorted(found, key=lambda f: (-f.flaky_failures, f.environment, f.scenario))
+
+    def totals(self, as_of: datetime) -> HistoryTotals:
+        """:class:`HistoryTotals` in one read-only snapshot (REPEATABLE READ: the counts agree)."""
+        statements = {
+            "runs": "SELECT environment, passed, count(*), sum(scenarios) FROM check_run "
+            "GROUP BY environment, passed ORDER BY 1, 2",
+            # failures only (the partial index check_result_failures): small whatever the history's size
+            "failed_scenarios": "SELECT environment, module, interface, count(*) FROM check_result "
+            "WHERE NOT passed GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            "failed_module_checks": "SELECT environment, m.module, count(*) FROM check_run "
+            "CROSS JOIN LATERAL unnest(failed_modules) AS m(module) WHERE NOT passed GROUP BY 1, 2 ORDER BY 1, 2",
+            "incidents": "SELECT i.environment, EXTRACT(EPOCH FROM COALESCE(i.ended_at, %(as_of)s) - i.started_at), "
+            "EXTRACT(EPOCH FROM i.detected_at - c.changed_at), EXTRACT(EPOCH FROM i.ended_at - i.started_at) "
+            "FROM incident i LEFT JOIN environment_change c ON c.id = i.cause "
+            "WHERE i.module = '' AND i.started_at <= %(as_of)s ORDER BY i.environment, i.started_at",
+            "last_changes": "SELECT environment, source, max(changed_at) FROM environment_change "
+            "GROUP BY 1, 2 ORDER BY 1, 2",
+        }
+        found: dict[str, list[tuple[Any, ...]]] = {}
+        self.conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+        try:
+            with self.conn.cursor() as cur:
+                for name, sql in statements.items():
+                    cur.execute(sql, {"as_of": as_of})
+                    found[name] = cur.fetchall()
+        finally:
+            self.conn.rollback()
+            self.conn.set_session(isolation_level="DEFAULT", readonly="DEFAULT")
+        downtime: dict[str, float] = {}
+        for env, down, _, _ in found["incidents"]:
+            downtime[env] = downtime.get(env, 0.0) + max(float(down), 0.0)
+        return HistoryTotals(
+            as_of=as_of,
+            runs=[(e, bool(p), int(n), int(s or 0)) for e, p, n, s in found["runs"]],
+            failed_scenarios=[(e, m, i, int(n)) for e, m, i, n in found["failed_scenarios"]],
+            failed_module_checks=[(e, m, int(n)) for e, m, n in found["failed_module_checks"]],
+            downtime_s=downtime,
+            incident_times=[
+                (e, None if d is None else float(d), None if r is None else float(r))
+                for e, _, d, r in found["incidents"]
+            ],
+            last_changes=[(e, s, t) for e, s, t in found["last_changes"]],
+        )
 
     def changes(self, environment: str, since: datetime) -> list[EnvironmentChange]:
         rows = self._query(

@@ -1,8 +1,10 @@
 """Where messages go: Apprise connections (``apprise_admins``, ``apprise_oncall``) or an owners' URL.
 
 The one place that sends. Notifiers (:mod:`.admins`, :mod:`.owners`) decide *what* to say and are
-attached as callbacks, so each outcome is told once, after the retries. Apprise is imported on
-send, not at DAG parse.
+attached as callbacks, so each outcome is told once, after the retries. Every title and body is
+masked here (:mod:`baseline_guard.masking`: an exception's text may hold a DSN or a token), and the
+secrets found are registered with Airflow's masker so the callback's log does not show them either.
+Apprise is imported on send, not at DAG parse.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from baseline_guard.errors import NotificationFailed
+from baseline_guard.masking import find_secrets, mask_text
 
 ADMINS_CONN_ID = "apprise_admins"
 ONCALL_CONN_ID = "apprise_oncall"
@@ -20,6 +23,7 @@ def send(title: str, body: str, *, failure: bool = False, conn_id: str = ADMINS_
     from airflow.providers.apprise.hooks.apprise import AppriseHook
     from apprise import NotifyType
 
+    title, body = masked_message(title, body)
     AppriseHook(apprise_conn_id=conn_id).notify(
         body=body, title=title, notify_type=NotifyType.FAILURE if failure else NotifyType.INFO
     )
@@ -32,6 +36,7 @@ def send_to_url(
     import apprise
     from apprise import NotifyType
 
+    title, body = masked_message(title, body)
     sender = apprise.Apprise()
     if not sender.add(url):
         raise NotificationFailed(f"{label} is not a URL Apprise understands")
@@ -39,6 +44,20 @@ def send_to_url(
         body=body, title=title, notify_type=NotifyType.FAILURE if failure else NotifyType.INFO
     ):
         raise NotificationFailed(f"{label} refused the message")
+
+
+def masked_message(title: str, body: str) -> tuple[str, str]:
+    """``(title, body)`` with every secret masked; each secret found is registered with Airflow's masker."""
+    found = find_secrets(title) + find_secrets(body)
+    if found:
+        try:
+            from airflow.sdk.log import mask_secret
+        except ImportError:  # outside Airflow (a CLI): the message is masked all the same
+            pass
+        else:
+            for secret in found:
+                mask_secret(secret)
+    return mask_text(title), mask_text(body)
 
 
 def task_label(context: Any) -> str:
@@ -58,5 +77,5 @@ def failure_reason(context: Any, limit: int = 600) -> str:
     exc = context.get("exception")
     if exc is None:
         return str(context.get("reason") or "no error message was recorded")
-    text = str(exc).strip() or type(exc).__name__
+    text = mask_text(str(exc).strip()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."

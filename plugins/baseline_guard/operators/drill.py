@@ -14,6 +14,7 @@ from baseline_guard.environment_contract import EnvironmentKind
 from baseline_guard.errors import InvalidInput, RestoreDrillFailed
 from baseline_guard.operators.base import BackupStoreOperator, EnvironmentApiOperator, PgToolsOperator
 from baseline_guard.operators.production import production_identities
+from baseline_guard.operators.restore import new_restore_id
 
 
 class PlanDrillsOperator(EnvironmentApiOperator, BackupStoreOperator):
@@ -73,7 +74,7 @@ class RestoreDrillOperator(EnvironmentApiOperator, BackupStoreOperator, PgToolsO
 
     def execute(self, context: Any) -> dict[str, Any]:
         from baseline_guard.backup.manifest import Phase, list_backups
-        from baseline_guard.backup.restore import refuse_production, restore_id_for
+        from baseline_guard.backup.restore import refuse_production
         from baseline_guard.protection.drill import drill_environment
         from baseline_guard.protection.drill_records import make_drill_id, record_drill, summary
 
@@ -99,7 +100,7 @@ class RestoreDrillOperator(EnvironmentApiOperator, BackupStoreOperator, PgToolsO
             backup_id=backups[0].backup_id,
             targets=targets,
             production=production_identities(self.env_api),
-            restore_id=restore_id_for(run_key),
+            restore_id=new_restore_id(),  # random: the run id is the caller's
             drill_id=make_drill_id(run_as_of(context), run_key),
             target_kind=env.kind,
             pg_bin_dir=self.tools_dir,

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from baseline_guard.errors import InvalidInput
 from baseline_guard.operators.base import (
     BackupStoreOperator,
     EnvironmentApiOperator,
@@ -22,23 +23,24 @@ from baseline_guard.operators.base import (
 from baseline_guard.operators.production import production_identities, writable_environment_kind
 
 
-def restore_id_of(context: Any) -> str:
-    """The run's restore id: the same for every task and try of one run, fresh for a run-less call."""
-    from baseline_guard.backup.restore import restore_id_for
+def new_restore_id() -> str:
+    """A fresh random restore id (8 hex) naming one restore's copies.
 
-    run_id = context.get("run_id")
-    if not run_id:
-        return secrets.token_hex(4)
-    dag_id = getattr(context.get("dag"), "dag_id", "") or ""
-    return restore_id_for(f"{dag_id}/{run_id}")
+    Never derived from the run id, the dates or the conf, which the caller of a REST trigger
+    chooses: a chosen id would let a caller aim the copy name ``<db>__restore_<id>`` at a
+    database that exists. The plan draws it once per run; every restore and the swap get it from
+    the plan's XCom, so each try of one run finds the same copies.
+    """
+    return secrets.token_hex(4)
 
 
 class PlanRestoreOperator(EnvironmentApiOperator, BackupStoreOperator):
     """Check the environment, resolve the backup, read its manifest: everything the restores need, once.
 
     Returns the keyword arguments of one :class:`RestoreFromBackupOperator` per database, each with
-    its dump record from the manifest (for ``expand_kwargs``); pushes ``backup_id`` and ``targets``
-    (for :class:`SwapRestoredDatabasesOperator`) as XComs of their own.
+    its dump record from the manifest and the run's random restore id (for ``expand_kwargs``);
+    pushes ``backup_id``, ``restore_id`` and ``targets`` (for :class:`SwapRestoredDatabasesOperator`)
+    as XComs of their own.
 
     :param environment: environment to restore; production (and an unknown one) is refused first (templated)
     :param backup: backup id, ``latest`` or ``latest:<phase>`` (templated)
@@ -67,12 +69,18 @@ class PlanRestoreOperator(EnvironmentApiOperator, BackupStoreOperator):
         in_backup = {d.database for d in manifest.databases}
         targets = [d for d in self.env_api.list_databases_of(env) if d.name in in_backup]
         chosen = choose_databases(targets, list(self.databases or ()), env)
+        restore_id = new_restore_id()
         self.log.info(
-            "restore planned", environment=env, backup_id=backup_id, databases=[d.name for d in chosen]
+            "restore planned",
+            environment=env,
+            backup_id=backup_id,
+            restore_id=restore_id,
+            databases=[d.name for d in chosen],
         )
         push_outputs(
             context,
             backup_id=backup_id,
+            restore_id=restore_id,
             targets=[{"postgres_conn_id": d.conn_id, "database": d.name} for d in chosen],
         )
         return [
@@ -82,6 +90,7 @@ class PlanRestoreOperator(EnvironmentApiOperator, BackupStoreOperator):
                 "backup_id": backup_id,
                 "record": manifest.database(d.name).model_dump(mode="json"),
                 "target_kind": kind,
+                "restore_id": restore_id,
             }
             for d in chosen
         ]
@@ -105,7 +114,8 @@ class RestoreFromBackupOperator(EnvironmentApiOperator, BackupStoreOperator, PgT
     :param maintenance_database: database on each server holding the restore ledger
     :param no_owner: restore with ``--no-owner``
     :param swap: swap the verified copy in at once (a single-database restore)
-    :param restore_id: 8 hex naming the restore; default derived from the run (templated)
+    :param restore_id: 8 hex naming the restore, from the plan (templated); required with
+        ``swap=False``; a single-database restore that swaps at once draws a fresh one
     """
 
     template_fields: Sequence[str] = (
@@ -153,7 +163,7 @@ class RestoreFromBackupOperator(EnvironmentApiOperator, BackupStoreOperator, PgT
         refuse_production(self.target_kind, target.database)
         record = DumpRecord.model_validate(self.record)
         production = production_identities(self.env_api)
-        restore_id = self.restore_id or restore_id_of(context)
+        restore_id = self._restore_id()
         self.log.info(
             "restore starting",
             database=target.database,
@@ -205,6 +215,16 @@ class RestoreFromBackupOperator(EnvironmentApiOperator, BackupStoreOperator, PgT
             result["swapped"] = True
         return result
 
+    def _restore_id(self) -> str:
+        if self.restore_id:
+            return self.restore_id
+        if not self.swap:
+            raise InvalidInput(
+                "restore_id is missing: a restore whose copy waits for the swap step needs the "
+                "plan's restore id (PlanRestoreOperator's XCom restore_id)"
+            )
+        return new_restore_id()
+
 
 class SwapRestoredDatabasesOperator(EnvironmentApiOperator, PgToolsOperator):
     """Swap every verified copy of one restore in for its database, all together or none.
@@ -214,7 +234,7 @@ class SwapRestoredDatabasesOperator(EnvironmentApiOperator, PgToolsOperator):
     and the task fails naming each database and why.
 
     :param targets: ``[{"postgres_conn_id": ..., "database": ...}, ...]`` (templated)
-    :param restore_id: 8 hex naming the restore; default derived from the run (templated)
+    :param restore_id: 8 hex naming the restore, from the plan's XCom ``restore_id`` (templated)
     :param maintenance_database: database on each server holding the restore ledger
     :param swap_timeout_s: how long to wait for sessions to end before giving up (nothing swapped)
     """
@@ -226,7 +246,7 @@ class SwapRestoredDatabasesOperator(EnvironmentApiOperator, PgToolsOperator):
         self,
         *,
         targets: Sequence[Mapping[str, Any]],
-        restore_id: str | None = None,
+        restore_id: str,
         maintenance_database: str = "postgres",
         swap_timeout_s: float = 30.0,
         **kwargs: Any,
@@ -241,7 +261,9 @@ class SwapRestoredDatabasesOperator(EnvironmentApiOperator, PgToolsOperator):
         from baseline_guard.backup.swap import swap_restored
 
         targets = [self.pg(t["postgres_conn_id"]).connection_info(t.get("database")) for t in self.targets]
-        restore_id = self.restore_id or restore_id_of(context)
+        if not self.restore_id:
+            raise InvalidInput("restore_id is missing: expected the plan's restore id (its XCom restore_id)")
+        restore_id = self.restore_id
         outcomes = swap_restored(
             targets,
             restore_id,

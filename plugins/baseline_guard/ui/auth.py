@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from baseline_guard.access import METRICS_RESOURCE  # the custom view a scraper needs (the Metrics role)
+
 bearer = HTTPBearer(auto_error=False)
 
 
@@ -26,5 +28,21 @@ async def airflow_user(
 
     user = await get_user(request, None, credentials)
     if not get_auth_manager().is_authorized_view(access_view=AccessView.WEBSITE, user=user):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden")
+    return user
+
+
+async def metrics_reader(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Any:
+    """The signed-in Airflow user allowed to read the metrics (``can_read`` on :data:`METRICS_RESOURCE`
+    with the FAB auth manager); 401 without a valid token, 403 without the right."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.core_api.security import get_user
+
+    user = await get_user(request, None, credentials)
+    if not get_auth_manager().is_authorized_custom_view(
+        method="GET", resource_name=METRICS_RESOURCE, user=user
+    ):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden")
     return user

@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
@@ -28,9 +30,16 @@ def standalone_app() -> FastAPI:
     from airflow.api_fastapi.app import init_auth_manager
 
     ensure_revoked_token_table()
-    root = FastAPI(title="Baseline health (standalone)")
+    page = airflow_app()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with page.router.lifespan_context(page):  # as Airflow's api-server enters its mounted apps'
+            yield
+
+    root = FastAPI(title="Baseline health (standalone)", lifespan=lifespan)
     init_auth_manager(root)  # the auth manager, and its /auth routes (POST /auth/token)
-    root.mount(URL_PREFIX, airflow_app())
+    root.mount(URL_PREFIX, page)
     return root
 
 

@@ -212,8 +212,10 @@ def test_templating_in_path_query_headers_and_body_with_types_kept(
     assert echoed["json"] == {"n": 10, "half": 1.25, "label": "n=5", "nested": ["rk-b"]}
     assert echoed["query"] == {"n": "6", "who": "proj-b-alpha"}
     assert echoed["headers"]["x-custom"] == "alpha"
-    # the secret went to the server but never into the result
-    assert echoed["headers"]["authorization"] == "Bearer s3cret-token"
+    # the secret went to the server but never into the result (not even echoed back in the answer)
+    sent = [r["headers"] for r in sandbox.state.requests if r["path"] == "/test/echo"]
+    assert sent[-1]["authorization"] == "Bearer s3cret-token"
+    assert echoed["headers"]["authorization"] == "***"
     assert failure.request is not None and failure.request.headers["Authorization"] == "<redacted>"
     assert "s3cret" not in failure.request.model_dump_json()
 
@@ -413,3 +415,34 @@ def test_bad_run_arguments(tmp_path: Path, sandbox: BusinessSandbox) -> None:
         run(tmp_path, BOOKING, "localhost:8080")
     with pytest.raises(InvalidInput, match=r"concurrency must be 1\.\.1000, got 0"):
         run(tmp_path, BOOKING, sandbox.url, concurrency=0)
+
+
+def test_a_report_keeps_no_secret_of_the_request_or_the_answer(
+    tmp_path: Path, sandbox: BusinessSandbox
+) -> None:
+    """Query strings, bodies, cookies and what the server echoes back are masked in every report."""
+    from baseline_guard.checks.html_report import to_html
+    from baseline_guard.checks.reports import to_json, to_junit_xml
+
+    suite = one_step(
+        """
+        module: m
+        interface: POST /echo
+        method: POST
+        path: /test/echo
+        query: {api_key: qk-7f3a9c2e, city: Paris}
+        headers: {Set-Cookie: "sid=ck-41b7d0e2; HttpOnly", X-Upstream-Token: up-5d2c8e1f}
+        json: {user: ci, password: bd-9a8b7c6d, note: "dsn postgresql://app:p#ss-3e4f@db/app"}
+        assert:
+          status: 500
+        """
+    )
+    result = run(tmp_path, suite, sandbox.url)
+
+    secrets = ["qk-7f3a9c2e", "ck-41b7d0e2", "up-5d2c8e1f", "bd-9a8b7c6d", "p#ss-3e4f"]
+    for report in (to_html(result), to_json(result), to_junit_xml(result), result.model_dump_json()):
+        leaks = [report[max(0, report.find(s) - 120) : report.find(s) + 20] for s in secrets if s in report]
+        assert not leaks, leaks
+    failure = result.scenarios[0].failure
+    assert failure is not None and failure.request is not None
+    assert "city=Paris" in failure.request.url and failure.request.body["user"] == "ci"

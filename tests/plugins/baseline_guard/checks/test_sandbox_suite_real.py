@@ -5,7 +5,7 @@ caught and the report names that instance; a project environment is checked thro
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,16 +15,18 @@ from baseline_guard.checks.results import MIN_SUSPECT_FAILURES
 from business_sandbox import only_response_time_failures
 from conftest import SCENARIOS_DIR
 from reference_env.launcher import ReferenceEnvironment
+from reference_envs import running_env_api
 
 SUITES = load_suites(SCENARIOS_DIR)
 MODULES = {"hotel-search": "search", "hotel-detail": "catalog", "quote": "pricing", "order": "booking"}
 
 
 @pytest.fixture(scope="module")
-def reference_env(make_env_api: Callable[[], ReferenceEnvironment]) -> ReferenceEnvironment:
+def reference_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceEnvironment]:
     """A reference environment of this module's own (its tests deploy faulty versions); the
     launcher warms it up, so the first checks are not slowed by fresh processes."""
-    return make_env_api()
+    with running_env_api(tmp_path_factory) as env:
+        yield env
 
 
 @pytest.fixture(scope="module")

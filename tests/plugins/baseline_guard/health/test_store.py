@@ -165,3 +165,25 @@ def test_rebuild_after_a_bulk_import_gives_what_recording_gives(store: HistorySt
         cur.execute("DELETE FROM incident; DELETE FROM environment_state; DELETE FROM module_state")
     store.rebuild("baseline")
     assert (_summary(store), store.environments(), store.modules()) == recorded
+
+
+def test_totals_count_the_whole_history_for_the_metrics(store: HistoryStore) -> None:
+    store.record_changes([CHANGE])
+    for record in HISTORY:
+        store.record(record)
+    store.record(check(m(30), environment="proj-a"))
+    totals = store.totals(END)
+    assert totals.runs == [("baseline", False, 3, 9), ("baseline", True, 3, 9), ("proj-a", True, 1, 3)]
+    assert totals.failed_scenarios == [
+        ("baseline", "pricing", "POST /quotes", 4),
+        ("baseline", "search", "GET /search", 1),
+    ]
+    assert totals.failed_module_checks == [("baseline", "pricing", 2), ("baseline", "search", 1)]
+    assert totals.downtime_s == {"baseline": 65 * 60.0}  # [1:00, 2:00) and [3:00, 3:05)
+    # the first incident's cause is the code sync 10 min before, detected 30 s after the check
+    assert totals.incident_times == [("baseline", 630.0, 3600.0), ("baseline", None, 300.0)]
+    assert [(e, s, t - T0) for e, s, t in totals.last_changes] == [("baseline", "baseline_code_sync", m(50))]
+    # an open incident (from T0+5:00) counts up to the moment asked (T0+5:40)
+    store.record(check(m(300), ("search_hotels",)))
+    assert store.totals(END + m(100)).downtime_s == {"baseline": (65 + 40) * 60.0}
+    assert store.totals(END + m(100)).incident_times[-1] == ("baseline", None, None)

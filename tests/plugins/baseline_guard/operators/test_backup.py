@@ -259,6 +259,7 @@ def test_the_swap_step_swaps_nothing_when_a_database_has_no_verified_copy(
         postgres_conn_id="bg_target_pg",
         target_kind="baseline",
         swap=False,
+        restore_id="0000c0de",
     ).execute(context=context)
     targets = [
         {"postgres_conn_id": "bg_target_pg", "database": setup["target"]},
@@ -266,7 +267,9 @@ def test_the_swap_step_swaps_nothing_when_a_database_has_no_verified_copy(
     ]
 
     with pytest.raises(RestoreAborted, match=f"{setup['source']}: no restored copy was recorded"):
-        SwapRestoredDatabasesOperator(task_id="swap", targets=targets).execute(context=context)
+        SwapRestoredDatabasesOperator(task_id="swap", targets=targets, restore_id="0000c0de").execute(
+            context=context
+        )
 
     assert not prepared["swapped"]
     assert _rows(postgres, setup["target"], "SELECT v FROM leftover") == ["before", "restore"]

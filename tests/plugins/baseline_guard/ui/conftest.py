@@ -13,7 +13,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -30,6 +30,7 @@ from local_stack.ports import free_port
 from local_stack.postgres import LocalPostgres
 from local_stack.s3 import LocalS3
 from reference_env.launcher import ReferenceEnvironment
+from reference_envs import running_env_api
 from ui_page_server import USERS, PageServer
 
 
@@ -94,13 +95,14 @@ def _record_real_checks(store: HistoryStore, env: ReferenceEnvironment) -> None:
     record_check(store, failed)
 
 
-@pytest.fixture(scope="session")
-def ui_env_api(make_env_api: Callable[[], ReferenceEnvironment]) -> ReferenceEnvironment:
+@pytest.fixture(scope="package")
+def ui_env_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceEnvironment]:
     """The page's own sandbox: its checks are recorded, its protection state is shown."""
-    return make_env_api()
+    with running_env_api(tmp_path_factory) as env:
+        yield env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def history_dsn(postgres: LocalPostgres, ui_env_api: ReferenceEnvironment) -> Iterator[str]:
     name = f"bg_ui_{secrets.token_hex(4)}"
     postgres.create_database(name)
@@ -125,7 +127,7 @@ def history_dsn(postgres: LocalPostgres, ui_env_api: ReferenceEnvironment) -> It
     postgres.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);')
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def page_server(
     history_dsn: str,
     postgres: LocalPostgres,
