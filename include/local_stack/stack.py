@@ -148,6 +148,7 @@ class LocalStack:
         self.airflow: ManagedProcess | None = None
         self._airflow_seen: set[str] = set()
         self.started_in_s: float | None = None
+        self._spawners: list[ThreadPoolExecutor] = []  # their threads forked the parts: kept until stop()
 
     # --- start ---------------------------------------------------------------------------------
 
@@ -185,9 +186,17 @@ class LocalStack:
         record_tree(self.config.processes_file, os.getpid())
 
     def _in_parallel(self, *parts: tuple[str, Callable[[], None]]) -> None:
-        """Run the parts in threads; when any fails, raise the first failure (after all have ended)."""
-        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="stack") as pool:
-            futures = [(what, pool.submit(part)) for what, part in parts]
+        """Run the parts in threads; when any fails, raise the first failure (after all have ended).
+
+        The threads stay alive until :meth:`stop`: a child started with ``PR_SET_PDEATHSIG`` gets its
+        signal when the *thread* that forked it ends, so a pool shut down here killed moto and the
+        reference environment a moment after the stack said it was up.
+        """
+        pool = ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="stack")
+        self._spawners.append(pool)
+        futures = [(what, pool.submit(part)) for what, part in parts]
+        for _, future in futures:
+            future.exception()  # wait for every part
         for what, future in futures:
             if (error := future.exception()) is not None:
                 if isinstance(error, StackError):
@@ -492,6 +501,8 @@ class LocalStack:
             except Exception as exc:  # keep stopping the other parts
                 self.out(f"  could not stop {name} cleanly: {exc}")
         kill_recorded(self.config.processes_file)
+        for pool in self._spawners:
+            pool.shutdown(wait=False)
         running = read_pid_file(self.config.pid_file)
         if running and running.pid == os.getpid():
             self.config.pid_file.unlink(missing_ok=True)
