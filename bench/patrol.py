@@ -20,38 +20,36 @@ import os
 import secrets
 import tempfile
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
-from baseline_guard.operators.patrol import EnvironmentPatrolOperator, IncidentStore
+from baseline_guard.operators.patrol import EnvironmentPatrolOperator
 from local_stack.connections import env_api_connections
 from local_stack.inline_deferral import DeferrableRun
 from local_stack.ports import free_port
 from reference_env.launcher import ReferenceEnvironment
 
 
-class MemoryIncidentStore(IncidentStore):
-    """Incidents kept in memory between the runs (an Airflow Variable needs a running task)."""
+class MemoryIncidentStore:
+    """Incidents kept in memory between the runs (the operator keeps them in the guard's database)."""
 
     def __init__(self) -> None:
-        super().__init__()
         self.incidents: dict[str, dict[str, Any]] = {}
 
-    def load(self) -> dict[str, dict[str, Any]]:
-        return dict(self.incidents)
-
-    def save(self, incidents: dict[str, dict[str, Any]]) -> None:
-        self.incidents = dict(incidents)
+    def advance(self, step: Any) -> Any:
+        self.incidents, outcome = step(dict(self.incidents))
+        return outcome
 
 
 class BenchPatrol(EnvironmentPatrolOperator):
     store: MemoryIncidentStore
 
-    def incident_store(self) -> IncidentStore:
-        return self.store
+    def incident_store(self) -> Any:
+        return nullcontext(self.store)
 
 
 def write_topology(directory: Path, services: int, start_delay_s: float) -> tuple[Path, Path]:

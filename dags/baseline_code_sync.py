@@ -37,6 +37,7 @@ from baseline_guard.operators.code_sync import (
     ReconcileRolloutsOperator,
 )
 from baseline_guard.operators.rollout import DualInstanceRolloutOperator
+from baseline_guard.pools import SYNC_POOL
 
 ENVIRONMENT = "baseline"
 
@@ -68,6 +69,7 @@ def baseline_code_sync() -> None:
         task_id="rollout",
         environment=ENVIRONMENT,
         max_active_tis_per_dagrun=2,
+        pool=SYNC_POOL,  # the syncs share a few slots: the checks that follow always find free ones
         health_timeout_s="{{ params.health_timeout_s }}",
         map_index_template="{{ task.service }} → {{ task.version }}",
         on_failure_callback=None,  # notify_summary tells about a failed rollout, once

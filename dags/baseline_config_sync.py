@@ -10,14 +10,16 @@ Every hour:
    refused for its service with a clear error (`report_refused` fails the run, which is the run's
    one message to the admins); the other services are still applied.
 2. `find_unmatched_changes` compares each service's production configuration **digest** with
-   the one recorded (Airflow Variable `baseline_guard_config_digests`, one record per service).
+   the one recorded (table `config_decision` of the guard's database `baseline_guard_db`, a row
+   per service, compared and updated in one transaction that locks those rows).
    A change that came with a release carrying a test configuration is simply recorded. A change
    with **no** test configuration becomes a question; the on-call channel gets one message listing
    them when the task succeeded (its success callback), so a retry does not tell twice.
 3. `decide` (one human-in-the-loop task per change, in *Required actions* of the UI): only the
    on-call group (`BASELINE_GUARD_ONCALL_USERS`) may answer *Test config updated by hand* or
    *Not needed for the baseline*. The answer is recorded at once under that change's service
-   with who decided and when, and kept until production's configuration changes again.
+   with who decided and when (in a transaction on that service's row: an hourly run checking
+   meanwhile never overwrites it), and kept until production's configuration changes again.
    Unanswered within `decision_timeout_minutes`, the task fails (no retry), the run shows red,
    the record says `timed_out`, and the next run asks again. A pending question holds nothing:
    later runs apply new test configs meanwhile and do not ask the same question twice.
@@ -48,6 +50,7 @@ from baseline_guard.operators.config_sync import (
     oncall_messages,
     refuse_oversized,
 )
+from baseline_guard.pools import SYNC_POOL
 
 
 @dag(
@@ -84,6 +87,7 @@ def baseline_config_sync() -> None:
         task_id="apply_test_configs",
         environment="{{ params.environment }}",
         max_active_tis_per_dag=1,  # overlapping runs never apply at the same time
+        pool=SYNC_POOL,  # the syncs share a few slots: the checks that follow always find free ones
     )
 
     changes = FindUnmatchedConfigChangesOperator(
@@ -91,6 +95,7 @@ def baseline_config_sync() -> None:
         environment="{{ params.environment }}",
         decision_timeout_minutes="{{ params.decision_timeout_minutes }}",
         max_active_tis_per_dag=1,
+        pool=SYNC_POOL,
         on_success_callback=ResultNotifier(compose=oncall_messages, apprise_conn_id=ONCALL_CONN_ID),
     )
 

@@ -12,8 +12,8 @@ The admins hear **once per incident**: "down" when a restart does not heal an in
 "still down" at most hourly while it stays down, "recovered" when a later run finds it healthy.
 These are sent by the task's success callback from what it returned, so a failed or retried try
 sends none of them.
-The open incidents live in the Airflow Variable `baseline_guard_patrol_incidents` (read once and
-written once per run). An instance healed by its restart is no incident. An environment deleted
+The open incidents are rows of the guard's database (`baseline_guard_db`, table `patrol_incident`),
+advanced once per run in one transaction that locks them, so overlapping runs never tell twice. An instance healed by its restart is no incident. An environment deleted
 meanwhile is skipped, not reported as down. A run that fails (the environment API unreachable, the
 timeout) tells the admins.
 

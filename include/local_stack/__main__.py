@@ -5,6 +5,9 @@ Ports come from ``BG_AIRFLOW_PORT`` (28080), ``BG_ENV_API_PORT`` (28081), ``BG_G
 ``BG_S3_PORT`` (28083), ``BG_PG_PORT`` (28432), ``BG_AIRFLOW_WORKER_LOG_PORT`` (28084) and
 ``BG_AIRFLOW_TRIGGER_LOG_PORT`` (28085); with ``--celery`` also ``BG_REDIS_PORT`` (28379) and
 ``BG_AIRFLOW_WORKER2_LOG_PORT`` (28086).
+
+``up --scale case-study`` starts the case study instead of the sandbox (``local_stack.case_study``),
+in ``.local/case-study/stack``; pass that directory as ``--state-dir`` to ``down``, ``status`` and ``env``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import sys
 from pathlib import Path
 
 from local_stack.airflow_env import shell_exports
-from local_stack.config import DEFAULT_STATE_DIR, StackConfig
+from local_stack.config import CASE_STUDY_STATE_DIR, DEFAULT_STATE_DIR, SCALES, StackConfig
 from local_stack.stack import read_pid_file, run_down, run_start_redis, run_stop_redis, run_up, stack_memory
 
 
@@ -27,8 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--state-dir",
         type=Path,
-        default=DEFAULT_STATE_DIR,
-        help=f"where the stack keeps its data, secrets and logs (default {DEFAULT_STATE_DIR})",
+        default=None,
+        help=f"where the stack keeps its data, secrets and logs (default {DEFAULT_STATE_DIR}; "
+        f"with --scale case-study {CASE_STUDY_STATE_DIR})",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start everything in the foreground; Ctrl-C or SIGTERM stops it")
@@ -42,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Airflow on CeleryExecutor: Redis (BG_REDIS_PORT), two Celery workers, two schedulers, "
         "each component its own process (default: airflow standalone)",
+    )
+    up.add_argument(
+        "--scale",
+        choices=SCALES,
+        default=None,
+        help="sandbox (default: four services, real instance processes) or case-study (200 services x 2 "
+        "lightweight instances, 20 project environments, 400 databases, 300 scenarios: generated, seeded)",
     )
     up.add_argument(
         "--airflow-timeout",
@@ -80,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        config = StackConfig.load(args.state_dir)
+        config = StackConfig.load(args.state_dir, scale=getattr(args, "scale", None))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -67,7 +67,7 @@ def connections(config: StackConfig) -> dict[str, dict[str, object]]:
         "password": config.secrets.postgres_password,
         "schema": HISTORY_DB,
     }
-    for prefix, service_db, database in all_databases():
+    for prefix, service_db, database in service_databases(config):
         conns[postgres_conn_id(prefix, service_db)] = {
             "conn_type": "postgres",
             "host": host,
@@ -77,6 +77,16 @@ def connections(config: StackConfig) -> dict[str, dict[str, object]]:
             "schema": database,
         }
     return conns
+
+
+def service_databases(config: StackConfig) -> list[tuple[str, str, str]]:
+    """``(prefix, service_db, database)`` of the stack's scale: the sandbox's eight, or the case study's 400."""
+    if config.scale != "case-study":
+        return all_databases()
+    from local_stack.case_study import CaseStudy
+
+    plans = CaseStudy(config.case_study_dir).databases()
+    return [(prefix, p.database, f"{prefix}_{p.database}") for prefix in ("prod", "baseline") for p in plans]
 
 
 def connection_env(config: StackConfig) -> dict[str, str]:
@@ -120,6 +130,8 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
         # standalone starts each component as `airflow ...` found on PATH: use this environment's.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
     }
+    if config.scale == "case-study":  # the generated 300-scenario suite (business_check's default suites)
+        env["BASELINE_GUARD_SCENARIOS_DIR"] = str(config.case_study_dir / "scenarios")
     env.update(connection_env(config))
     return env
 

@@ -12,6 +12,12 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = REPO_ROOT / ".local" / "stack"
+CASE_STUDY_STATE_DIR = REPO_ROOT / ".local" / "case-study" / "stack"  # `up --scale case-study`
+
+# What the reference environment serves: the four-service sandbox (real processes), or the case study
+# (200 services, 20 project environments, lightweight instances: local_stack.case_study).
+SCALES = ("sandbox", "case-study")
+SCALE_FILE = "scale"  # in the state directory: the scale it was started with (for `env`, `status`)
 
 BACKUP_BUCKET = "baseline-guard-backups"
 
@@ -138,15 +144,39 @@ class StackConfig:
     secrets: StackSecrets
     repo_root: Path = REPO_ROOT
     host: str = "127.0.0.1"
+    scale: str = "sandbox"
 
     @classmethod
-    def load(cls, state_dir: Path | None = None, environ: Mapping[str, str] | None = None) -> StackConfig:
-        """Ports from the environment, secrets from (or newly into) ``<state_dir>/secrets.json``."""
-        state_dir = (state_dir or DEFAULT_STATE_DIR).resolve()
+    def load(
+        cls, state_dir: Path | None = None, environ: Mapping[str, str] | None = None, scale: str | None = None
+    ) -> StackConfig:
+        """Ports from the environment, secrets from (or newly into) ``<state_dir>/secrets.json``; the scale
+        given (then remembered in the state directory), else the one the state directory was started with."""
+        if scale is not None and scale not in SCALES:
+            raise ValueError(f"unknown scale {scale!r}: expected one of {', '.join(SCALES)}")
+        default_dir = CASE_STUDY_STATE_DIR if scale == "case-study" else DEFAULT_STATE_DIR
+        state_dir = (state_dir or default_dir).resolve()
         ports = Ports.from_env(environ)
-        return cls(
-            state_dir=state_dir, ports=ports, secrets=StackSecrets.load_or_create(state_dir / "secrets.json")
-        )
+        marker = state_dir / SCALE_FILE
+        before = marker.read_text().strip() if marker.exists() else None
+        if before is not None and before not in SCALES:
+            raise ValueError(
+                f"{marker} names an unknown scale {before!r}: expected one of {', '.join(SCALES)}"
+            )
+        if scale is not None and before is not None and scale != before:
+            raise ValueError(
+                f"{state_dir} holds a {before} stack, not a {scale} one: use another --state-dir "
+                "(or delete that directory to start afresh)"
+            )
+        scale = scale or before or "sandbox"
+        secrets_ = StackSecrets.load_or_create(state_dir / "secrets.json")
+        marker.write_text(scale + "\n")
+        return cls(state_dir=state_dir, ports=ports, secrets=secrets_, scale=scale)
+
+    @property
+    def case_study_dir(self) -> Path:
+        """Where ``--scale case-study`` writes the generated topology, catalog, scenarios and database plan."""
+        return self.state_dir / "generated"
 
     @property
     def pgdata(self) -> Path:

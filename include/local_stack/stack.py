@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING
 
 import psutil
 
-from local_stack.airflow_env import AIRFLOW_METADATA_DB, HISTORY_DB, airflow_env, write_airflow_passwords
+from local_stack.airflow_env import (
+    AIRFLOW_METADATA_DB,
+    HISTORY_DB,
+    airflow_env,
+    service_databases,
+    write_airflow_passwords,
+)
 from local_stack.celery_mode import (
     CeleryAirflow,
     CeleryModeError,
@@ -156,10 +162,12 @@ class LocalStack:
         PostgreSQL first; then, at the same time: Airflow (standalone migrates its database and syncs
         its users, then waits for the gate; on Celery, Redis, then the migration and the users), the
         databases' seed, the S3 endpoint and the reference environment. Once those are up the gate
-        opens and Airflow's components start, so no DAG run meets a half-started stack.
+        opens and Airflow's scheduler starts, so no DAG run meets a half-started stack.
         """
         t0 = time.monotonic()
         self._claim_state_dir()
+        if self.config.scale == "case-study":
+            self._generate_case_study()
         self._start_postgres()
         # Long-lived processes are spawned from this thread only: each is told to stop when the
         # thread that spawned it ends (PR_SET_PDEATHSIG), and a pool thread ends early.
@@ -230,11 +238,34 @@ class LocalStack:
             self.postgres.create_database(AIRFLOW_METADATA_DB)
 
     def _seed(self) -> None:
-        results = seed_all(self.postgres)
-        seeded = [r.database for r in results if r.seeded]
-        kept = len(results) - len(seeded)
-        self.out(f"  databases: {len(seeded)} created and seeded, {kept} already there (left as they are)")
+        if self.config.scale == "case-study":
+            self._create_case_study_databases()
+        else:
+            results = seed_all(self.postgres)
+            seeded = [r.database for r in results if r.seeded]
+            kept = len(results) - len(seeded)
+            self.out(
+                f"  databases: {len(seeded)} created and seeded, {kept} already there (left as they are)"
+            )
         self._migrate_history()
+
+    def _generate_case_study(self) -> None:
+        """The case study's files (seeded: the same every time), before anything reads them: the
+        reference environment (topology, catalog) and Airflow's connections (the database plan)."""
+        from local_stack.case_study import generate
+
+        study = generate(self.config.case_study_dir)
+        self.out(f"  case study generated in {study.directory}")
+
+    def _create_case_study_databases(self) -> None:
+        """The case study's 400 service databases, from the schema templates."""
+        from local_stack.case_study import CaseStudy, create_databases
+
+        times = create_databases(self.postgres, CaseStudy(self.config.case_study_dir).databases())
+        self.out(
+            f"  databases: {times.created} created from real schema families ({times.templates_s:.1f} s for the "
+            f"templates, {times.databases_s:.1f} s for the copies), {times.kept} already there (left as they are)"
+        )
 
     def _migrate_history(self) -> None:
         """The check-history database (Baseline health page), its schema brought to the newest revision."""
@@ -286,8 +317,16 @@ class LocalStack:
         self.out(
             f"Starting the reference environment API on {cfg.env_api_url} (gateway {cfg.gateway_url}) ..."
         )
+        case_study = cfg.scale == "case-study"
         self.reference_env = ReferenceEnvironment(
-            cfg.env_api_state_dir, cfg.ports.env_api_port, cfg.ports.gateway_port, cfg.secrets.env_api_token
+            cfg.env_api_state_dir,
+            cfg.ports.env_api_port,
+            cfg.ports.gateway_port,
+            cfg.secrets.env_api_token,
+            topology=cfg.case_study_dir / "topology.yaml" if case_study else None,
+            catalog=cfg.case_study_dir / "catalog.yaml" if case_study else None,
+            lightweight_instances=case_study,  # 400+ instances served by the server process itself
+            startup_timeout=300 if case_study else None,
         ).spawn()
 
     def _wait_for_reference_env(self) -> None:
@@ -483,7 +522,11 @@ class LocalStack:
     def banner(self) -> str:
         cfg = self.config
         users = ", ".join(f"{u}/{pw} ({role})" for u, (role, pw) in AIRFLOW_USERS.items())
-        dbs = ", ".join(SERVICE_DATABASES)
+        dbs = (
+            f"{len(service_databases(cfg)) // 2} services (case study: {cfg.case_study_dir})"
+            if cfg.scale == "case-study"
+            else ", ".join(SERVICE_DATABASES)
+        )
         rows = []
         if self.with_airflow:
             rows.append(f"Airflow UI + REST API  {cfg.airflow_url}   users: {users}")

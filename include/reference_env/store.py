@@ -59,13 +59,37 @@ class Store:
         self.save()
 
     def _seed(self) -> None:
-        self.environments[BASELINE] = EnvironmentRuntime.create(
+        now = utcnow()
+        baseline = EnvironmentRuntime.create(
             BASELINE,
             EnvironmentKind.BASELINE,
             {spec.name: spec.baseline_version for spec in self.topology.services},
             self.topology.instances[BASELINE],
         )
-        self.releases.seed(self.topology, utcnow())
+        for spec in self.topology.services:
+            if spec.baseline_test_config is not None:  # the test config it runs; "-local" when edited by hand
+                edited = (
+                    spec.baseline_version == spec.production_version
+                    and spec.baseline_test_config != spec.test_config
+                )
+                ref = f"{spec.name}@{spec.baseline_version}{'-local' if edited else ''}"
+                baseline.applied_configs[spec.name] = {
+                    "ref": ref,
+                    "values": dict(spec.baseline_test_config),
+                    "applied_at": now.isoformat(),
+                }
+        self.environments[BASELINE] = baseline
+        self.releases.seed(self.topology, now)
+        for project in self.topology.projects:
+            for service, version in project.services.items():
+                self.catalog.declared(service, version)  # a version the catalog does not declare: refused
+            self.environments[project.name] = EnvironmentRuntime.create(
+                project.name,
+                EnvironmentKind.PROJECT,
+                project.services,
+                self.topology.instances[BASELINE],
+                owners_notify_url=project.owners_notify_url,
+            )
 
     def _load(self, saved: dict[str, Any]) -> None:
         self.environments = {

@@ -32,6 +32,17 @@ class ServiceSpec:
     production_version: str
     test_config: dict[str, str] = field(default_factory=dict)
     production_config: dict[str, str] = field(default_factory=dict)
+    # the test config the baseline runs when the sandbox is seeded; None: none applied yet
+    baseline_test_config: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    """A project environment seeded with the sandbox: the services it overrides, at their versions."""
+
+    name: str
+    services: dict[str, str]
+    owners_notify_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,7 @@ class Topology:
     services: tuple[ServiceSpec, ...]
     db_prefixes: dict[str, str]
     instances: dict[str, int]
+    projects: tuple[ProjectSpec, ...] = ()
 
     def service(self, name: str) -> ServiceSpec | None:
         return next((s for s in self.services if s.name == name), None)
@@ -106,12 +118,49 @@ def load_topology(path: Path = DEFAULT_TOPOLOGY) -> Topology:
                 production_version=str(raw["production_version"]),
                 test_config=_str_map(raw.get("test_config"), f"{where}.test_config"),
                 production_config=_str_map(raw.get("production_config"), f"{where}.production_config"),
+                baseline_test_config=(
+                    _str_map(raw["baseline_test_config"], f"{where}.baseline_test_config")
+                    if raw.get("baseline_test_config") is not None
+                    else None
+                ),
             )
         )
     names = [s.name for s in services]
     if len(set(names)) != len(names):
         raise TopologyError(f"{path}: service names must be unique, got {names}")
-    return Topology(services=tuple(services), db_prefixes=db_prefixes, instances=instances)
+    projects = _projects(path, data.get("project_environments"), set(names))
+    return Topology(services=tuple(services), db_prefixes=db_prefixes, instances=instances, projects=projects)
+
+
+def _projects(path: Path, raw: Any, services: set[str]) -> tuple[ProjectSpec, ...]:
+    """``project_environments``: ``[{name, services: {service: version}, owners_notify_url?}]`` (optional)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise TopologyError(f"{path}: 'project_environments' must be a list, got {type(raw).__name__}")
+    projects: list[ProjectSpec] = []
+    for i, entry in enumerate(raw):
+        where = f"{path}: project_environments[{i}]"
+        if (
+            not isinstance(entry, dict)
+            or not entry.get("name")
+            or not isinstance(entry.get("services"), dict)
+        ):
+            raise TopologyError(f"{where}: expected a mapping with a name and services: {{service: version}}")
+        overrides = _str_map(entry["services"], f"{where}.services")
+        unknown = sorted(set(overrides) - services)
+        if not overrides or unknown:
+            raise TopologyError(
+                f"{where}: services must name at least one service of the topology; unknown: {unknown}"
+            )
+        name = str(entry["name"])
+        if name in (PRODUCTION, BASELINE) or name in {p.name for p in projects}:
+            raise TopologyError(f"{where}: environment name {name!r} is taken")
+        url = entry.get("owners_notify_url")
+        projects.append(
+            ProjectSpec(name=name, services=overrides, owners_notify_url=str(url) if url else None)
+        )
+    return tuple(projects)
 
 
 def load_catalog(path: Path, topology: Topology) -> list[CatalogVersion]:

@@ -10,6 +10,8 @@ The **Metrics** role (a Prometheus scraper's account) may read ``/baseline-guard
 else: one permission, ``can_read`` on the custom resource :data:`METRICS_RESOURCE`; no website, no
 DAG, not the health page. The Admin role is given that permission too (added, nothing removed).
 
+It also creates the deployment's pools (:mod:`baseline_guard.pools`: the syncs' shared slots).
+
 Run after ``airflow db migrate``, with Airflow's configuration in the environment::
 
     python -m baseline_guard.access --passwords-file /run/secrets/airflow_passwords
@@ -143,9 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         sync_role(sm, METRICS_ROLE, metrics_role_permissions())
         grant(sm, ADMIN_ROLE, metrics_role_permissions())
         users = sync_users(sm, passwords)
+    from baseline_guard.pools import sync_pools
+
+    pools = sync_pools()
     print(
         f"role {CI_ROLE} synced for DAGs {', '.join(CI_DAG_IDS)}, role {METRICS_ROLE} for the metrics; "
-        f"users synced: {', '.join(users)}"
+        f"users synced: {', '.join(users)}; pools synced: {', '.join(pools)}"
     )
     return 0
 

@@ -56,3 +56,13 @@ def check_services(make_env_api: Any, s3: Any, postgres: Any, monkeypatch: pytes
     env = make_env_api()
     with connect(env, s3, postgres, monkeypatch) as history:
         yield env, history
+
+
+@pytest.fixture
+def guard_db(postgres: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A fresh migrated guard database behind ``baseline_guard_db`` (decisions, incidents, check history);
+    yields its DSN. The DAGs keep their state there, so each test starts from none."""
+    from sandbox_connections import history_database
+
+    with history_database(postgres, monkeypatch) as dsn:
+        yield dsn

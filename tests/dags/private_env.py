@@ -1,8 +1,10 @@
-"""A private reference environment for a whole-DAG test, with the run's connections pointing at it."""
+"""A private reference environment for a whole-DAG test, with the run's connections pointing at it, and the
+state the DAGs keep in the guard's database (a fresh one per test: fixture ``guard_db``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -35,8 +37,12 @@ def private_environment(
     return PrivateEnvironment(env)
 
 
-def delete_variable(key: str) -> None:
-    """Forget a Variable a DAG keeps its state in (the session's metadata database is shared)."""
-    from airflow.models import Variable
+def stored_state(dsn: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The config decision records and the open patrol incidents the DAGs left in the guard's database."""
+    from baseline_guard.health.guard_state import ConfigDecisionStore, PatrolIncidentStore, connect
 
-    Variable.delete(key)  # noqa: AIR311 (the metadata DB directly: no task context here)
+    conn = connect(dsn)
+    try:
+        return ConfigDecisionStore(conn).load(), PatrolIncidentStore(conn).load()
+    finally:
+        conn.close()

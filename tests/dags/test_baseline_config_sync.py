@@ -7,12 +7,11 @@ tests/include/local_stack/test_local_stack_config_sync.py.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from private_env import PrivateEnvironment, delete_variable, private_environment
+from private_env import PrivateEnvironment, private_environment, stored_state
 from reference_env.launcher import ReferenceEnvironment
 
 pytestmark = pytest.mark.airflow
@@ -20,17 +19,14 @@ pytestmark = pytest.mark.airflow
 
 @pytest.fixture
 def environment(
-    make_env_api: Callable[[], ReferenceEnvironment], monkeypatch: pytest.MonkeyPatch
+    make_env_api: Callable[[], ReferenceEnvironment], monkeypatch: pytest.MonkeyPatch, guard_db: str
 ) -> PrivateEnvironment:
-    delete_variable("baseline_guard_config_digests")
     return private_environment(make_env_api, monkeypatch)
 
 
 def test_a_first_run_applies_test_configs_records_the_digests_and_asks_nobody(
-    run_dag: Callable[..., dict[str, Any]], environment: PrivateEnvironment
+    run_dag: Callable[..., dict[str, Any]], environment: PrivateEnvironment, guard_db: str
 ) -> None:
-    from airflow.models import Variable
-
     run = run_dag("baseline_config_sync")
 
     assert run["state"] == "success", run["tasks"]
@@ -40,6 +36,6 @@ def test_a_first_run_applies_test_configs_records_the_digests_and_asks_nobody(
         current = environment.api.get(f"/environments/baseline/services/{summary['service']}/test-config")
         assert current.json()["ref"] == summary["ref"]
     assert run["xcom"]["find_unmatched_changes"] == []
-    records = json.loads(Variable.get("baseline_guard_config_digests"))  # noqa: AIR311 (the metadata DB directly)
+    records, _ = stored_state(guard_db)  # one row per service in the guard's database
     assert {"order", "quote"} <= set(records) and {r["status"] for r in records.values()} == {"recorded"}
     assert environment.messages("oncall") == [] and environment.messages("admins") == []

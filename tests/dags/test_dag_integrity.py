@@ -10,6 +10,7 @@ from airflow.dag_processing.dagbag import DagBag
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 EXPECTED_DAG_IDS = {
+    "airflow_db_clean",
     "baseline_code_sync",
     "baseline_config_sync",
     "baseline_schema_sync",

@@ -3,7 +3,7 @@ person decided about each. Pure logic, no Airflow.
 
 Production configuration *values* are never read: only their digests, to see that they changed.
 
-The decision records (one per service, kept in an Airflow Variable by the DAG) look like::
+The decision records (one per service, a row of the guard's database: :class:`~baseline_guard.health.guard_state.ConfigDecisionStore`) look like::
 
     {"digest": "sha256:…", "seen_at": "<when production changed>",
      "status": "recorded" | "asked" | "decided" | "timed_out",

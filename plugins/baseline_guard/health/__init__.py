@@ -1,5 +1,6 @@
 """Environment health: the business-check history (PostgreSQL, Alembic migrations) and the measures
-read from it: availability against the target, time to detect and to recover, flaky scenarios.
+read from it: availability against the target, time to detect and to recover, flaky scenarios; and in
+the same database the state the DAGs decide by (:mod:`.guard_state`: on-call decisions, patrol incidents).
 
 Plain Python, no Airflow: the business-check operator records through :class:`HistoryStore`, the
 UI page and the CLI (``python -m baseline_guard.health migrate``) read through it.

@@ -216,8 +216,8 @@ def register_airflow_provider() -> CachedProtectionState:
 
 
 def airflow_protection_state(as_of: datetime) -> ProtectionState:
-    """The protection state from the api-server: environment API, backup store, config decision
-    records (Airflow Variable) and the schema sync's unanswered HITL details (metadata DB).
+    """The protection state from the api-server: environment API, backup store, config decisions
+    awaiting the on-call person (the guard's database) and the schema sync's unanswered HITL details (metadata DB).
 
     When Airflow's side cannot be read, drift and backups are still shown; only the held approvals are not.
     """
@@ -238,12 +238,18 @@ def airflow_protection_state(as_of: datetime) -> ProtectionState:
 
 
 def config_decision_records() -> dict[str, dict[str, Any]]:
-    """The config sync's decision records, from the Airflow Variable its operators keep."""
-    from airflow.models.variable import Variable
+    """The config changes awaiting the on-call decision, from the guard's database (``baseline_guard_db``)."""
+    from airflow.models.connection import Connection
 
-    from baseline_guard.operators.config_sync import RECORDS_VARIABLE
+    from baseline_guard.health.dburl import CONN_ID, dsn
+    from baseline_guard.health.guard_state import ConfigDecisionStore, connect
 
-    return dict(Variable.get(RECORDS_VARIABLE, {}, deserialize_json=True))
+    c = Connection.get_connection_from_secrets(CONN_ID)
+    conn = connect(dsn(c.host, c.port, c.login, c.password, c.schema), connect_timeout=5)
+    try:
+        return ConfigDecisionStore(conn).pending()
+    finally:
+        conn.close()
 
 
 def pending_schema_hitl() -> Iterator[dict[str, Any]]:

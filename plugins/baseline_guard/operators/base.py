@@ -20,9 +20,13 @@ if TYPE_CHECKING:
 
     from baseline_guard.backup.dump import Progress, ProgressCallback
     from baseline_guard.hooks.backup_store import BackupStoreHook
+    from baseline_guard.hooks.guard_db import GuardDbHook
     from baseline_guard.hooks.postgres import PgToolsHook
 
 BACKUPS_CONN_ID = "aws_backups"  # = hooks.backup_store.BACKUPS_CONN_ID, without importing boto at parse
+GUARD_DB_CONN_ID = (
+    "baseline_guard_db"  # = hooks.guard_db.GUARD_DB_CONN_ID, without importing the driver at parse
+)
 
 
 class EnvironmentApiOperator(BaseOperator):
@@ -63,6 +67,23 @@ class BackupStoreOperator(BaseOperator):
         from baseline_guard.hooks.backup_store import BackupStoreHook
 
         return BackupStoreHook(aws_conn_id=self.aws_conn_id)
+
+
+class GuardDbOperator(BaseOperator):
+    """Base for operators that keep state between runs in the guard's database (decisions, incidents).
+
+    :param guard_db_conn_id: Airflow connection of the ``baseline_guard`` database
+    """
+
+    def __init__(self, *, guard_db_conn_id: str = GUARD_DB_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.guard_db_conn_id = guard_db_conn_id
+
+    @cached_property
+    def guard_db(self) -> GuardDbHook:
+        from baseline_guard.hooks.guard_db import GuardDbHook
+
+        return GuardDbHook(self.guard_db_conn_id)
 
 
 def push_outputs(context: Context, **outputs: Any) -> None:

@@ -6,6 +6,7 @@ Who hears about it is decided here and told once by the task's own notifier
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,11 @@ if TYPE_CHECKING:
     from baseline_guard.checks.results import CheckRun
     from baseline_guard.health.records import EnvironmentChange
 
-DEFAULT_SUITES = Path(__file__).resolve().parents[3] / "include" / "scenarios"
+# the project's suites; a deployment (the case-study stack) names its own with BASELINE_GUARD_SCENARIOS_DIR
+DEFAULT_SUITES = Path(
+    os.environ.get("BASELINE_GUARD_SCENARIOS_DIR")
+    or Path(__file__).resolve().parents[3] / "include" / "scenarios"
+)
 REPORT_URL_TTL_S = 7 * 24 * 3600
 HISTORY_CONN_ID = "baseline_guard_db"
 

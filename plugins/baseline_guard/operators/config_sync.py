@@ -3,26 +3,24 @@ group about production configuration changes that came without one, and record w
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.exceptions import HITLTriggerEventError
 from airflow.providers.standard.operators.hitl import HITLOperator
-from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule, Variable
+from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
 from airflow.sdk.log import mask_secret
 
 from baseline_guard.clock import run_as_of
 from baseline_guard.configsync import DECISIONS
 from baseline_guard.dag_defaults import NO_RETRY_FOR
 from baseline_guard.errors import InvalidInput
-from baseline_guard.operators.base import EnvironmentApiOperator
+from baseline_guard.operators.base import EnvironmentApiOperator, GuardDbOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-RECORDS_VARIABLE = "baseline_guard_config_digests"
 DEFAULT_DECISION_TIMEOUT_MIN = 50
 
 
@@ -90,26 +88,12 @@ class ConfigSyncOperator(EnvironmentApiOperator):
         return {"applied": applied, "without_test_config": without_test_config, "refused": refused}
 
 
-class ConfigRecords:
-    """The per-service decision records (``baseline_guard.config_sync``) in one Airflow Variable.
-
-    Runs may overlap (a decision can be pending while the next run checks), so every update reads
-    the Variable again and replaces only the services it is about.
-    """
-
-    def __init__(self, key: str = RECORDS_VARIABLE) -> None:
-        self.key = key
-
-    def load(self) -> dict[str, dict[str, Any]]:
-        return json.loads(Variable.get(self.key, default="{}"))
-
-    def update(self, updates: dict[str, dict[str, Any]]) -> None:
-        if updates:
-            Variable.set(self.key, json.dumps({**self.load(), **updates}, indent=1, sort_keys=True))
-
-
-class FindUnmatchedConfigChangesOperator(EnvironmentApiOperator):
+class FindUnmatchedConfigChangesOperator(EnvironmentApiOperator, GuardDbOperator):
     """List production configuration changes that came without a test configuration, and ask about them.
+
+    The records (one row per service in the guard's database, table ``config_decision``) are
+    compared and updated in one transaction that locks the services' rows first, so an answer
+    recorded meanwhile by a pending question is never overwritten.
 
     Each change returned becomes one on-call question (``ConfigChangeDecisionOperator``). The
     on-call channel gets one message listing them, from the task's success callback
@@ -139,29 +123,36 @@ class FindUnmatchedConfigChangesOperator(EnvironmentApiOperator):
 
         self.bind_trace_id(context)
         now = run_as_of(context)
-        records = ConfigRecords()
         digests = [
             self.env_api.get_config_digest(s.name) for s in self.env_api.list_services(self.environment)
         ]
-        needs_person, updates = unmatched_config_changes(
-            digests, records.load(), self.env_api.list_releases(), now=now
-        )
+        releases = self.env_api.list_releases()
         timeout = timedelta(minutes=self.decision_timeout_minutes)
         run_id = str(context.get("run_id", ""))
-        for change in needs_person:
-            updates[change["service"]] = asked_record(
-                change, asked_at=now, response_timeout=timeout, run_id=run_id
-            )
-        records.update(updates)
+        asked: list[dict[str, str]] = []
+
+        def decide(recorded: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+            needs_person, updates = unmatched_config_changes(digests, recorded, releases, now=now)
+            asked[:] = needs_person
+            for change in needs_person:
+                updates[change["service"]] = asked_record(
+                    change, asked_at=now, response_timeout=timeout, run_id=run_id
+                )
+            return updates
+
+        with self.guard_db.config_decisions() as records:
+            records.update([d.service for d in digests], decide)
+        needs_person = asked
         self.log.info("production config changes", checked=len(digests), need_a_person=len(needs_person))
         return needs_person
 
 
-class ConfigChangeDecisionOperator(HITLOperator):
+class ConfigChangeDecisionOperator(GuardDbOperator, HITLOperator):
     """Ask the on-call group what to do about one production config change, and record the answer for it.
 
-    The answer (or the timeout) is recorded under the change's own service at once, so an
-    unanswered question never holds or misplaces the others. A timeout fails the task (the run
+    The answer (or the timeout) is recorded under the change's own service at once, in a transaction
+    that locks that service's row, so an unanswered question never holds or misplaces the others and
+    an hourly run checking meanwhile never loses the answer. A timeout fails the task (the run
     shows it) and is not retried.
 
     :param change: ``{"service", "digest", "changed_at"}`` from ``FindUnmatchedConfigChangesOperator``
@@ -200,30 +191,33 @@ class ConfigChangeDecisionOperator(HITLOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         from baseline_guard.configsync import applies_to_current, decided_record, timed_out_record
 
-        records = ConfigRecords()
         service = self.change["service"]
         try:
             result = super().execute_complete(context, event)
         except HITLTriggerEventError:
             assert self.response_timeout is not None  # __init__ always sets one
-            before = records.load().get(service)
-            if applies_to_current(before, self.change):
-                records.update(
-                    {
-                        service: timed_out_record(
-                            self.change,
-                            (before or {}).get("asked_at"),
-                            run_as_of(context) + self.response_timeout,  # when the question expired
-                        )
-                    }
-                )
+            expired_at = run_as_of(context) + self.response_timeout  # when the question expired
+
+            def timed_out(current: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+                before = current.get(service)
+                if not applies_to_current(before, self.change):
+                    return {}
+                return {service: timed_out_record(self.change, (before or {}).get("asked_at"), expired_at)}
+
+            with self.guard_db.config_decisions() as records:
+                records.update([service], timed_out)
             self.log.error("no decision", service=service, error=event.get("error_type", "error"))
             raise
         record = decided_record(
             self.change, result["chosen_options"][0], result["responded_by_user"], result["responded_at"]
         )
-        if applies_to_current(records.load().get(service), self.change):
-            records.update({service: record})
+
+        def decided(current: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+            return {service: record} if applies_to_current(current.get(service), self.change) else {}
+
+        with self.guard_db.config_decisions() as records:
+            written = records.update([service], decided)
+        if written:
             self.log.info(
                 "decision recorded", service=service, decision=record["decision"], by=record["decided_by"]
             )

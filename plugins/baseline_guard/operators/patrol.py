@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypedDict
-
-from airflow.sdk import Variable
 
 from baseline_guard.clock import run_as_of
 from baseline_guard.environment_contract import (
@@ -19,12 +17,13 @@ from baseline_guard.environment_contract import (
     OperationState,
 )
 from baseline_guard.errors import EnvironmentApiError
-from baseline_guard.operators.base import EnvironmentApiOperator
+from baseline_guard.operators.base import EnvironmentApiOperator, GuardDbOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-INCIDENTS_VARIABLE = "baseline_guard_patrol_incidents"
+    from baseline_guard.health.guard_state import PatrolIncidentStore
+
 VANISHED = "vanished"
 
 
@@ -47,20 +46,7 @@ class _Round(TypedDict):
     outcomes: dict[str, str | None]
 
 
-class IncidentStore:
-    """The open incidents, in one Airflow Variable: read once at the start of a run, written once at its end."""
-
-    def __init__(self, key: str = INCIDENTS_VARIABLE) -> None:
-        self.key = key
-
-    def load(self) -> dict[str, dict[str, Any]]:
-        return json.loads(Variable.get(self.key, default="{}"))
-
-    def save(self, incidents: dict[str, dict[str, Any]]) -> None:
-        Variable.set(self.key, json.dumps(incidents, indent=1, sort_keys=True))
-
-
-class EnvironmentPatrolOperator(EnvironmentApiOperator):
+class EnvironmentPatrolOperator(EnvironmentApiOperator, GuardDbOperator):
     """Restart every down instance of the baseline and the project environments.
 
     Within an environment, down instances are restarted in parallel (at most
@@ -75,7 +61,9 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
     The incident transitions (``baseline_guard.protection.patrol_incidents``: "down", "still down" at most
     hourly, "recovered") are returned under ``messages``, rendered for people; the DAG sends them
     with a success callback (:class:`~baseline_guard.notifiers.results.ResultNotifier`), so a failed or
-    retried try tells nothing.
+    retried try tells nothing. The open incidents are rows of the guard's database (table
+    ``patrol_incident``), advanced in one transaction that locks them, so two overlapping runs (a run
+    and its retry) never tell the same transition twice.
 
     :param restart_timeout_s: how long a restarted instance may take to become healthy
     :param poll_interval_s: polling interval while waiting
@@ -106,8 +94,9 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
         self.max_parallel_restarts = max_parallel_restarts
         self.time_budget_s = time_budget_s
 
-    def incident_store(self) -> IncidentStore:
-        return IncidentStore()
+    def incident_store(self) -> AbstractContextManager[PatrolIncidentStore]:
+        """Where the open incidents are kept: the guard's database (a benchmark may keep them in memory)."""
+        return self.guard_db.patrol_incidents()
 
     def execute(self, context: Context) -> dict[str, Any]:
         self.bind_trace_id(context)
@@ -177,19 +166,29 @@ class EnvironmentPatrolOperator(EnvironmentApiOperator):
         vanished: list[str],
         outcomes: dict[str, str | None],
     ) -> dict[str, Any]:
-        """Open, keep or close the incidents (one read and one write of the store) and say what to tell."""
-        from baseline_guard.protection.patrol_incidents import environment_of, messages, next_incidents
+        """Open, keep or close the incidents (one transaction on their rows) and say what to tell."""
+        from baseline_guard.protection.patrol_incidents import (
+            Transitions,
+            environment_of,
+            messages,
+            next_incidents,
+        )
 
-        store = self.incident_store()
-        previous = store.load()
-        gone = {environment_of(key) for key in previous} - set(listed)
-        vanished = sorted({*vanished, *gone})
         down_now = {key: why for key, why in outcomes.items() if why is not None}
         healed = sorted(key for key, why in outcomes.items() if why is None)
-        incidents, told = next_incidents(
-            previous, down_now, checked=checked, vanished=vanished, now=run_as_of(context)
-        )
-        store.save(incidents)
+        now = run_as_of(context)
+
+        def step(previous: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], Any]:
+            gone = {environment_of(key) for key in previous} - set(listed)
+            all_vanished = sorted({*vanished, *gone})
+            incidents, told = next_incidents(
+                previous, down_now, checked=checked, vanished=all_vanished, now=now
+            )
+            return incidents, (told, all_vanished)
+
+        told: Transitions
+        with self.incident_store() as store:
+            told, vanished = store.advance(step)
         self.log.info(
             "patrol done",
             healed=len(healed),

@@ -6,7 +6,7 @@ on-call decision, the last backup and the last *proven* restore (a passed restor
 
 Everything is read from where it really lives: the environment API (instance versions, production
 release records), Airflow's human-in-the-loop details (``GET /api/v2/dags/baseline_schema_sync/dagRuns/~/hitlDetails``,
-passed in as their JSON), the config sync's decision records (the Airflow Variable's JSON), and the
+passed in as their JSON), the config sync's decision records (rows of the guard's database, as dicts), and the
 backup bucket (manifests, drill results). No Airflow import.
 """
 

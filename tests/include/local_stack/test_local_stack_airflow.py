@@ -683,9 +683,8 @@ def test_config_sync_applies_test_configs_and_asks_on_call_about_production_only
         ).text
     assert "quote@1.3.0" in xcom and secret not in xcom
     assert "applied test config" in logs and secret not in logs
-    with stack.airflow_client("admin") as admin:
-        recorded = json.loads(admin.get("/variables/baseline_guard_config_digests").json()["value"])
-    assert recorded["order"]["decision"] == "Not needed for the baseline"
+    recorded = stack.query("baseline_guard", "SELECT decision FROM config_decision WHERE service = 'order'")
+    assert recorded == [("Not needed for the baseline",)]
     with stack.api() as api:
         oncall = json.dumps(api.get("/notifications", params={"channel": "oncall"}).json())
         quote = api.get("/environments/baseline/services/quote/test-config").json()

@@ -33,7 +33,21 @@ class Stack:
         self.run, self.state_dir = run, state_dir
         self.airflow = f"http://127.0.0.1:{run.env['BG_AIRFLOW_PORT']}"
         self.env_api = f"http://127.0.0.1:{run.env['BG_ENV_API_PORT']}/v1"
+        self.pg_port = int(run.env["BG_PG_PORT"])
         self.secrets = secrets_of(state_dir)
+
+    def guard_state(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """The config decision records and open patrol incidents, as the DAGs left them in the guard's database."""
+        from baseline_guard.health.dburl import dsn
+        from baseline_guard.health.guard_state import ConfigDecisionStore, PatrolIncidentStore, connect
+
+        conn = connect(
+            dsn("127.0.0.1", self.pg_port, "postgres", self.secrets["postgres_password"], "baseline_guard")
+        )
+        try:
+            return ConfigDecisionStore(conn).load(), PatrolIncidentStore(conn).load()
+        finally:
+            conn.close()
 
     def api(self) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.secrets['env_api_token']}"}
@@ -81,8 +95,8 @@ def _wait_ti(client: httpx.Client, path: str, states: set[str], timeout: float =
     return ti
 
 
-def _records(admin: httpx.Client) -> dict[str, dict[str, Any]]:
-    return json.loads(admin.get("/variables/baseline_guard_config_digests").json()["value"])
+def _records(stack: Stack) -> dict[str, dict[str, Any]]:
+    return stack.guard_state()[0]
 
 
 def test_unpause_and_first_run_records_the_digests(stack: Stack) -> None:
@@ -92,7 +106,7 @@ def test_unpause_and_first_run_records_the_digests(stack: Stack) -> None:
             assert time.monotonic() < deadline
             time.sleep(3)
         assert _wait_run(admin, _trigger(admin, "e2e-first", {})) == "success"
-        records = _records(admin)
+        records = _records(stack)
     assert {"order", "hotel-detail", "quote", "hotel-search"} <= set(records)
 
 
@@ -140,7 +154,7 @@ def test_decisions_per_service_assigned_users_pending_holds_nothing_timeout_is_r
         response = admin.patch(f"{base_a}/1/hitlDetails", json=answer)
         assert response.status_code == 200, response.text
         _wait_ti(admin, f"{base_a}/1", {"success"})
-        records = _records(admin)
+        records = _records(stack)
         assert records["order"]["status"] == "decided" and records["order"]["decision"] == NOT_NEEDED
         assert records["order"]["decided_by"] == "admin" and records["order"]["decided_at"]
         assert records["hotel-detail"]["status"] == "asked"  # the other answer did not land on it
@@ -159,7 +173,7 @@ def test_decisions_per_service_assigned_users_pending_holds_nothing_timeout_is_r
         assert _wait_run(admin, run_b) == "success"
         not_asked_again = admin.get(f"/dags/{DAG}/dagRuns/{run_b}/taskInstances/decide").json()
         assert not_asked_again["state"] == "skipped", not_asked_again  # mapped over no change
-        records = _records(admin)
+        records = _records(stack)
         assert records["order"]["decision"] == NOT_NEEDED  # kept across the later run's bookkeeping
         xcom_b = admin.get(
             f"/dags/{DAG}/dagRuns/{run_b}/taskInstances/apply_test_configs/xcomEntries/return_value"
@@ -172,7 +186,7 @@ def test_decisions_per_service_assigned_users_pending_holds_nothing_timeout_is_r
         assert timed_out["state"] == "failed" and timed_out["try_number"] == 1
         run_b_ended = admin.get(f"/dags/{DAG}/dagRuns/{run_b}").json()["end_date"]
         assert run_b_ended < timed_out["end_date"]  # the second run finished while the question waited
-        records = _records(admin)
+        records = _records(stack)
         assert records["hotel-detail"]["status"] == "timed_out"
         assert records["order"]["decision"] == NOT_NEEDED
         events = admin.get("/assets/events", params={"source_dag_id": DAG, "limit": 50}).text
@@ -220,20 +234,20 @@ def _patrol_messages(api: httpx.Client, kind: str, timeout: float = 90) -> list[
         time.sleep(2)
 
 
-def test_patrol_tells_once_per_incident_with_its_state_in_a_variable(stack: Stack) -> None:
+def test_patrol_tells_once_per_incident_with_its_state_in_the_guard_database(stack: Stack) -> None:
     with stack.api() as api, stack.airflow_client("admin") as admin:
         admin.patch("/dags/env_patrol", json={"is_paused": False}).raise_for_status()
         api.put("/sandbox/services/baseline/order/restart-fails", json={"fails": True}).raise_for_status()
         api.post("/sandbox/instances/baseline/order/1/kill").raise_for_status()
         for run in ("e2e-patrol-1", "e2e-patrol-2"):  # scheduled runs may patrol too: still one message
             _patrol(admin, run)
-        incidents = json.loads(admin.get("/variables/baseline_guard_patrol_incidents").json()["value"])
+        incidents = stack.guard_state()[1]
         assert list(incidents) == ["baseline/order#1"]
         assert len(_patrol_messages(api, "down")) == 1
 
         api.put("/sandbox/services/baseline/order/restart-fails", json={"fails": False}).raise_for_status()
         _patrol(admin, "e2e-patrol-3")
-        incidents = json.loads(admin.get("/variables/baseline_guard_patrol_incidents").json()["value"])
+        incidents = stack.guard_state()[1]
         assert incidents == {}
         assert len(_patrol_messages(api, "recovered")) == 1 and len(_patrol_messages(api, "down")) == 1
 

@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,6 +56,18 @@ def running_stack() -> Iterator[StackRun]:
     finally:
         run.stop()
         shutil.rmtree(state, ignore_errors=True)
+
+
+def test_every_part_keeps_running_after_the_banner(running_stack: StackRun) -> None:
+    """The parts are started from threads; a child's PR_SET_PDEATHSIG fires when the thread that forked
+    it ends, which killed moto and the reference environment a moment after the banner."""
+    time.sleep(5)
+    out = running_stack.drain(wait=1.0)
+    assert "exited unexpectedly" not in out and running_stack.process.poll() is None, out[-2000:]
+    commands = [" ".join(p.cmdline()) for p in running_stack.processes() if p.is_running()]
+    assert any("moto.server" in c for c in commands), commands
+    if reference_env_available():
+        assert any("-m reference_env" in c for c in commands), commands
 
 
 def test_up_prints_where_everything_is_and_no_secret(running_stack: StackRun) -> None:

@@ -1,22 +1,33 @@
-"""ConfigSyncOperator against a real sandbox: test configs applied, prod values never copied, secrets masked."""
+"""The config sync operators against a real sandbox: test configs applied, prod values never copied, secrets
+masked; production config changes asked about and the answers kept in the guard's real database."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from datetime import UTC, datetime
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import reference_env
 import yaml
+from airflow.providers.standard.exceptions import HITLTriggerEventError
 from airflow.sdk._shared.secrets_masker import redact
 from baseline_guard.errors import ProductionWriteRefused
+from baseline_guard.health.guard_state import ConfigDecisionStore, connect
 from baseline_guard.hooks.environment import EnvironmentHook
-from baseline_guard.operators.config_sync import ConfigSyncOperator
+from baseline_guard.operators.config_sync import (
+    ConfigChangeDecisionOperator,
+    ConfigSyncOperator,
+    FindUnmatchedConfigChangesOperator,
+)
 from local_stack.connections import env_api_connections
+from local_stack.postgres import LocalPostgres
 from reference_env.launcher import ReferenceEnvironment
+from sandbox_connections import history_database
 
 TOPOLOGY = yaml.safe_load((Path(reference_env.__file__).parent / "topology.yaml").read_text())
 
@@ -164,3 +175,85 @@ def test_re_recorded_version_keeps_its_test_config_and_warns_nothing(
 def test_production_refused(sandbox: ReferenceEnvironment) -> None:
     with pytest.raises(ProductionWriteRefused):
         _sync(environment="production")
+
+
+@pytest.fixture
+def decisions(postgres: LocalPostgres, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh migrated guard database behind the connection ``config_guard_db``; yields its DSN."""
+    with history_database(postgres, monkeypatch) as dsn:
+        monkeypatch.setenv("AIRFLOW_CONN_CONFIG_GUARD_DB", os.environ["AIRFLOW_CONN_BASELINE_GUARD_DB"])
+        yield dsn
+
+
+def _find(run_id: str, now: datetime) -> list[dict[str, str]]:
+    operator = FindUnmatchedConfigChangesOperator(
+        task_id="find", env_api_conn_id="config_env_api", guard_db_conn_id="config_guard_db"
+    )
+    return operator.execute(context={"data_interval_end": now, "run_id": run_id})
+
+
+def _records(dsn: str) -> dict[str, dict[str, Any]]:
+    conn = connect(dsn)
+    try:
+        return ConfigDecisionStore(conn).load()
+    finally:
+        conn.close()
+
+
+def _decide(change: dict[str, str], event: dict[str, Any], now: datetime) -> Any:
+    operator = ConfigChangeDecisionOperator(
+        task_id="decide", change=change, guard_db_conn_id="config_guard_db"
+    )
+    operator.response_timeout = timedelta(minutes=operator.decision_timeout_minutes)
+    return operator.execute_complete({"data_interval_end": now}, event)
+
+
+def test_a_change_without_test_config_is_asked_once_and_each_outcome_kept_in_the_database(
+    sandbox: ReferenceEnvironment, decisions: str
+) -> None:
+    now = datetime.now(UTC)
+    assert _find("r1", now) == []  # first sighting: recorded, nobody asked
+    first = _records(decisions)
+    assert set(first) == {s["name"] for s in TOPOLOGY["services"]}
+    assert {r["status"] for r in first.values()} == {"recorded"}
+    with _api(sandbox) as api:  # production's config changes later, with no test config
+        api.post(
+            "/releases",
+            json={
+                "service": "order",
+                "version": "1.0.0",
+                "released_at": (now + timedelta(minutes=10)).isoformat(),
+                "production_config": {"booking_mail": "smtp9.prod.example"},
+            },
+        ).raise_for_status()
+    now += timedelta(minutes=15)
+
+    changes = _find("r2", now)
+    assert [c["service"] for c in changes] == ["order"]
+    asked = _records(decisions)["order"]
+    assert (asked["status"], asked["asked_in"], asked["digest"]) == ("asked", "r2", changes[0]["digest"])
+    assert _find("r3", now) == []  # its question is still waiting: not asked twice
+
+    with pytest.raises(HITLTriggerEventError):  # no answer in time
+        _decide(changes[0], {"error": "no answer", "error_type": "timeout"}, now)
+    assert _records(decisions)["order"]["status"] == "timed_out"
+    again = _find("r4", now)  # asked again by the next run
+    assert [c["service"] for c in again] == ["order"] and _records(decisions)["order"]["asked_in"] == "r4"
+
+    answer = {
+        "chosen_options": ["Not needed for the baseline"],
+        "params_input": {},
+        "responded_at": now,
+        "responded_by_user": {"id": "7", "name": "oncall"},
+    }
+    _decide(again[0], answer, now)
+    assert _find("r5", now) == []
+    decided = _records(decisions)["order"]
+    assert (decided["status"], decided["decision"], decided["decided_by"]) == (
+        "decided",
+        "Not needed for the baseline",
+        "oncall",
+    )
+    assert {s: r["status"] for s, r in _records(decisions).items() if s != "order"} == {
+        s: "recorded" for s in first if s != "order"
+    }
