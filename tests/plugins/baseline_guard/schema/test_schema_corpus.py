@@ -12,11 +12,13 @@ For each pair, with a row put in every baseline table that takes one before the 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
 from baseline_guard.schema import diff_schemas, sync_schema
+from local_stack.postgres import LocalPostgres
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "material"))
 import corpus
@@ -76,6 +78,31 @@ def _load(dsn: str, path: Path | None) -> None:
         corpus.load(conn.cursor(), path)
     finally:
         conn.close()
+
+
+@pytest.fixture(scope="module")
+def load_corpus(postgres: LocalPostgres) -> Iterator[Callable[[str, Path | None], None]]:
+    """``load(database, path)``: the database becomes a copy of ``path`` loaded once into a template
+    (``CREATE DATABASE ... TEMPLATE``: the same catalog as loading it, without loading it again for
+    every pair the version is in); ``None`` leaves it empty."""
+    templates: dict[Path, str] = {}
+
+    def load(database: str, path: Path | None) -> None:
+        if path is None:
+            return
+        if path not in templates:
+            name = f"corpus_tmpl_{len(templates)}"
+            postgres.create_database(name, drop_existing=True)
+            _load(postgres.uri(name), path)
+            templates[path] = name
+        postgres.psql(
+            f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE);\n'
+            f'CREATE DATABASE "{database}" TEMPLATE "{templates[path]}";'
+        )
+
+    yield load
+    for name in templates.values():
+        postgres.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);')
 
 
 def _run(dsn: str, sql: str) -> None:
@@ -146,9 +173,11 @@ def _pair_params() -> list[object]:
 
 
 @pytest.mark.parametrize("pair", _pair_params())
-def test_corpus_pair_converges(dbs, pair: corpus.SchemaPair) -> None:
-    _load(dbs.source_dsn, pair.source)
-    _load(dbs.target_dsn, pair.target)
+def test_corpus_pair_converges(
+    dbs, load_corpus: Callable[[str, Path | None], None], pair: corpus.SchemaPair
+) -> None:
+    load_corpus(dbs.source_db, pair.source)
+    load_corpus(dbs.target_db, pair.target)
     first_rows = _insert_default_rows(dbs.target_dsn)
     counts_before = _row_counts(dbs.target_dsn)
 
