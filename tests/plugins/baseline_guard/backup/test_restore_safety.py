@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from baseline_guard.backup import ExpectedDump, backup_database, restore_database
+from baseline_guard.backup import ExpectedDump, restore_database
 from baseline_guard.backup.identity import DatabaseIdentity, identify
 from baseline_guard.backup.names import conninfo_value, dbname_target
 from baseline_guard.backup.pgtools import PgConnectionInfo
@@ -25,37 +25,9 @@ from baseline_guard.errors import (
     TargetNotIdentified,
 )
 from local_stack.postgres import PG_BIN_DIR
+from restore_helpers import backup_of, prepare, value
 
 ROOT = Path(__file__).resolve().parents[4]
-
-
-def _backup(s3_client, bucket, conn_info, database, key):
-    return backup_database(
-        s3_client,
-        source=conn_info(database),
-        bucket=bucket,
-        key=key,
-        compression="none",
-        pg_bin_dir=PG_BIN_DIR,
-    ).record
-
-
-def _prepare(s3_client, bucket, conn_info, record, target, restore_id, **kwargs):
-    return prepare_restore(
-        s3_client,
-        bucket=bucket,
-        key=record.key,
-        expected=kwargs.pop("expected", None) or ExpectedDump.from_record(record),
-        target=conn_info(target),
-        production=kwargs.pop("production", []),
-        restore_id=restore_id,
-        pg_bin_dir=PG_BIN_DIR,
-        **kwargs,
-    )
-
-
-def _value(postgres, database: str, sql: str) -> str:
-    return postgres.psql(sql, database).strip()
 
 
 def test_environment_restore_swaps_nothing_when_one_dump_is_corrupt(
@@ -69,22 +41,22 @@ def test_environment_restore_swaps_nothing_when_one_dump_is_corrupt(
         make_db("tgta", "CREATE TABLE t AS SELECT 'old a' AS v"),
         make_db("tgtb", "CREATE TABLE t AS SELECT 'old b' AS v"),
     ]
-    records = [_backup(s3_client, bucket, conn_info, s, f"env/x/{s}.dump") for s in sources]
+    records = [backup_of(s3_client, bucket, conn_info, s, f"env/x/{s}.dump") for s in sources]
     data = bytearray(s3_client.get_object(Bucket=bucket, Key=records[1].key)["Body"].read())
     data[len(data) // 2] ^= 0x01
     s3_client.put_object(Bucket=bucket, Key=records[1].key, Body=bytes(data))
 
-    _prepare(s3_client, bucket, conn_info, records[0], targets[0], "0000aaaa")
+    prepare(s3_client, bucket, conn_info, records[0], targets[0], "0000aaaa")
     assert copy_name(targets[0], "0000aaaa") in database_names()  # verified, waiting for the swap
     with pytest.raises(ChecksumMismatch):
-        _prepare(s3_client, bucket, conn_info, records[1], targets[1], "0000aaaa")
+        prepare(s3_client, bucket, conn_info, records[1], targets[1], "0000aaaa")
     with pytest.raises(RestoreAborted) as aborted:
         swap_restored([conn_info(t) for t in targets], "0000aaaa", production=[])
 
     message = str(aborted.value)
     assert "no database was swapped" in message and f"{targets[1]}: its restore failed" in message
     assert "sha256" in message and targets[0] not in message.split("because")[1]
-    assert [_value(postgres, t, "SELECT v FROM t") for t in targets] == ["old a", "old b"]
+    assert [value(postgres, t, "SELECT v FROM t") for t in targets] == ["old a", "old b"]
     assert not {n for n in database_names() if "__restore_" in n and n.startswith(("tgta", "tgtb"))}
 
 
@@ -98,14 +70,14 @@ def test_all_verified_copies_are_swapped_in_together(postgres, s3_client, bucket
         make_db("tgtb", "CREATE TABLE t AS SELECT 'old b' AS v"),
     ]
     for source, target in zip(sources, targets, strict=True):
-        record = _backup(s3_client, bucket, conn_info, source, f"env/x/{source}.dump")
-        _prepare(s3_client, bucket, conn_info, record, target, "0000bbbb")
-    assert [_value(postgres, t, "SELECT v FROM t") for t in targets] == ["old a", "old b"]
+        record = backup_of(s3_client, bucket, conn_info, source, f"env/x/{source}.dump")
+        prepare(s3_client, bucket, conn_info, record, target, "0000bbbb")
+    assert [value(postgres, t, "SELECT v FROM t") for t in targets] == ["old a", "old b"]
 
     outcomes = swap_restored([conn_info(t) for t in targets], "0000bbbb", production=[])
     again = swap_restored([conn_info(t) for t in targets], "0000bbbb", production=[])  # a retry
 
-    assert [_value(postgres, t, "SELECT v FROM t") for t in targets] == ["new a", "new b"]
+    assert [value(postgres, t, "SELECT v FROM t") for t in targets] == ["new a", "new b"]
     assert [o.replaced_existing and not o.already_swapped for o in outcomes] == [True, True]
     assert [o.already_swapped for o in again] == [True, True]
 
@@ -113,7 +85,7 @@ def test_all_verified_copies_are_swapped_in_together(postgres, s3_client, bucket
 def test_a_name_read_as_a_connection_string_is_refused_and_the_victim_stays_untouched(
     postgres, s3_client, bucket, conn_info, seeded_db, make_db, plain_dump, database_names
 ):
-    record = _backup(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
+    record = backup_of(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
     victim = make_db("victim", "CREATE TABLE precious (v text); INSERT INTO precious VALUES ('mine');")
     before, databases_before = plain_dump(victim), database_names()
 
@@ -138,16 +110,16 @@ def test_a_name_read_as_a_connection_string_is_refused_and_the_victim_stays_unto
 def test_a_person_s_look_alike_databases_survive_and_recorded_leftovers_go(
     postgres, s3_client, bucket, conn_info, seeded_db, make_db, database_names
 ):
-    record = _backup(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
+    record = backup_of(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
     target = make_db("keep", "CREATE TABLE t (v int)")
     look_alikes = [f"{target}__old_20250101", f"{target}__restore_deadbeef", f"{target}__old_cafebabe"]
     for name in look_alikes:
         postgres.psql(f'CREATE DATABASE "{name}"')
     with pytest.raises(ChecksumMismatch):  # a restore that fails leaves nothing
-        _prepare(
+        prepare(
             s3_client, bucket, conn_info, record, target, "0000cccc", expected=ExpectedDump(sha256="0" * 64)
         )
-    _prepare(s3_client, bucket, conn_info, record, target, "0000dddd")  # a verified copy never swapped in
+    prepare(s3_client, bucket, conn_info, record, target, "0000dddd")  # a verified copy never swapped in
 
     restore_database(
         s3_client,
@@ -162,34 +134,33 @@ def test_a_person_s_look_alike_databases_survive_and_recorded_leftovers_go(
     names = database_names()
     assert set(look_alikes) <= names
     assert copy_name(target, "0000dddd") not in names and copy_name(target, "0000cccc") not in names
-    assert _value(postgres, target, "SELECT count(*) FROM shop.orders") == "4000"
+    assert value(postgres, target, "SELECT count(*) FROM shop.orders") == "4000"
 
 
 def test_a_session_in_the_restored_copy_does_not_block_the_swap(
     postgres, s3_client, bucket, conn_info, seeded_db, make_db
 ):
-    record = _backup(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
+    record = backup_of(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
     target = make_db("busy", "CREATE TABLE stale (x int)")
-    _prepare(s3_client, bucket, conn_info, record, target, "0000eeee")
+    prepare(s3_client, bucket, conn_info, record, target, "0000eeee")
     in_copy = conn_info(target).connect(copy_name(target, "0000eeee"))
     in_target = conn_info(target).connect()
 
     swap_restored([conn_info(target)], "0000eeee", production=[], timeout_s=5)
 
-    assert _value(postgres, target, "SELECT count(*) FROM shop.customer") == "1500"
+    assert value(postgres, target, "SELECT count(*) FROM shop.customer") == "1500"
     for conn in (in_copy, in_target):
         with pytest.raises(psycopg2.OperationalError):
             conn.cursor().execute("SELECT 1")
     assert (
-        _value(postgres, "postgres", f"SELECT datallowconn FROM pg_database WHERE datname = '{target}'")
-        == "t"
+        value(postgres, "postgres", f"SELECT datallowconn FROM pg_database WHERE datname = '{target}'") == "t"
     )
 
 
 def test_production_is_refused_by_identity_whatever_the_label(
     postgres, s3_client, bucket, conn_info, seeded_db, make_db, database_names, plain_dump
 ):
-    record = _backup(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
+    record = backup_of(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
     prod = make_db("prod", "CREATE TABLE precious (v text); INSERT INTO precious VALUES ('prod data');")
     listed = identify(conn_info(prod), "postgres", "production/booking")
     aliased = PgConnectionInfo("localhost", postgres.port, postgres.user, prod, postgres.password)
@@ -209,21 +180,19 @@ def test_production_is_refused_by_identity_whatever_the_label(
             )
     by_address = DatabaseIdentity(postgres.host, postgres.port, prod, system_identifier=None)
     with pytest.raises(ProductionWriteRefused):
-        _prepare(s3_client, bucket, conn_info, record, prod, "0000ffff", production=[by_address])
+        prepare(s3_client, bucket, conn_info, record, prod, "0000ffff", production=[by_address])
     with pytest.raises(ProductionWriteRefused):  # the swap step checks again, before it writes
         swap_restored([aliased], "0000ffff", production=[listed])
 
     assert plain_dump(prod) == before and database_names() == databases_before
     other = make_db("notprod")
-    _prepare(
-        s3_client, bucket, conn_info, record, other, "0000ffff", production=[listed]
-    )  # same server: fine
+    prepare(s3_client, bucket, conn_info, record, other, "0000ffff", production=[listed])  # same server: fine
 
 
 def test_a_target_whose_server_cannot_be_identified_is_refused(
     s3_client, bucket, conn_info, seeded_db, postgres
 ):
-    record = _backup(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
+    record = backup_of(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
     unreachable = PgConnectionInfo(
         "127.0.0.1", 1, postgres.user, "anything", postgres.password, connect_timeout=2
     )
@@ -257,7 +226,7 @@ def test_database_properties_survive_a_restore(postgres, s3_client, bucket, conn
         f'ALTER DATABASE "{source}" CONNECTION LIMIT 7;'
     )
     postgres.psql(f"GRANT USAGE ON SCHEMA app TO {reader}; GRANT SELECT ON app.fare TO {reader};", source)
-    record = _backup(s3_client, bucket, conn_info, source, "env/x/props.dump")
+    record = backup_of(s3_client, bucket, conn_info, source, "env/x/props.dump")
     target = make_db("proptgt", "CREATE TABLE old (v int)")
 
     assert record.database_properties is not None and record.database_properties.connection_limit == 7
@@ -283,7 +252,7 @@ def test_database_properties_survive_a_restore(postgres, s3_client, bucket, conn
         assert cur.fetchone()[0] == 2
         cur.execute("SHOW statement_timeout")
         assert cur.fetchone()[0] == "7s"
-    row = _value(
+    row = value(
         postgres,
         "postgres",
         f"SELECT datconnlimit, shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '{target}'",
@@ -295,7 +264,7 @@ def test_a_backup_without_recorded_properties_keeps_the_target_s_own(
     postgres, s3_client, bucket, conn_info, make_db
 ):
     source = make_db("oldsrc", PROPERTIES_SQL)
-    record = _backup(s3_client, bucket, conn_info, source, "env/x/old.dump")
+    record = backup_of(s3_client, bucket, conn_info, source, "env/x/old.dump")
     old_style = record.model_copy(update={"database_properties": None})
     old_style = type(record).model_validate_json(old_style.model_dump_json(exclude={"database_properties"}))
     target = make_db("oldtgt")
@@ -314,9 +283,9 @@ def test_a_backup_without_recorded_properties_keeps_the_target_s_own(
     )
 
     assert old_style.database_properties is None
-    acl = _value(postgres, "postgres", f"SELECT datacl::text FROM pg_database WHERE datname = '{target}'")
+    acl = value(postgres, "postgres", f"SELECT datacl::text FROM pg_database WHERE datname = '{target}'")
     assert "=c" not in acl.replace("=CTc", "")  # PUBLIC (empty grantee) still has no CONNECT
-    assert _value(postgres, target, "SELECT count(*) FROM fare") == "2"
+    assert value(postgres, target, "SELECT count(*) FROM fare") == "2"
 
 
 _CRASHING_RESTORE = """
@@ -344,7 +313,7 @@ restore_database(
 def test_a_worker_killed_during_the_swap_leaves_the_database_whole_and_the_next_run_recovers(
     crash_at, postgres, s3, s3_client, bucket, conn_info, seeded_db, make_db, database_names
 ):
-    record = _backup(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
+    record = backup_of(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
     target = make_db("crash", "CREATE TABLE old_data (v text); INSERT INTO old_data VALUES ('old');")
     args = {
         "target": {
@@ -370,13 +339,13 @@ def test_a_worker_killed_during_the_swap_leaves_the_database_whole_and_the_next_
 
     allowed = f"SELECT datallowconn FROM pg_database WHERE datname = '{target}'"
     if crash_at == "closed":  # killed with the database closed to connections, before the renames
-        assert _value(postgres, "postgres", allowed) == "f"
+        assert value(postgres, "postgres", allowed) == "f"
         postgres.psql(f'ALTER DATABASE "{target}" WITH ALLOW_CONNECTIONS true')  # look inside: wholly old
-        assert _value(postgres, target, "SELECT v FROM old_data") == "old"
+        assert value(postgres, target, "SELECT v FROM old_data") == "old"
         postgres.psql(f'ALTER DATABASE "{target}" WITH ALLOW_CONNECTIONS false')
     else:  # killed after the swap committed, before the old copy was dropped: wholly new, connectable
-        assert _value(postgres, "postgres", allowed) == "t"
-        assert _value(postgres, target, "SELECT count(*) FROM shop.orders") == "4000"
+        assert value(postgres, "postgres", allowed) == "t"
+        assert value(postgres, target, "SELECT count(*) FROM shop.orders") == "4000"
         assert old_name(target, "0000abcd") in database_names()
 
     restore_database(
@@ -389,8 +358,8 @@ def test_a_worker_killed_during_the_swap_leaves_the_database_whole_and_the_next_
         pg_bin_dir=PG_BIN_DIR,
     )
 
-    assert _value(postgres, "postgres", allowed) == "t"
-    assert _value(postgres, target, "SELECT count(*) FROM shop.orders") == "4000"
+    assert value(postgres, "postgres", allowed) == "t"
+    assert value(postgres, target, "SELECT count(*) FROM shop.orders") == "4000"
     assert not {n for n in database_names() if n.startswith(f"{target}__")}
 
 
@@ -412,7 +381,7 @@ def test_a_session_the_swap_cannot_end_names_the_busy_database_and_keeps_the_old
     from baseline_guard.backup import ledger
     from baseline_guard.errors import DatabaseBusy
 
-    record = _backup(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
+    record = backup_of(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
     role = f"restorer_{record.sha256[:8]}"
     target = make_db("owned", "CREATE TABLE old_data (v text); INSERT INTO old_data VALUES ('old');")
     admin = conn_info(target).connect("postgres")
@@ -444,16 +413,16 @@ def test_a_session_the_swap_cannot_end_names_the_busy_database_and_keeps_the_old
         swap_restored([as_role], "0000b05e", production=[], timeout_s=1)
 
     superuser_in_copy.close()
-    assert _value(postgres, target, "SELECT v FROM old_data") == "old"  # connectable, wholly old
-    assert _value(postgres, "postgres", "SELECT count(*) FROM baseline_guard.blocked_connections") == "0"
+    assert value(postgres, target, "SELECT v FROM old_data") == "old"  # connectable, wholly old
+    assert value(postgres, "postgres", "SELECT count(*) FROM baseline_guard.blocked_connections") == "0"
     swap_restored([as_role], "0000b05e", production=[], timeout_s=5)  # a retry, once the session is gone
-    assert _value(postgres, target, "SELECT count(*) FROM shop.orders") == "4000"
+    assert value(postgres, target, "SELECT count(*) FROM shop.orders") == "4000"
 
 
 def test_pg_restore_stopping_early_on_a_sound_streamed_dump_is_not_called_tampered(
     postgres, s3_client, bucket, conn_info, big_db, make_db, tmp_path
 ):
-    record = _backup(s3_client, bucket, conn_info, big_db, "env/x/big.dump")
+    record = backup_of(s3_client, bucket, conn_info, big_db, "env/x/big.dump")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "pg_restore"
@@ -482,4 +451,4 @@ def test_pg_restore_stopping_early_on_a_sound_streamed_dump_is_not_called_tamper
     message = str(caught.value) + "".join(getattr(caught.value, "__notes__", []))
     assert "out of shared memory" in message and "exited with status 1" in message
     assert "tampered" not in message and "sha256" not in message
-    assert _value(postgres, target, "SELECT v FROM t") == "old"
+    assert value(postgres, target, "SELECT v FROM t") == "old"

@@ -17,42 +17,12 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from baseline_guard.backup import ExpectedDump, backup_database, ledger
-from baseline_guard.backup.restore import prepare_restore
+from baseline_guard.backup import ledger
 from baseline_guard.backup.swap import copy_name, swap_restored
 from baseline_guard.errors import BackupError, InvalidInput
-from local_stack.postgres import PG_BIN_DIR
+from restore_helpers import backup_of, prepare, value
 
 ROOT = Path(__file__).resolve().parents[4]
-
-
-def _backup(s3_client, bucket, conn_info, database, key):
-    return backup_database(
-        s3_client,
-        source=conn_info(database),
-        bucket=bucket,
-        key=key,
-        compression="none",
-        pg_bin_dir=PG_BIN_DIR,
-    ).record
-
-
-def _prepare(s3_client, bucket, conn_info, record, target, restore_id, **kwargs):
-    return prepare_restore(
-        s3_client,
-        bucket=bucket,
-        key=record.key,
-        expected=kwargs.pop("expected", None) or ExpectedDump.from_record(record),
-        target=conn_info(target),
-        production=kwargs.pop("production", []),
-        restore_id=restore_id,
-        pg_bin_dir=PG_BIN_DIR,
-        **kwargs,
-    )
-
-
-def _value(postgres, database: str, sql: str) -> str:
-    return postgres.psql(sql, database).strip()
 
 
 # --- 1. the ledger drops only what it created -------------------------------------------------
@@ -62,7 +32,7 @@ def test_an_existing_database_at_the_copy_s_name_is_refused_and_never_dropped_by
     postgres, s3_client, bucket, conn_info, seeded_db, make_db, database_names
 ):
     """A caller who picks the run id picks the restore id: its copy name may be someone's database."""
-    record = _backup(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
+    record = backup_of(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
     target = make_db("aim", "CREATE TABLE t (v int)")
     run_id = f"manual__{target}"  # how restore ids were derived before: a hash of the caller's run id
     aimed_id = hashlib.sha256(f"test_data_restore/{run_id}".encode()).hexdigest()[:8]
@@ -73,18 +43,18 @@ def test_an_existing_database_at_the_copy_s_name_is_refused_and_never_dropped_by
     with pytest.raises(
         BackupError, match=rf"{victim} already exists and the restore ledger did not create it"
     ):
-        _prepare(s3_client, bucket, conn_info, record, target, aimed_id)
-    _prepare(s3_client, bucket, conn_info, record, target, "0000a1a1")  # the next restore cleans up
+        prepare(s3_client, bucket, conn_info, record, target, aimed_id)
+    prepare(s3_client, bucket, conn_info, record, target, "0000a1a1")  # the next restore cleans up
 
     assert victim in database_names()
-    assert _value(postgres, victim, "SELECT v FROM precious") == "mine"
+    assert value(postgres, victim, "SELECT v FROM precious") == "mine"
 
 
 def test_a_ledger_row_without_an_oid_never_drops_the_database_of_that_name(
     postgres, s3_client, bucket, conn_info, seeded_db, make_db, database_names
 ):
     """Fail closed: a row whose OID was never recorded (a crash right after CREATE DATABASE) drops nothing."""
-    record = _backup(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
+    record = backup_of(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
     target = make_db("nooid", "CREATE TABLE t (v int)")
     stranger = copy_name(target, "0000b2b2")
     admin = conn_info(target).connect("postgres")
@@ -94,7 +64,7 @@ def test_a_ledger_row_without_an_oid_never_drops_the_database_of_that_name(
     admin.close()
     postgres.psql(f'CREATE DATABASE "{stranger}"')  # ours or a person's: the ledger cannot tell
 
-    _prepare(s3_client, bucket, conn_info, record, target, "0000b3b3")
+    prepare(s3_client, bucket, conn_info, record, target, "0000b3b3")
 
     assert stranger in database_names()
 
@@ -137,29 +107,29 @@ def test_two_databases_sharing_their_first_50_characters_are_restored_together(
         make_db("srcb", "CREATE TABLE t AS SELECT 'new bravo' AS v"),
     ]
     for source, target in zip(sources, targets, strict=True):
-        record = _backup(s3_client, bucket, conn_info, source, f"env/x/{source}.dump")
-        _prepare(s3_client, bucket, conn_info, record, target, "0000c4c4")
+        record = backup_of(s3_client, bucket, conn_info, source, f"env/x/{source}.dump")
+        prepare(s3_client, bucket, conn_info, record, target, "0000c4c4")
 
     swap_restored([conn_info(t) for t in targets], "0000c4c4", production=[])
 
-    assert [_value(postgres, t, "SELECT v FROM t") for t in targets] == ["new alpha", "new bravo"]
+    assert [value(postgres, t, "SELECT v FROM t") for t in targets] == ["new alpha", "new bravo"]
 
 
 # --- 3. a swap that fails or is killed gives back each database's own connection state ---------
 
 
 def _allowed(postgres, database: str) -> str:
-    return _value(postgres, "postgres", f"SELECT datallowconn FROM pg_database WHERE datname = '{database}'")
+    return value(postgres, "postgres", f"SELECT datallowconn FROM pg_database WHERE datname = '{database}'")
 
 
 def _two_prepared_targets(postgres, s3_client, bucket, conn_info, seeded_db, make_db, restore_id):
     """An open target and one an admin closed on purpose, each with a verified copy of ``restore_id``."""
-    record = _backup(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
+    record = backup_of(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
     opened = make_db("open", "CREATE TABLE old_data (v text); INSERT INTO old_data VALUES ('old');")
     closed = make_db("closed", "CREATE TABLE old_data (v text); INSERT INTO old_data VALUES ('old');")
     postgres.psql(f'ALTER DATABASE "{closed}" WITH ALLOW_CONNECTIONS false')
     for target in (opened, closed):
-        _prepare(s3_client, bucket, conn_info, record, target, restore_id)
+        prepare(s3_client, bucket, conn_info, record, target, restore_id)
     return record, opened, closed
 
 
@@ -179,18 +149,18 @@ def test_a_swap_failing_after_the_close_gives_back_each_database_s_previous_stat
 
     assert [_allowed(postgres, opened), _allowed(postgres, closed)] == ["t", "f"]
     assert _allowed(postgres, copy_name(opened, "0000d1d1")) == "t"
-    assert _value(postgres, "postgres", "SELECT count(*) FROM baseline_guard.blocked_connections") == "0"
+    assert value(postgres, "postgres", "SELECT count(*) FROM baseline_guard.blocked_connections") == "0"
     swap_restored([conn_info(opened), conn_info(closed)], "0000d1d1", production=[])  # a retry swaps
-    assert _value(postgres, opened, "SELECT count(*) FROM shop.orders") == "4000"
+    assert value(postgres, opened, "SELECT count(*) FROM shop.orders") == "4000"
     assert [_allowed(postgres, opened), _allowed(postgres, closed)] == ["t", "f"]  # closed on purpose: stays
 
 
 def test_a_swap_whose_server_session_is_killed_reopens_through_a_new_session(
     postgres, s3_client, bucket, conn_info, seeded_db, make_db
 ):
-    record = _backup(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
+    record = backup_of(s3_client, bucket, conn_info, seeded_db, "env/x/src.dump")
     target = make_db("lost", "CREATE TABLE old_data (v text); INSERT INTO old_data VALUES ('old');")
-    _prepare(s3_client, bucket, conn_info, record, target, "0000d2d2")
+    prepare(s3_client, bucket, conn_info, record, target, "0000d2d2")
 
     def kill_the_swap_session(step: str) -> None:
         if step == "closed":  # the session holding the swap lock: the one that closed the databases
@@ -203,7 +173,7 @@ def test_a_swap_whose_server_session_is_killed_reopens_through_a_new_session(
         swap_restored([conn_info(target)], "0000d2d2", production=[], on_step=kill_the_swap_session)
 
     assert _allowed(postgres, target) == "t"
-    assert _value(postgres, target, "SELECT v FROM old_data") == "old"
+    assert value(postgres, target, "SELECT v FROM old_data") == "old"
 
 
 _KILLED_SWAP = """
@@ -250,7 +220,7 @@ def test_a_swap_killed_with_the_databases_closed_is_undone_by_its_retry_to_each_
     swap_restored([conn_info(opened), conn_info(closed)], "0000d3d3", production=[])  # the task's retry
 
     assert [_allowed(postgres, opened), _allowed(postgres, closed)] == ["t", "f"]
-    assert _value(postgres, opened, "SELECT count(*) FROM shop.orders") == "4000"
+    assert value(postgres, opened, "SELECT count(*) FROM shop.orders") == "4000"
 
 
 def test_a_later_restore_on_the_server_reopens_only_what_a_killed_swap_closed(
@@ -279,10 +249,10 @@ def test_a_later_restore_on_the_server_reopens_only_what_a_killed_swap_closed(
     assert killed.returncode == -9, killed.stderr.decode()[-2000:]
 
     other = make_db("other", "CREATE TABLE t (v int)")
-    _prepare(s3_client, bucket, conn_info, record, other, "0000d5d5")  # another restore on that server
+    prepare(s3_client, bucket, conn_info, record, other, "0000d5d5")  # another restore on that server
 
     assert [_allowed(postgres, opened), _allowed(postgres, closed)] == ["t", "f"]
-    assert _value(postgres, opened, "SELECT v FROM old_data") == "old"
+    assert value(postgres, opened, "SELECT v FROM old_data") == "old"
 
 
 def test_a_ledger_made_by_an_older_version_gets_the_state_columns(postgres, conn_info, make_db):
