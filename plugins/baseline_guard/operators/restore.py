@@ -33,8 +33,12 @@ def new_restore_id() -> str:
     chooses: a chosen id would let a caller aim the copy name ``<db>__restore_<id>`` at a
     database that exists. The plan draws it once per run; every restore and the swap get it from
     the plan's XCom, so each try of one run finds the same copies.
+
+    It starts with a letter: the DAGs render templates as native objects, and an id of digits only
+    (``53522432``, one in 43) or of a float's shape (``12345e67``) would reach the operators as a
+    number.
     """
-    return secrets.token_hex(4)
+    return secrets.choice("abcdef") + secrets.token_hex(4)[1:]
 
 
 class PlanRestoreOperator(EnvironmentApiOperator, BackupStoreOperator):

@@ -53,7 +53,8 @@ def test_migrate_cli_brings_an_empty_database_to_head(postgres, history_dsn: str
     ).strip()
     assert (
         tables
-        == "alembic_version,check_result,check_run,environment_change,environment_state,incident,module_state"
+        == "alembic_version,check_result,check_run,config_decision,environment_change,environment_state,incident,"
+        "module_state,patrol_incident"
     )
     assert migrate.current_revision(history_dsn) == migrate.head_revision()
 
