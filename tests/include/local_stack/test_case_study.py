@@ -93,6 +93,14 @@ def test_the_case_study_starts_lists_21_environments_of_200_services_and_its_sui
         assert len(by_name["baseline"]["services"]) == len(by_name["production"]["services"]) == SERVICES
         baseline = api.get("/environments/baseline/services").json()
         assert len(baseline) == SERVICES
+        # the API answers before every lightweight instance has passed its start delay: wait (bounded)
+        deadline = time.monotonic() + 60
+        while (
+            sum(i["health"] == "healthy" for s in baseline for i in s["instances"]) < 2 * SERVICES
+            and time.monotonic() < deadline
+        ):
+            time.sleep(1)
+            baseline = api.get("/environments/baseline/services").json()
         assert sum(i["health"] == "healthy" for s in baseline for i in s["instances"]) == 2 * SERVICES
 
         # soft routing: a project environment answers its own services itself and the other 195+ from the baseline
